@@ -1,0 +1,3 @@
+from starrynight.cli import main
+
+main()

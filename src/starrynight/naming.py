@@ -1,0 +1,61 @@
+"""The one place that names every file a step reads or writes.
+
+Producers and consumers both call these functions, so they can never disagree about a
+path. Every function is pure: it takes the workspace root (a Path) and returns a Path.
+Per-step names are grouped by step and unit of work (SPEC 4.4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+UNIT_SEPARATOR = "__"
+
+# workspace-level artefacts
+INDEX_MANIFEST = "index.yaml"
+
+
+def inventory_table(workspace: Path) -> Path:
+    return workspace / "inventory" / "inventory.parquet"
+
+
+def index_manifest(workspace: Path) -> Path:
+    return workspace / INDEX_MANIFEST
+
+
+def index_table(workspace: Path) -> Path:
+    return workspace / "index" / "index.parquet"
+
+
+def unparsed_table(workspace: Path) -> Path:
+    return workspace / "index" / "unparsed.parquet"
+
+
+def experiment_json(workspace: Path) -> Path:
+    return workspace / "experiment" / "experiment.json"
+
+
+# per-step artefacts
+def step_dir(workspace: Path, step: str) -> Path:
+    return workspace / step
+
+
+def loaddata_dir(workspace: Path, step: str) -> Path:
+    return step_dir(workspace, step) / "loaddata"
+
+
+def loaddata_csv(workspace: Path, step: str, unit: str) -> Path:
+    return loaddata_dir(workspace, step) / f"{unit}.csv"
+
+
+def cppipe_path(workspace: Path, step: str) -> Path:
+    return step_dir(workspace, step) / "pipeline" / f"{step}.cppipe"
+
+
+def unit_output_dir(workspace: Path, step: str, unit: str) -> Path:
+    return step_dir(workspace, step) / "outputs" / unit
+
+
+def unit_id(*parts: object) -> str:
+    """Join the keys of a unit of work (plate, well, chunk, ...) into one path-safe id."""
+    return UNIT_SEPARATOR.join(str(p) for p in parts)
