@@ -1,0 +1,418 @@
+"""Colour compensation and barcode calling for sequencing-by-synthesis (SBS) images.
+
+The same code runs in StarryNight's environment and inside CellProfiler (through the
+`CompensateColors` and `CallBarcodes` plugins), so it uses numpy (1.26 or 2) and the
+standard library only.
+
+Conventions:
+
+- Intensities carry the four bases on the LAST axis in the order of `BASES` (A, C, G, T).
+- A crosstalk matrix ``M`` maps true base signal to observed channels,
+  ``observed = M @ true``: ``M[i, j]`` is the fraction of base ``j``'s signal seen in
+  channel ``i``, normalised so that ``M[j, j] == 1`` (a pure base keeps its brightness in
+  its own channel after compensation).
+- Base codes are ``uint8``: 0..3 index `BASES`, 4 (`NO_CALL`) means no signal in a cycle.
+"""
+
+from __future__ import annotations
+
+import csv
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BASES: tuple[str, str, str, str] = ("A", "C", "G", "T")
+NO_CALL = "N"
+NO_CALL_CODE = 4
+_LETTERS = np.frombuffer(("".join(BASES) + NO_CALL).encode("ascii"), dtype=np.uint8)
+# Cycles that fit a base-4 integer key for the exact-match lookup.
+_MAX_KEY_CYCLES = 31
+
+
+class SBSInputError(ValueError):
+    """Bad user input (library file, name pattern, array shape); the message names it."""
+
+
+# --------------------------------------------------------------------------- names
+def cycle_base_names(pattern: str, n_cycles: int) -> list[tuple[str, str, str, str]]:
+    """Image names per cycle (A, C, G, T) from a pattern such as ``Cycle{cycle:02d}_{base}``.
+
+    One pattern describes any number of cycles, so pipelines and their LoadData CSVs agree
+    on names without listing 4 x N of them. Only the fields ``cycle`` (an int, cycles count
+    from 1) and ``base`` are allowed; the pattern is data, never evaluated beyond that.
+    """
+    if n_cycles < 1:
+        raise SBSInputError(f"number of cycles must be at least 1, got {n_cycles}")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+    except ValueError as exc:
+        raise SBSInputError(f"image name pattern {pattern!r}: {exc}") from None
+    if fields != {"cycle", "base"}:
+        raise SBSInputError(
+            f"image name pattern {pattern!r} must contain exactly the fields {{cycle}} and "
+            f"{{base}}; found {sorted(fields) or 'none'}"
+        )
+    try:
+        names = [
+            tuple(pattern.format(cycle=cycle, base=base) for base in BASES)
+            for cycle in range(1, n_cycles + 1)
+        ]
+    except (ValueError, TypeError) as exc:
+        raise SBSInputError(f"image name pattern {pattern!r}: {exc}") from None
+    flat = [name for cycle in names for name in cycle]
+    if len(set(flat)) != len(flat):
+        raise SBSInputError(f"image name pattern {pattern!r} gives duplicate names: {flat}")
+    return names  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ compensation
+@dataclass(frozen=True)
+class CrosstalkEstimate:
+    """A crosstalk matrix with the evidence behind each column.
+
+    ``pixels[j]`` is how many pixels had base ``j`` brightest; columns listed in
+    ``fallback`` had fewer than the minimum and were left as the identity column.
+    """
+
+    matrix: np.ndarray
+    pixels: np.ndarray
+    fallback: tuple[str, ...]
+
+
+def _base_vectors(intensities: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Flatten ``(..., 4)`` intensities to ``(n, 4)`` float64 rows, keeping masked pixels."""
+    values = np.asarray(intensities)
+    if values.ndim < 1 or values.shape[-1] != len(BASES):
+        raise SBSInputError(f"intensities must have 4 bases on the last axis, got {values.shape}")
+    if mask is None:
+        return values.reshape(-1, len(BASES)).astype(np.float64, copy=False)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != values.shape[:-1]:
+        raise SBSInputError(
+            f"mask shape {mask.shape} does not match intensities {values.shape[:-1]}"
+        )
+    return values[mask].astype(np.float64, copy=False)
+
+
+def estimate_crosstalk(
+    intensities: np.ndarray | list[np.ndarray],
+    mask: np.ndarray | list[np.ndarray | None] | None = None,
+    percentile: float = 0.0,
+    min_pixels: int = 10,
+) -> CrosstalkEstimate:
+    """Estimate the 4x4 crosstalk matrix from per-base medians.
+
+    For each base, take the pixels (or spots) where that base is the brightest channel,
+    keep only those whose brightest value lies above ``percentile`` of all brightest
+    values (skips background, which is flat and would pull columns towards uniform), and
+    use their median intensity vector, divided by its own-base entry, as that base's
+    column. ``intensities`` is ``(..., 4)`` (pixels of an image stack or spot vectors),
+    or a list of such arrays to pool several cycles; ``mask`` (same shape without the
+    last axis, or one per array) restricts estimation to e.g. pixels inside objects.
+    """
+    arrays = intensities if isinstance(intensities, list) else [intensities]
+    masks = mask if isinstance(mask, list) else [mask] * len(arrays)
+    if len(masks) != len(arrays):
+        raise SBSInputError(f"got {len(masks)} masks for {len(arrays)} intensity arrays")
+    if not 0.0 <= percentile < 100.0:
+        raise SBSInputError(f"percentile must be in [0, 100), got {percentile}")
+    vectors = np.concatenate([_base_vectors(a, m) for a, m in zip(arrays, masks, strict=True)])
+    brightest = vectors.max(axis=1) if len(vectors) else np.zeros(0)
+    keep = brightest > 0
+    if percentile > 0 and keep.any():
+        keep &= brightest > np.percentile(brightest[keep], percentile)
+    vectors = vectors[keep]
+    winner = vectors.argmax(axis=1)
+    matrix = np.eye(len(BASES))
+    pixels = np.bincount(winner, minlength=len(BASES)).astype(np.int64)
+    fallback = []
+    for j, base in enumerate(BASES):
+        if pixels[j] < max(min_pixels, 1):
+            fallback.append(base)
+            continue
+        median = np.median(vectors[winner == j], axis=0)
+        matrix[:, j] = median / median[j]
+    return CrosstalkEstimate(matrix=matrix, pixels=pixels, fallback=tuple(fallback))
+
+
+def compensation_matrix(crosstalk: np.ndarray) -> np.ndarray:
+    """The inverse of a crosstalk matrix, refusing matrices too ill-conditioned to invert."""
+    crosstalk = np.asarray(crosstalk, dtype=np.float64)
+    if crosstalk.shape != (len(BASES), len(BASES)):
+        raise SBSInputError(f"crosstalk matrix must be 4x4, got {crosstalk.shape}")
+    condition = np.linalg.cond(crosstalk)
+    if not np.isfinite(condition) or condition > 1e6:
+        raise SBSInputError(
+            f"crosstalk matrix is singular or nearly so (condition number {condition:.3g}); "
+            "two bases look alike in every channel"
+        )
+    return np.linalg.inv(crosstalk)
+
+
+def compensate(intensities: np.ndarray, crosstalk: np.ndarray) -> np.ndarray:
+    """Unmix ``(..., 4)`` intensities: multiply by the inverse crosstalk, clip negatives to 0."""
+    values = np.asarray(intensities)
+    if values.shape[-1:] != (len(BASES),):
+        raise SBSInputError(f"intensities must have 4 bases on the last axis, got {values.shape}")
+    dtype = np.result_type(values.dtype, np.float32)
+    unmixed = values.astype(dtype, copy=False) @ compensation_matrix(crosstalk).T.astype(dtype)
+    return np.clip(unmixed, 0, None, out=unmixed)
+
+
+# ------------------------------------------------------------- per-object values
+def object_intensities(
+    labels: np.ndarray, image: np.ndarray, n_objects: int, statistic: str = "mean"
+) -> np.ndarray:
+    """Per-object ``mean`` or ``max`` of ``image`` over a label image (label k -> row k-1).
+
+    Objects without pixels get 0. One pass over the labelled pixels, no loop over objects.
+    """
+    labels = np.asarray(labels)
+    image = np.asarray(image, dtype=np.float64)
+    if labels.shape != image.shape:
+        raise SBSInputError(f"label image {labels.shape} and image {image.shape} differ in shape")
+    inside = labels > 0
+    index = labels[inside].astype(np.int64) - 1
+    if index.size and index.max() >= n_objects:
+        raise SBSInputError(f"label {index.max() + 1} exceeds the object count {n_objects}")
+    values = image[inside]
+    if statistic == "mean":
+        counts = np.bincount(index, minlength=n_objects)
+        sums = np.bincount(index, weights=values, minlength=n_objects)
+        return np.divide(sums, counts, out=np.zeros(n_objects), where=counts > 0)
+    if statistic == "max":
+        result = np.full(n_objects, -np.inf)
+        np.maximum.at(result, index, values)
+        result[np.isneginf(result)] = 0.0
+        return result
+    raise SBSInputError(f"statistic must be 'mean' or 'max', got {statistic!r}")
+
+
+# ----------------------------------------------------------------- base calling
+@dataclass(frozen=True)
+class BaseCalls:
+    """Per-focus, per-cycle base codes and quality (brightest / sum of the four bases)."""
+
+    codes: np.ndarray
+    quality: np.ndarray
+
+
+def call_bases(intensities: np.ndarray) -> BaseCalls:
+    """Call the brightest base per focus and cycle from ``(n_foci, n_cycles, 4)`` intensities.
+
+    Quality ``max/sum`` is 1 for a pure base and 0.25 when all four are equal; a cycle
+    with no positive signal is a no-call (`NO_CALL`) with quality 0.
+    """
+    values = np.asarray(intensities, dtype=np.float64)
+    if values.ndim != 3 or values.shape[-1] != len(BASES):
+        raise SBSInputError(f"intensities must be (foci, cycles, 4), got shape {values.shape}")
+    values = np.clip(values, 0, None)
+    total = values.sum(axis=-1)
+    brightest = values.max(axis=-1)
+    codes = values.argmax(axis=-1).astype(np.uint8)
+    signal = total > 0
+    codes[~signal] = NO_CALL_CODE
+    quality = np.divide(brightest, total, out=np.zeros_like(total), where=signal)
+    return BaseCalls(codes=codes, quality=quality)
+
+
+def codes_to_strings(codes: np.ndarray) -> np.ndarray:
+    """``(n, cycles)`` base codes -> ``(n,)`` array of barcode strings, vectorised."""
+    codes = np.asarray(codes, dtype=np.uint8)
+    n, cycles = codes.shape
+    if n == 0 or cycles == 0:
+        return np.full(n, "", dtype=f"<U{max(cycles, 1)}")
+    letters = np.ascontiguousarray(_LETTERS[codes])
+    return letters.view(f"S{cycles}").ravel().astype(f"<U{cycles}")
+
+
+def strings_to_codes(barcodes: list[str] | tuple[str, ...], n_cycles: int) -> np.ndarray:
+    """The first ``n_cycles`` bases of each barcode as ``(n, n_cycles)`` codes (ACGT only)."""
+    lookup = np.full(256, 255, dtype=np.uint8)
+    for code, base in enumerate(BASES):
+        lookup[ord(base)] = code
+    if not barcodes:
+        return np.zeros((0, n_cycles), dtype=np.uint8)
+    short = [b for b in barcodes if len(b) < n_cycles]
+    if short:
+        raise SBSInputError(f"barcode {short[0]!r} is shorter than the {n_cycles} cycles read")
+    joined = "".join(b[:n_cycles] for b in barcodes).encode("ascii", errors="replace")
+    codes = lookup[np.frombuffer(joined, dtype=np.uint8)].reshape(len(barcodes), n_cycles)
+    bad = np.flatnonzero((codes == 255).any(axis=1))
+    if bad.size:
+        raise SBSInputError(f"barcode {barcodes[bad[0]]!r} has characters other than A, C, G, T")
+    return codes
+
+
+# ------------------------------------------------------------------- library
+@dataclass(frozen=True)
+class BarcodeLibrary:
+    """Library barcodes (full sgRNA sequences, upper case) and their gene symbols."""
+
+    barcodes: tuple[str, ...]
+    genes: tuple[str, ...]
+    source: str = "<memory>"
+
+    def codes(self, n_cycles: int) -> np.ndarray:
+        """The first ``n_cycles`` bases of every barcode, as codes; SBS reads only these."""
+        try:
+            return strings_to_codes(self.barcodes, n_cycles)
+        except SBSInputError as exc:
+            raise SBSInputError(f"{self.source}: {exc}") from None
+
+
+def read_barcode_library(
+    path: str | Path, barcode_column: str = "sgRNA", gene_column: str = "gene_symbol"
+) -> BarcodeLibrary:
+    """Read a barcode library CSV, checking columns and sequences, naming the row at fault."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [c for c in (barcode_column, gene_column) if c not in header]
+            if missing:
+                raise SBSInputError(f"{path}: missing column(s) {missing}; columns found: {header}")
+            rows = [(r[barcode_column], r[gene_column]) for r in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SBSInputError(f"barcode library {path}: {exc}") from None
+    if not rows:
+        raise SBSInputError(f"{path}: the barcode library has no rows")
+    barcodes, genes = [], []
+    for line, (barcode, gene) in enumerate(rows, start=2):
+        barcode = (barcode or "").strip().upper()
+        if not barcode or set(barcode) - set(BASES):
+            raise SBSInputError(
+                f"{path}: line {line}: {barcode_column} {barcode!r} is not a sequence of A, C, G, T"
+            )
+        barcodes.append(barcode)
+        genes.append((gene or "").strip())
+    return BarcodeLibrary(barcodes=tuple(barcodes), genes=tuple(genes), source=str(path))
+
+
+# ------------------------------------------------------------------- matching
+@dataclass(frozen=True)
+class LibraryMatch:
+    """Best library entry per focus.
+
+    ``index`` is the library row (the lowest among ties), ``score`` the fraction of cycles
+    that agree, ``n_best`` how many library barcodes share that best score (> 1 means the
+    match is ambiguous).
+    """
+
+    index: np.ndarray
+    score: np.ndarray
+    n_best: np.ndarray
+
+    @property
+    def perfect(self) -> np.ndarray:
+        return self.score >= 1.0
+
+
+def _keys(codes: np.ndarray) -> np.ndarray:
+    """Base-4 integer per barcode (no-calls must be removed first)."""
+    weights = 4 ** np.arange(codes.shape[1] - 1, -1, -1, dtype=np.int64)
+    return codes.astype(np.int64) @ weights
+
+
+def _one_hot(codes: np.ndarray) -> np.ndarray:
+    """``(n, cycles)`` codes -> ``(n, cycles*4)`` float32 indicators; no-calls are all zero."""
+    n, cycles = codes.shape
+    hot = np.zeros((n, cycles, len(BASES) + 1), dtype=np.float32)
+    hot[np.arange(n)[:, None], np.arange(cycles)[None, :], codes] = 1.0
+    return hot[:, :, : len(BASES)].reshape(n, cycles * len(BASES))
+
+
+def match_barcodes(
+    codes: np.ndarray, library_codes: np.ndarray, chunk_elements: int = 1 << 24
+) -> LibraryMatch:
+    """Match called barcodes against library prefixes: exact first, else best Hamming.
+
+    Exact matches come from a sorted-key lookup (``searchsorted``); the rest get agreement
+    counts as one matrix product of one-hot codes (``matches = onehot @ library_onehot.T``),
+    processed in chunks of foci so that at most ``chunk_elements`` similarities are held at
+    once (100k barcodes x 12 cycles stays in tens of MB).
+    """
+    codes = np.asarray(codes, dtype=np.uint8)
+    library_codes = np.asarray(library_codes, dtype=np.uint8)
+    if codes.ndim != 2 or library_codes.ndim != 2 or codes.shape[1] != library_codes.shape[1]:
+        raise SBSInputError(
+            f"called codes {codes.shape} and library codes {library_codes.shape} must both be "
+            "(n, cycles) with the same number of cycles"
+        )
+    n, cycles = codes.shape
+    if len(library_codes) == 0:
+        raise SBSInputError("the barcode library is empty")
+    index = np.zeros(n, dtype=np.int64)
+    score = np.zeros(n, dtype=np.float64)
+    n_best = np.zeros(n, dtype=np.int64)
+    pending = np.ones(n, dtype=bool)
+
+    if 0 < cycles <= _MAX_KEY_CYCLES:
+        library_keys = _keys(library_codes)
+        order = np.argsort(library_keys, kind="stable")
+        sorted_keys = library_keys[order]
+        callable_rows = np.flatnonzero((codes < NO_CALL_CODE).all(axis=1))
+        keys = _keys(codes[callable_rows])
+        left = np.searchsorted(sorted_keys, keys, side="left")
+        right = np.searchsorted(sorted_keys, keys, side="right")
+        hit = right > left
+        rows = callable_rows[hit]
+        index[rows] = order[left[hit]]
+        score[rows] = 1.0
+        n_best[rows] = right[hit] - left[hit]
+        pending[rows] = False
+
+    rest = np.flatnonzero(pending)
+    if rest.size:
+        library_hot_t = np.ascontiguousarray(_one_hot(library_codes).T)
+        step = max(1, chunk_elements // len(library_codes))
+        for start in range(0, rest.size, step):
+            rows = rest[start : start + step]
+            agreement = _one_hot(codes[rows]) @ library_hot_t
+            best = agreement.max(axis=1)
+            index[rows] = agreement.argmax(axis=1)
+            n_best[rows] = (agreement == best[:, None]).sum(axis=1)
+            score[rows] = best.astype(np.float64) / cycles
+    return LibraryMatch(index=index, score=score, n_best=n_best)
+
+
+# ------------------------------------------------------------ the whole call
+@dataclass(frozen=True)
+class BarcodeCalls:
+    """Everything reported per focus: call, quality, best library match."""
+
+    called: np.ndarray
+    quality: np.ndarray
+    cycle_quality: np.ndarray
+    matched: np.ndarray
+    gene: np.ndarray
+    score: np.ndarray
+    perfect: np.ndarray
+    n_best: np.ndarray
+
+
+def call_barcodes(intensities: np.ndarray, library: BarcodeLibrary) -> BarcodeCalls:
+    """Call and match barcodes from ``(n_foci, n_cycles, 4)`` compensated intensities.
+
+    Overall quality is the minimum over cycles: one unreadable cycle makes the whole
+    barcode doubtful.
+    """
+    calls = call_bases(intensities)
+    n, cycles = calls.codes.shape
+    match = match_barcodes(calls.codes, library.codes(cycles))
+    prefixes = np.array([b[:cycles] for b in library.barcodes], dtype=f"<U{max(cycles, 1)}")
+    genes = np.array(library.genes, dtype=str)
+    quality = calls.quality.min(axis=1) if cycles else np.zeros(n)
+    return BarcodeCalls(
+        called=codes_to_strings(calls.codes),
+        quality=quality,
+        cycle_quality=calls.quality,
+        matched=prefixes[match.index],
+        gene=genes[match.index],
+        score=match.score,
+        perfect=match.perfect,
+        n_best=match.n_best,
+    )
