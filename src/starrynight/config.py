@@ -1,0 +1,197 @@
+"""Where a screen's data lives: `DataConfig` and the one path abstraction for local and object stores.
+
+Local paths stay plain `pathlib.Path` (absolute). Object-store URLs (`s3://`, `gs://`,
+`memory://`, ...) become `RemotePath`, a small fsspec-backed path that supports the same `/`
+joins, so code written as `data_config.workspace_path / "x"` works for both.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+
+class RemotePath:
+    """An fsspec URL with pathlib-like joins and the few file operations the steps need."""
+
+    __slots__ = ("_protocol", "_path")
+
+    def __init__(self, url: str) -> None:
+        protocol, sep, rest = str(url).partition("://")
+        if not sep or not protocol:
+            raise ValueError(f"not a URL with a protocol: {url!r}")
+        self._protocol = protocol.lower()
+        rest = posixpath.normpath("/" + rest).lstrip("/") if rest else ""
+        self._path = rest
+
+    # --- identity -----------------------------------------------------------------------
+    @property
+    def protocol(self) -> str:
+        return self._protocol
+
+    @property
+    def path(self) -> str:
+        """The location as fsspec expects it (no protocol prefix)."""
+        return self._path
+
+    def __str__(self) -> str:
+        return f"{self._protocol}://{self._path}"
+
+    def __repr__(self) -> str:
+        return f"RemotePath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemotePath) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    # --- pathlib-like joins -----------------------------------------------------------
+    def __truediv__(self, part: str | os.PathLike[str]) -> RemotePath:
+        part = os.fspath(part)
+        joined = posixpath.join(self._path, part.lstrip("/")) if self._path else part
+        return RemotePath(f"{self._protocol}://{joined}")
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self._path)
+
+    @property
+    def suffix(self) -> str:
+        return posixpath.splitext(self.name)[1]
+
+    @property
+    def parent(self) -> RemotePath:
+        return RemotePath(f"{self._protocol}://{posixpath.dirname(self._path)}")
+
+    def relative_to(self, other: RemotePath) -> Path:
+        if not self.is_relative_to(other):
+            raise ValueError(f"{self} is not inside {other}")
+        return Path(posixpath.relpath(self._path, other._path))
+
+    def is_relative_to(self, other: object) -> bool:
+        if not isinstance(other, RemotePath) or other._protocol != self._protocol:
+            return False
+        return self._path == other._path or self._path.startswith(other._path.rstrip("/") + "/")
+
+    # --- file operations -------------------------------------------------------------
+    @property
+    def fs(self) -> Any:
+        import fsspec
+
+        return fsspec.filesystem(self._protocol)
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self._path))
+
+    def is_file(self) -> bool:
+        return bool(self.fs.isfile(self._path))
+
+    def is_dir(self) -> bool:
+        return bool(self.fs.isdir(self._path))
+
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        self.fs.makedirs(self._path, exist_ok=True)
+
+    def open(self, mode: str = "rb") -> IO[Any]:
+        return self.fs.open(self._path, mode)
+
+    def read_bytes(self) -> bytes:
+        return bytes(self.fs.cat_file(self._path))
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    def write_bytes(self, data: bytes) -> None:
+        self.fs.pipe_file(self._path, data)
+
+
+AnyPath = Path | RemotePath
+
+
+def to_path(value: str | os.PathLike[str] | RemotePath) -> AnyPath:
+    """Turn user input into a Path (absolute, local) or a RemotePath (URL)."""
+    if isinstance(value, RemotePath):
+        return value
+    text = os.fspath(value) if not isinstance(value, str) else value
+    if not text:
+        raise ValueError("empty path")
+    if text.startswith("file://"):
+        return Path(text[len("file://") :]).expanduser().resolve()
+    if "://" in text:
+        return RemotePath(text)
+    return Path(text).expanduser().resolve()
+
+
+def _validate(value: Any) -> AnyPath:
+    if not isinstance(value, str | os.PathLike | RemotePath):
+        raise ValueError(f"expected a path or URL, got {type(value).__name__}")
+    return to_path(value)
+
+
+PathField = Annotated[Any, BeforeValidator(_validate), PlainSerializer(str, return_type=str)]
+
+
+class DataConfig(BaseModel):
+    """The three locations of a screen: the workspace (outputs), the raw images, scratch space."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workspace_path: PathField
+    images_path: PathField
+    scratch_path: PathField
+
+
+def write_bytes_atomic(path: AnyPath, data: bytes) -> None:
+    """Write a file so readers never see half of it (temp file + rename; object PUTs are atomic)."""
+    if isinstance(path, RemotePath):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: AnyPath, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_parquet_atomic(frame: Any, path: AnyPath, metadata: dict[str, str] | None = None) -> None:
+    """Write a polars frame as parquet atomically (see `write_bytes_atomic`)."""
+    import io
+
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, metadata=metadata)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def read_parquet(path: AnyPath, columns: list[str] | None = None) -> Any:
+    """Read a parquet table from a local path or an object-store URL."""
+    import polars as pl
+
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle:
+            return pl.read_parquet(handle, columns=columns)
+    return pl.read_parquet(path, columns=columns)
+
+
+def read_parquet_metadata(path: AnyPath) -> dict[str, str]:
+    """The custom key/value metadata of a parquet file."""
+    import polars as pl
+
+    if isinstance(path, RemotePath):
+        with path.open("rb") as handle:
+            return dict(pl.read_parquet_metadata(handle))
+    return dict(pl.read_parquet_metadata(path))

@@ -1,0 +1,1 @@
+"""Index step: parse inventory keys into plates, wells, sites, cycles and channels."""

@@ -1,0 +1,163 @@
+"""Build the index (parsed images), the unparsed table and the `index.yaml` manifest.
+
+Table paths in the manifest are relative to the workspace, so a copied or moved workspace
+still finds them; the images root is recorded as given (it does not move with the workspace).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import yaml
+
+from starrynight import naming
+from starrynight.config import (
+    AnyPath,
+    RemotePath,
+    read_parquet,
+    to_path,
+    write_parquet_atomic,
+    write_text_atomic,
+)
+from starrynight.modules.index.parse import Parser, get_parser, parse_keys
+from starrynight.modules.inventory.inventory import (
+    Progress,
+    build_inventory,
+    inventory_images_root,
+)
+
+SCHEMA_VERSION = 1
+
+
+class IndexBuildError(Exception):
+    """The index cannot be built or read (no inventory and no images path, bad manifest)."""
+
+
+def _relative(path: AnyPath, workspace: AnyPath) -> str:
+    return path.relative_to(workspace).as_posix()  # type: ignore[arg-type]
+
+
+def manifest_dict(
+    workspace: AnyPath,
+    parser: Parser,
+    images_root: AnyPath | None,
+    index: pl.DataFrame,
+    unparsed: pl.DataFrame,
+) -> dict[str, Any]:
+    """The human-readable summary written to index.yaml."""
+    reasons = unparsed.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    arms = index.group_by("arm").len().sort("arm")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "images_root": str(images_root) if images_root is not None else None,
+        "parser": parser.describe(),
+        "tables": {
+            "inventory": _relative(naming.inventory_table(workspace), workspace),
+            "index": _relative(naming.index_table(workspace), workspace),
+            "unparsed": _relative(naming.unparsed_table(workspace), workspace),
+        },
+        "counts": {
+            "files": index.height + unparsed.height,
+            "indexed": index.height,
+            "unparsed": unparsed.height,
+            "by_arm": {row["arm"]: row["len"] for row in arms.iter_rows(named=True)},
+            "unparsed_by_reason": {
+                row["reason"]: row["len"] for row in reasons.iter_rows(named=True)
+            },
+        },
+    }
+
+
+def build_index(
+    workspace_path: str | os.PathLike[str] | AnyPath,
+    images_path: str | os.PathLike[str] | AnyPath | None = None,
+    preset: str = "default",
+    patterns: list[str] | None = None,
+    progress: Progress | None = None,
+) -> AnyPath:
+    """Parse the inventory into index + unparsed tables and write index.yaml; returns its path.
+
+    If the inventory does not exist yet it is built first from `images_path` (the seed runs
+    the index step before the inventory step).
+    """
+    workspace = to_path(workspace_path)
+    parser = get_parser(preset, patterns)
+    inventory_path = naming.inventory_table(workspace)
+    images = to_path(images_path) if images_path is not None else None
+    if not inventory_path.exists():
+        if images is None:
+            raise IndexBuildError(
+                f"no inventory at {inventory_path}; give the images path so it can be built"
+            )
+        build_inventory(images, workspace, progress=progress)
+    if images is None:
+        images = inventory_images_root(inventory_path)
+    inventory = read_parquet(inventory_path)
+    if progress:
+        progress(f"index: parsing {inventory.height:,} paths with parser '{parser.name}'")
+    index, unparsed = parse_keys(inventory, parser)
+    write_parquet_atomic(index, naming.index_table(workspace))
+    write_parquet_atomic(unparsed, naming.unparsed_table(workspace))
+    manifest = manifest_dict(workspace, parser, images, index, unparsed)
+    manifest_path = naming.index_manifest(workspace)
+    write_text_atomic(manifest_path, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
+    return manifest_path
+
+
+def read_manifest(manifest_path: AnyPath) -> dict[str, Any]:
+    try:
+        manifest = yaml.safe_load(manifest_path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise IndexBuildError(f"cannot read index manifest {manifest_path}: {error}") from error
+    if not isinstance(manifest, dict) or "tables" not in manifest:
+        raise IndexBuildError(f"{manifest_path} is not an index manifest (no 'tables')")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexBuildError(
+            f"{manifest_path}: schema_version {manifest.get('schema_version')!r} "
+            f"is not the supported {SCHEMA_VERSION}"
+        )
+    return manifest
+
+
+def resolve_index_table(index_path: str | os.PathLike[str] | AnyPath) -> AnyPath:
+    """The index table behind index.yaml, or the path itself for a parquet or CSV index."""
+    path = to_path(index_path)
+    if not path.exists():
+        raise IndexBuildError(f"index {path} does not exist")
+    if path.name.endswith((".yaml", ".yml")):
+        manifest = read_manifest(path)
+        return path.parent / manifest["tables"]["index"]
+    return path
+
+
+def load_index(
+    index_path: str | os.PathLike[str] | AnyPath, columns: list[str] | None = None
+) -> pl.DataFrame:
+    """Read an index given as index.yaml, parquet, or CSV (channels comma-separated)."""
+    table = resolve_index_table(index_path)
+    try:
+        if table.name.endswith(".csv"):
+            source = table.open("rb") if isinstance(table, RemotePath) else table
+            frame = pl.read_csv(source, infer_schema_length=0)
+            frame = _csv_types(frame)
+            return frame.select(columns) if columns else frame
+        return read_parquet(table, columns)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise IndexBuildError(f"cannot read index table {table}: {error}") from error
+
+
+def _csv_types(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV has no lists or ints: restore the index dtypes of the columns present."""
+    casts = {"magnification": pl.Int32, "cycle": pl.Int32, "site": pl.Int64, "size": pl.Int64}
+    exprs = [pl.col(c).cast(t) for c, t in casts.items() if c in frame.columns]
+    if "channels" in frame.columns:
+        exprs.append(pl.col("channels").str.split(","))
+    if "mtime" in frame.columns:
+        exprs.append(pl.col("mtime").cast(pl.Float64))
+    if "is_image" in frame.columns:
+        exprs.append(pl.col("is_image").str.to_lowercase() == "true")
+    return frame.with_columns(exprs)

@@ -1,0 +1,207 @@
+"""List every file under the images root into a parquet table (key, size, mtime).
+
+Local disks are walked with `os.scandir` in a thread pool (one task per folder, so wide and
+deep trees both list in parallel and network disks hide their latency); object stores go
+through fsspec's `find`. Both yield the same table. Re-running on an unchanged tree lists it
+again but does not rewrite the table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from starrynight import naming
+from starrynight.config import (
+    AnyPath,
+    RemotePath,
+    read_parquet,
+    read_parquet_metadata,
+    to_path,
+    write_parquet_atomic,
+)
+
+SCHEMA = {"key": pl.String, "size": pl.Int64, "mtime": pl.Float64}
+IMAGES_ROOT_METADATA = "starrynight.images_root"
+
+Progress = Callable[[str], None]
+
+
+class InventoryError(Exception):
+    """The images root cannot be listed (missing, not a folder, unreadable)."""
+
+
+def stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _scan_dir(
+    directory: str, prefix: str, skip: frozenset[str]
+) -> tuple[list[str], list[int], list[float], list[tuple[str, str]]]:
+    keys: list[str] = []
+    sizes: list[int] = []
+    mtimes: list[float] = []
+    subdirs: list[tuple[str, str]] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                key = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path not in skip:
+                        subdirs.append((entry.path, key + "/"))
+                    continue
+                stat = entry.stat()
+                keys.append(key)
+                sizes.append(stat.st_size)
+                mtimes.append(stat.st_mtime)
+    except OSError as error:
+        raise InventoryError(
+            f"cannot list folder {directory!r}: {error.strerror or error}"
+        ) from error
+    return keys, sizes, mtimes, subdirs
+
+
+def list_local(
+    root: Path,
+    skip: tuple[Path, ...] = (),
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> pl.DataFrame:
+    """All files under `root` (symlinked folders are not followed, so cycles cannot occur)."""
+    skip_set = frozenset(str(p) for p in skip)
+    keys: list[str] = []
+    sizes: list[int] = []
+    mtimes: list[float] = []
+    folders = 0
+    last_report = time.monotonic()
+    with ThreadPoolExecutor(max_workers=workers or min(32, (os.cpu_count() or 1) * 4)) as pool:
+        pending: set[Future[Any]] = {pool.submit(_scan_dir, str(root), "", skip_set)}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                k, s, m, subdirs = future.result()
+                keys += k
+                sizes += s
+                mtimes += m
+                folders += 1
+                pending |= {pool.submit(_scan_dir, d, p, skip_set) for d, p in subdirs}
+            if progress and time.monotonic() - last_report > 1.0:
+                last_report = time.monotonic()
+                progress(f"inventory: {len(keys):,} files in {folders:,} folders so far")
+    return pl.DataFrame({"key": keys, "size": sizes, "mtime": mtimes}, schema=SCHEMA)
+
+
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def list_remote(root: RemotePath, skip: tuple[RemotePath, ...] = ()) -> pl.DataFrame:
+    """All objects under an fsspec URL; mtime comes from whichever field the store reports."""
+    fs = root.fs
+    base = root.path.rstrip("/")
+    if not fs.exists(base):
+        raise InventoryError(f"images path {root} does not exist")
+    found = fs.find(base, detail=True, withdirs=False)
+    root_prefix = base.lstrip("/") + "/"
+    skip_prefixes = tuple(s.path.strip("/") + "/" for s in skip)
+    keys: list[str] = []
+    sizes: list[int] = []
+    mtimes: list[float | None] = []
+    for path, info in found.items():
+        path = path.lstrip("/")
+        if skip_prefixes and path.startswith(skip_prefixes):
+            continue
+        keys.append(path.removeprefix(root_prefix))
+        sizes.append(int(info.get("size") or 0))
+        stamp = next(
+            (
+                info[f]
+                for f in ("mtime", "LastModified", "last_modified", "updated", "created")
+                if f in info
+            ),
+            None,
+        )
+        mtimes.append(_epoch(stamp))
+    return pl.DataFrame({"key": keys, "size": sizes, "mtime": mtimes}, schema=SCHEMA)
+
+
+def list_files(
+    images_path: AnyPath,
+    skip: tuple[AnyPath, ...] = (),
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> pl.DataFrame:
+    """The inventory frame of a tree, sorted by key, without writing anything."""
+    if isinstance(images_path, RemotePath):
+        frame = list_remote(images_path, tuple(s for s in skip if isinstance(s, RemotePath)))
+    else:
+        if not images_path.exists():
+            raise InventoryError(f"images path {images_path} does not exist")
+        if not images_path.is_dir():
+            raise InventoryError(f"images path {images_path} is not a folder")
+        local_skip = tuple(s for s in skip if isinstance(s, Path))
+        frame = list_local(images_path, local_skip, workers, progress)
+    return frame.sort("key")
+
+
+def _inside(child: AnyPath, parent: AnyPath) -> bool:
+    if isinstance(child, RemotePath):
+        return child.is_relative_to(parent)
+    return isinstance(parent, Path) and child.is_relative_to(parent)
+
+
+def build_inventory(
+    images_path: str | os.PathLike[str] | AnyPath,
+    workspace_path: str | os.PathLike[str] | AnyPath,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> AnyPath:
+    """Write `naming.inventory_table(workspace)`; returns its path.
+
+    A workspace inside the images root is not listed (its own files are outputs, not inputs).
+    If the listing equals the existing table, the file is left untouched.
+    """
+    images = to_path(images_path)
+    workspace = to_path(workspace_path)
+    skip = (workspace,) if _inside(workspace, images) else ()
+    frame = list_files(images, skip, workers, progress)
+    target = naming.inventory_table(workspace)
+    metadata = {IMAGES_ROOT_METADATA: str(images)}
+    if target.exists():
+        try:
+            unchanged = read_parquet_metadata(target).get(IMAGES_ROOT_METADATA) == str(
+                images
+            ) and read_parquet(target).equals(frame)
+        except (OSError, pl.exceptions.PolarsError):
+            unchanged = False
+        if unchanged:
+            if progress:
+                progress(f"inventory: {frame.height:,} files, unchanged: {target}")
+            return target
+    write_parquet_atomic(frame, target, metadata)
+    if progress:
+        progress(f"inventory: {frame.height:,} files -> {target}")
+    return target
+
+
+def inventory_images_root(table: AnyPath) -> AnyPath | None:
+    """The images root recorded in an inventory table, if any."""
+    root = read_parquet_metadata(table).get(IMAGES_ROOT_METADATA)
+    return to_path(root) if root else None
