@@ -44,16 +44,22 @@ def loaddata_dir(workspace: Path, step: str) -> Path:
     return step_dir(workspace, step) / "loaddata"
 
 
-def loaddata_csv(workspace: Path, step: str, unit: str) -> Path:
-    return loaddata_dir(workspace, step) / f"{unit}.csv"
+def unit_csv(loaddata_root: Path, unit: str) -> Path:
+    """The LoadData CSV of one unit of work inside a step's LoadData folder."""
+    return loaddata_root / f"{unit}.csv"
 
 
 def cppipe_path(workspace: Path, step: str) -> Path:
     return step_dir(workspace, step) / "pipeline" / f"{step}.cppipe"
 
 
-def unit_output_dir(workspace: Path, step: str, unit: str) -> Path:
-    return step_dir(workspace, step) / "outputs" / unit
+def outputs_dir(workspace: Path, step: str) -> Path:
+    return step_dir(workspace, step) / "outputs"
+
+
+def unit_dir(outputs_root: Path, unit: str) -> Path:
+    """The folder holding everything one unit of work of a step produced."""
+    return outputs_root / unit
 
 
 def unit_id(*parts: object) -> str:

@@ -1,0 +1,295 @@
+"""The three modules every CellProfiler step is made of, written once.
+
+A step (illumination calculation, segmentation check, ...) is described by a `CPStep`:
+its name, its typed parameters, how its units of work are formed, which upstream outputs a
+unit reads, which files a unit must produce, and the two functions that write its LoadData
+CSVs and its `.cppipe`. From that description come:
+
+- `GenLoadDataModule`: one job writing one LoadData CSV per unit of work;
+- `GenCPipeModule`: one job writing the step's `.cppipe`;
+- `InvokeCPModule`: a fan-out running CellProfiler once per unit (via `starrynight cp run`,
+  which validates the pipeline first and checks the outputs afterwards);
+- `step_cli`: the `loaddata` and `cppipe` CLI commands, with one option per parameter.
+
+A concrete module is a three-line subclass naming its step.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel
+
+from starrynight import naming
+from starrynight.modules.base import StarryNightModule, UnitOfWork, register_module
+
+if TYPE_CHECKING:
+    import click
+
+    import pipecraft as pc
+
+
+def _no_upstream(workspace: Path, experiment: Any, params: Any, unit: UnitOfWork) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class CPStep:
+    """Everything that makes one CellProfiler step different from another."""
+
+    name: str
+    cli_path: tuple[str, ...]
+    Parameters: type[BaseModel]
+    #: "module:function" writing the CSVs: (index, experiment, params, images_root, out_dir) -> [Path]
+    loaddata_writer: str
+    #: "module:function" returning the step's pipeline: (experiment, params) -> cppipe builder object
+    cppipe_builder: str
+    units: Callable[[Any, Any], list[UnitOfWork]]
+    #: files of earlier steps a unit reads, by input name
+    upstream: Callable[[Path, Any, Any, UnitOfWork], dict[str, list[Path]]] = _no_upstream
+    #: files (globs, relative to the unit's output dir) a successful unit must produce
+    expected_outputs: Callable[[Any, Any], list[str]] = field(default=lambda exp, params: [])
+    cores: int = 1
+    mem_mb: int = 2000
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module_name, attr = target.split(":", 1)
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def parameter_args(params: BaseModel) -> list[str]:
+    """The CLI options that reproduce `params` (the step CLI takes one option per field)."""
+    args: list[str] = []
+    for key in type(params).model_fields:
+        args += [f"--{key.replace('_', '-')}", str(getattr(params, key))]
+    return args
+
+
+def save_experiment(experiment: Any, workspace: Path) -> Path:
+    """Write the experiment where jobs read it; untouched when unchanged so nothing re-runs."""
+    from starrynight.config import write_text_atomic
+
+    path = naming.experiment_json(workspace)
+    text = experiment.model_dump_json(indent=2)
+    if not path.exists() or path.read_text() != text:
+        write_text_atomic(path, text)
+    return path
+
+
+class _CPStepModule(StarryNightModule):
+    """Shared wiring of the three module kinds of a CellProfiler step."""
+
+    cp_step: ClassVar[CPStep]
+    stage: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("cp_step")
+        if step is not None:
+            cls.step = step.name
+            cls.Parameters = step.Parameters
+            cls.module_id = f"{step.name}_{cls.stage}"
+            register_module(cls)
+
+    @property
+    def uow(self) -> list[UnitOfWork]:
+        return self.cp_step.units(self.experiment, self.parameters)
+
+    def _experiment_file(self) -> Path:
+        return save_experiment(self.experiment, self.workspace)
+
+
+class GenLoadDataModule(_CPStepModule):
+    """Write one LoadData CSV per unit of work of the step."""
+
+    stage = "loaddata"
+
+    def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        ws = self.workspace
+        return (
+            {"index": naming.index_table(ws), "experiment": naming.experiment_json(ws)},
+            {"loaddata": naming.loaddata_dir(ws, self.step)},
+        )
+
+    def loaddata_csvs(self) -> list[Path]:
+        out_dir = self.spec.outputs["loaddata"]
+        return [naming.unit_csv(out_dir, unit.id) for unit in self.uow]
+
+    def build_pipeline(self) -> pc.Command:
+        import pipecraft as pc
+
+        experiment_file = self._experiment_file()
+        return pc.Command(
+            name=f"{self.step}_loaddata",
+            argv=[
+                "starrynight", *self.cp_step.cli_path, "loaddata",
+                "--workspace", str(self.workspace),
+                "--images", str(self.data_config.images_path),
+                "--index", str(self.spec.inputs["index"]),
+                "--experiment", str(experiment_file),
+                "--out-dir", str(self.spec.outputs["loaddata"]),
+                *parameter_args(self.parameters),
+            ],
+            inputs={"index": [self.spec.inputs["index"]], "experiment": [experiment_file]},
+            outputs={"csv": self.loaddata_csvs()},
+            container=self.container_image,
+        )
+
+
+class GenCPipeModule(_CPStepModule):
+    """Write the step's CellProfiler pipeline (`.cppipe`)."""
+
+    stage = "cppipe"
+
+    def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        ws = self.workspace
+        return (
+            {"experiment": naming.experiment_json(ws)},
+            {"cppipe": naming.cppipe_path(ws, self.step)},
+        )
+
+    @property
+    def uow(self) -> list[UnitOfWork]:
+        return [UnitOfWork(id=self.step)]
+
+    def build_pipeline(self) -> pc.Command:
+        import pipecraft as pc
+
+        experiment_file = self._experiment_file()
+        return pc.Command(
+            name=f"{self.step}_cppipe",
+            argv=[
+                "starrynight", *self.cp_step.cli_path, "cppipe",
+                "--experiment", str(experiment_file),
+                "--output", str(self.spec.outputs["cppipe"]),
+                *parameter_args(self.parameters),
+            ],
+            inputs={"experiment": [experiment_file]},
+            outputs={"cppipe": [self.spec.outputs["cppipe"]]},
+            container=self.container_image,
+        )
+
+
+class InvokeCPModule(_CPStepModule):
+    """Run CellProfiler once per unit of work: the step's pipeline on the unit's LoadData CSV."""
+
+    stage = "invoke"
+
+    def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        ws = self.workspace
+        return (
+            {"loaddata": naming.loaddata_dir(ws, self.step), "cppipe": naming.cppipe_path(ws, self.step)},
+            {"outputs": naming.outputs_dir(ws, self.step)},
+        )
+
+    def unit_output_dir(self, unit: UnitOfWork) -> Path:
+        return naming.unit_dir(self.spec.outputs["outputs"], unit.id)
+
+    def build_pipeline(self) -> pc.FanOut:
+        import pipecraft as pc
+
+        step = self.cp_step
+        expect: list[str] = []
+        for pattern in step.expected_outputs(self.experiment, self.parameters):
+            expect += ["--expect", pattern]
+        units = [
+            pc.Unit(
+                id=unit.id,
+                inputs={
+                    "loaddata": [naming.unit_csv(self.spec.inputs["loaddata"], unit.id)],
+                    "cppipe": [self.spec.inputs["cppipe"]],
+                    **step.upstream(self.workspace, self.experiment, self.parameters, unit),
+                },
+            )
+            for unit in self.uow
+        ]
+        return pc.FanOut(
+            name=f"{self.step}_invoke",
+            argv=[
+                "starrynight", "cp", "run",
+                "--pipeline", "{input.cppipe}",
+                "--data-file", "{input.loaddata}",
+                "--output-dir", "{output.out}",
+                *expect,
+            ],
+            units=units,
+            outputs={"out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))},
+            container=self.container_image,
+            resources=pc.Resources(cores=step.cores, mem_mb=step.mem_mb),
+        )
+
+
+def step_modules(
+    step_modules_: tuple[type[GenLoadDataModule], type[GenCPipeModule], type[InvokeCPModule]],
+    data_config: Any,
+    experiment: Any,
+    parameters: BaseModel | None = None,
+) -> list[StarryNightModule]:
+    """The three modules of a step sharing ONE parameters object, so their units agree."""
+    loaddata_cls = step_modules_[0]
+    params = parameters if parameters is not None else loaddata_cls.Parameters()
+    return [cls(data_config, experiment, params) for cls in step_modules_]
+
+
+def step_cli(step: CPStep) -> click.Group:
+    """`starrynight <step> loaddata|cppipe`, with one option per parameter of the step."""
+    import click
+
+    def param_options(fn: Callable) -> Callable:
+        for key, info in reversed(list(step.Parameters.model_fields.items())):
+            fn = click.option(
+                f"--{key.replace('_', '-')}", key, default=None, help=info.description
+            )(fn)
+        return fn
+
+    def parse_params(values: dict[str, Any]) -> BaseModel:
+        given = {k: v for k, v in values.items() if v is not None}
+        return step.Parameters(**given)
+
+    @click.group(name=step.cli_path[-1], help=f"{step.name}: LoadData and pipeline generation.")
+    def group() -> None:
+        pass
+
+    @group.command("loaddata")
+    @click.option("--workspace", type=click.Path(path_type=Path), required=True)
+    @click.option("--images", type=click.Path(path_type=Path), required=True)
+    @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
+    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
+    @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+    @param_options
+    def loaddata(workspace, images, index_path, experiment_path, out_dir, **values):
+        """Write one LoadData CSV per unit of work."""
+        import polars as pl
+
+        from starrynight.cli_errors import user_errors
+        from starrynight.experiments.pcp_generic import PCPGenericExperiment
+
+        with user_errors():
+            params = parse_params(values)
+            experiment = PCPGenericExperiment.from_json(experiment_path)
+            index = pl.read_parquet(index_path or naming.index_table(workspace))
+            written = _load(step.loaddata_writer)(index, experiment, params, images, out_dir)
+            click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
+
+    @group.command("cppipe")
+    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
+    @click.option("--output", type=click.Path(path_type=Path), required=True)
+    @param_options
+    def cppipe(experiment_path, output, **values):
+        """Write the step's CellProfiler pipeline."""
+        from starrynight.cli_errors import user_errors
+        from starrynight.experiments.pcp_generic import PCPGenericExperiment
+
+        with user_errors():
+            params = parse_params(values)
+            experiment = PCPGenericExperiment.from_json(experiment_path)
+            pipeline = _load(step.cppipe_builder)(experiment, params)
+            pipeline.write(output)
+            click.echo(f"{step.name}: wrote {output}")
+
+    return group
