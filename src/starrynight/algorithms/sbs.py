@@ -82,18 +82,18 @@ class CrosstalkEstimate:
 
 
 def _base_vectors(intensities: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Flatten ``(..., 4)`` intensities to ``(n, 4)`` float64 rows, keeping masked pixels."""
+    """Flatten ``(..., 4)`` intensities to ``(n, 4)`` rows (a view when unmasked)."""
     values = np.asarray(intensities)
     if values.ndim < 1 or values.shape[-1] != len(BASES):
         raise SBSInputError(f"intensities must have 4 bases on the last axis, got {values.shape}")
     if mask is None:
-        return values.reshape(-1, len(BASES)).astype(np.float64, copy=False)
+        return values.reshape(-1, len(BASES))
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != values.shape[:-1]:
         raise SBSInputError(
             f"mask shape {mask.shape} does not match intensities {values.shape[:-1]}"
         )
-    return values[mask].astype(np.float64, copy=False)
+    return values[mask]
 
 
 def estimate_crosstalk(
@@ -111,6 +111,7 @@ def estimate_crosstalk(
     column. ``intensities`` is ``(..., 4)`` (pixels of an image stack or spot vectors),
     or a list of such arrays to pool several cycles; ``mask`` (same shape without the
     last axis, or one per array) restricts estimation to e.g. pixels inside objects.
+    Only the selected pixels are copied, so pooling many whole images stays affordable.
     """
     arrays = intensities if isinstance(intensities, list) else [intensities]
     masks = mask if isinstance(mask, list) else [mask] * len(arrays)
@@ -118,12 +119,16 @@ def estimate_crosstalk(
         raise SBSInputError(f"got {len(masks)} masks for {len(arrays)} intensity arrays")
     if not 0.0 <= percentile < 100.0:
         raise SBSInputError(f"percentile must be in [0, 100), got {percentile}")
-    vectors = np.concatenate([_base_vectors(a, m) for a, m in zip(arrays, masks, strict=True)])
-    brightest = vectors.max(axis=1) if len(vectors) else np.zeros(0)
-    keep = brightest > 0
-    if percentile > 0 and keep.any():
-        keep &= brightest > np.percentile(brightest[keep], percentile)
-    vectors = vectors[keep]
+    rows = [_base_vectors(a, m) for a, m in zip(arrays, masks, strict=True)]
+    brightest = [r.max(axis=1) if len(r) else np.zeros(0, r.dtype) for r in rows]
+    threshold = 0.0
+    if percentile > 0:
+        positive = np.concatenate([b[b > 0] for b in brightest])
+        if positive.size:
+            threshold = float(np.percentile(positive, percentile))
+    vectors = np.concatenate(
+        [r[b > threshold].astype(np.float64) for r, b in zip(rows, brightest, strict=True)]
+    )
     winner = vectors.argmax(axis=1)
     matrix = np.eye(len(BASES))
     pixels = np.bincount(winner, minlength=len(BASES)).astype(np.int64)
@@ -135,6 +140,22 @@ def estimate_crosstalk(
         median = np.median(vectors[winner == j], axis=0)
         matrix[:, j] = median / median[j]
     return CrosstalkEstimate(matrix=matrix, pixels=pixels, fallback=tuple(fallback))
+
+
+def subtract_background(intensities: np.ndarray) -> np.ndarray:
+    """Subtract each base channel's median over all pixels, clipping at 0.
+
+    Spots cover a small fraction of an SBS image, so the median is the background; an
+    unremoved offset adds the same amount to every channel and biases the crosstalk
+    columns towards uniform.
+    """
+    values = np.asarray(intensities)
+    if values.ndim < 2 or values.shape[-1] != len(BASES):
+        raise SBSInputError(f"intensities must have 4 bases on the last axis, got {values.shape}")
+    dtype = np.result_type(values.dtype, np.float32)
+    flat = values.reshape(-1, len(BASES))
+    background = np.median(flat, axis=0).astype(dtype)
+    return np.clip(values.astype(dtype) - background, 0, None)
 
 
 def compensation_matrix(crosstalk: np.ndarray) -> np.ndarray:

@@ -344,3 +344,17 @@ def test_cycle_base_names_from_a_pattern():
 def test_bad_name_patterns_are_refused(pattern):
     with pytest.raises(sbs.SBSInputError, match="pattern"):
         sbs.cycle_base_names(pattern, 3)
+
+
+def test_background_subtraction_removes_the_offset_that_biases_estimation():
+    rng = np.random.default_rng(10)
+    image = np.zeros((100, 100, 4))
+    truth = rng.integers(0, 4, size=150)
+    ys, xs = rng.integers(0, 100, size=(2, 150))
+    image[ys, xs, truth] = rng.uniform(0.2, 0.4, size=150)
+    image = image @ TRUE_CROSSTALK.T + np.array([0.05, 0.03, 0.04, 0.06])
+    biased = sbs.estimate_crosstalk(image, percentile=90).matrix
+    cleaned = sbs.subtract_background(image)
+    assert cleaned.min() == 0 and np.median(cleaned[..., 0]) == 0
+    assert np.abs(biased - TRUE_CROSSTALK).max() > 0.1
+    np.testing.assert_allclose(sbs.estimate_crosstalk(cleaned).matrix, TRUE_CROSSTALK, atol=1e-6)

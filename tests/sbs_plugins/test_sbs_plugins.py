@@ -1,0 +1,202 @@
+"""CompensateColors and CallBarcodes inside real CellProfiler, on synthetic SBS images.
+
+A site of well-separated spots, each carrying a library barcode over 3 cycles, mixed
+through a known crosstalk matrix with background and noise, is written as 16-bit TIFFs;
+CellProfiler runs LoadData -> CompensateColors -> IdentifyPrimaryObjects ->
+CallBarcodes -> ExportToSpreadsheet (twice: whole-image per-cycle matrices with mean
+intensities, and pooled within-object matrices with max intensities); the exported
+per-focus calls must equal the truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+ROOT = Path(__file__).resolve().parents[2]
+CP_PYTHON = ROOT / ".venv-cp" / "bin" / "python"
+CELLPROFILER = ROOT / ".venv-cp" / "bin" / "cellprofiler"
+PLUGINS = ROOT / "src" / "starrynight" / "cellprofiler" / "plugins"
+BUILDER = Path(__file__).with_name("build_pipeline.py")
+
+pytestmark = pytest.mark.skipif(
+    not CELLPROFILER.exists(),
+    reason="CellProfiler is not installed (scripts/install_cellprofiler.sh)",
+)
+
+BASES = "ACGT"
+CYCLES = 3
+SIZE = 128
+# Every column of the prefixes is a permutation of ACGT: any two differ at all 3 cycles,
+# and every base occurs in every cycle.
+LIBRARY = [
+    ("ACGTTAGCCATGGACTTACG", "KRAS"),
+    ("CGTAAGCTTGCAGTCAGTCA", "TP53"),
+    ("GTACCTAGGATCCAGTGACT", "MYC"),
+    ("TACGGATCATCGTTCAGCAT", "EGFR"),
+    ("ACTGGATCCATGGACTTTTT", "PTEN"),  # shares cycle 1-2 with KRAS, differs at cycle 3
+]
+CROSSTALK = np.array(
+    [
+        [1.00, 0.40, 0.02, 0.00],
+        [0.35, 1.00, 0.00, 0.05],
+        [0.00, 0.04, 1.00, 0.45],
+        [0.03, 0.00, 0.30, 1.00],
+    ]
+)
+ERROR_SPOT = 5  # this spot's cycle-2 base is misread (a sequencing error)
+
+
+def synthetic_site(rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+    """``(cycles, 4, SIZE, SIZE)`` uint16 base images and the truth for each spot."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    pure = np.zeros((CYCLES, 4, SIZE, SIZE))
+    truth = []
+    spot = 0
+    for row in range(4):
+        for col in range(4):
+            y = 20 + 28 * row + rng.uniform(-3, 3)
+            x = 20 + 28 * col + rng.uniform(-3, 3)
+            library_row = spot % len(LIBRARY)
+            read = [BASES.index(b) for b in LIBRARY[library_row][0][:CYCLES]]
+            if spot == ERROR_SPOT:
+                read[1] = (read[1] + 2) % 4
+            blob = np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.6**2))
+            for cycle, base in enumerate(read):
+                pure[cycle, base] += rng.uniform(0.3, 0.6) * blob
+            truth.append(
+                {"y": y, "x": x, "row": library_row, "read": "".join(BASES[b] for b in read)}
+            )
+            spot += 1
+    mixed = np.einsum("ij,cjyx->ciyx", CROSSTALK, pure)
+    observed = mixed + 0.02 + rng.normal(0, 0.004, size=mixed.shape)
+    return (np.clip(observed, 0, 1) * 65535).astype(np.uint16), truth
+
+
+def write_inputs(tmp: Path, images: np.ndarray) -> tuple[Path, Path]:
+    """TIFF per base image, the LoadData CSV and the library CSV."""
+    image_dir = tmp / "images"
+    image_dir.mkdir()
+    header, row = ["Metadata_Site"], ["1"]
+    for cycle in range(CYCLES):
+        for b, base in enumerate(BASES):
+            name = f"Cycle{cycle + 1:02d}_{base}"
+            tifffile.imwrite(image_dir / f"{name}.tiff", images[cycle, b])
+            header += [f"FileName_{name}", f"PathName_{name}"]
+            row += [f"{name}.tiff", str(image_dir)]
+    data_csv = tmp / "load_data.csv"
+    with data_csv.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, row])
+    library = tmp / "Barcodes.csv"
+    with library.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("sgRNA", "gene_symbol"), *LIBRARY])
+    return data_csv, library
+
+
+def run_cellprofiler(tmp: Path, data_csv: Path, library: Path) -> Path:
+    pipeline = tmp / "sbs.cppipe"
+    built = subprocess.run(
+        [
+            str(CP_PYTHON),
+            str(BUILDER),
+            str(pipeline),
+            str(data_csv),
+            str(PLUGINS),
+            str(library),
+            str(CYCLES),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert built.stdout.split() == [
+        "LoadData",
+        "CompensateColors",
+        "IdentifyPrimaryObjects",
+        "CallBarcodes",
+        "IdentifyPrimaryObjects",
+        "CompensateColors",
+        "CallBarcodes",
+        "ExportToSpreadsheet",
+    ]
+    out = tmp / "out"
+    out.mkdir()
+    argv = [
+        str(CELLPROFILER), "-c", "-r", "-p", str(pipeline), "--data-file", str(data_csv),
+        "-o", str(out), "--plugins-directory", str(PLUGINS),
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def assign_to_truth(rows: list[dict], truth: list[dict]) -> list[dict]:
+    """The truth spot nearest each exported focus (within 3 px); each spot used once."""
+    assigned = []
+    for row in rows:
+        x, y = float(row["Location_Center_X"]), float(row["Location_Center_Y"])
+        distances = [np.hypot(t["x"] - x, t["y"] - y) for t in truth]
+        nearest = int(np.argmin(distances))
+        assert distances[nearest] < 3, f"focus at ({x:.1f}, {y:.1f}) matches no spot"
+        assigned.append(truth[nearest])
+    assert sorted(id(t) for t in assigned) == sorted(id(t) for t in truth)
+    return assigned
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, list[dict]]:
+    tmp = tmp_path_factory.mktemp("sbs_plugins")
+    images, truth = synthetic_site(np.random.default_rng(11))
+    data_csv, library = write_inputs(tmp, images)
+    return run_cellprofiler(tmp, data_csv, library), truth
+
+
+@pytest.mark.parametrize("objects", ["Foci", "FociB"])
+def test_exported_calls_equal_the_truth(exported, objects):
+    out, truth = exported
+    rows = read_rows(out / f"{objects}.csv")
+    assert len(rows) == len(truth)
+    for row, spot in zip(rows, assign_to_truth(rows, truth), strict=True):
+        barcode, gene = LIBRARY[spot["row"]]
+        assert row["Barcode_Called"] == spot["read"]
+        assert row["Barcode_Gene"] == gene
+        assert row["Barcode_MatchedBarcode"] == barcode[:CYCLES]
+        assert int(row["Barcode_NumBestMatches"]) == 1
+        expected_score = 1.0 if spot["read"] == barcode[:CYCLES] else 2 / 3
+        assert float(row["Barcode_MatchScore"]) == pytest.approx(expected_score)
+        assert int(row["Barcode_PerfectMatch"]) == int(expected_score == 1.0)
+        cycle_quality = [float(row[f"Barcode_Quality_Cycle{c:02d}"]) for c in range(1, CYCLES + 1)]
+        assert float(row["Barcode_Quality"]) == pytest.approx(min(cycle_quality))
+        assert min(cycle_quality) > 0.8
+
+
+def test_crosstalk_matrices_are_recorded_and_close_to_the_truth(exported):
+    out, _ = exported
+    (image_row,) = read_rows(out / "Image.csv")
+    for tag in ("Cycle01", "Cycle02", "Cycle03", "Pooled"):
+        estimated = np.array(
+            [[float(image_row[f"Crosstalk_{tag}_{b}In{c}"]) for b in BASES] for c in BASES]
+        )
+        np.testing.assert_allclose(estimated, CROSSTALK, atol=0.03)
+        assert all(int(image_row[f"Crosstalk_{tag}_Pixels{b}"]) >= 10 for b in BASES)
+
+
+def test_called_bases_need_compensation_on_this_data():
+    """Guard against a too-easy fixture: raw spots have much lower call quality."""
+    images, truth = synthetic_site(np.random.default_rng(11))
+    raw = images.astype(float)
+    spot = truth[0]
+    y, x = round(spot["y"]), round(spot["x"])
+    vectors = raw[:, :, y, x]
+    quality = vectors.max(axis=1) / vectors.sum(axis=1)
+    assert quality.max() < 0.75
