@@ -1,0 +1,60 @@
+"""Find the Python interpreter that has CellProfiler installed (normally `.venv-cp/bin/python`)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from starrynight.cellprofiler.errors import CellProfilerNotFound
+
+ENV_VAR = "STARRYNIGHT_CELLPROFILER_PYTHON"
+
+
+def _python_from_script(script: Path) -> Path | None:
+    """The interpreter a console script runs with, from its shebang (pip style, incl. /bin/sh trick)."""
+    try:
+        head = script.read_text(errors="replace").splitlines()[:3]
+    except OSError:
+        return None
+    if not head or not head[0].startswith("#!"):
+        return None
+    shebang = shlex.split(head[0][2:].strip())
+    if shebang and Path(shebang[0]).name.startswith("python"):
+        return Path(shebang[0])
+    # pip writes `#!/bin/sh` + `'''exec' /long/path/python "$0" "$@"` for long paths.
+    for line in head[1:]:
+        if line.startswith("'''exec'"):
+            return Path(shlex.split(line[len("'''exec'"):])[0])
+    candidate = script.parent / "python"
+    return candidate if candidate.exists() else None
+
+
+def cellprofiler_python() -> Path:
+    """Locate CellProfiler's Python: $STARRYNIGHT_CELLPROFILER_PYTHON, else the `cellprofiler` on PATH."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        path = Path(override)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise CellProfilerNotFound(f"{ENV_VAR}={override} is not an executable file")
+        return path
+    candidates = [shutil.which("cellprofiler"), str(Path(sys.executable).parent / "cellprofiler")]
+    for found in candidates:
+        if found and Path(found).exists():
+            python = _python_from_script(Path(found).resolve())
+            if python is not None and python.exists():
+                return python
+    raise CellProfilerNotFound(
+        "CellProfiler not found: no `cellprofiler` on PATH and "
+        f"{ENV_VAR} is not set; run `bash scripts/install_cellprofiler.sh`"
+    )
+
+
+def cellprofiler_executable(python: Path) -> Path:
+    """The `cellprofiler` console script beside a CellProfiler Python."""
+    exe = python.parent / "cellprofiler"
+    if not exe.exists():
+        raise CellProfilerNotFound(f"no `cellprofiler` next to {python}")
+    return exe

@@ -1,0 +1,190 @@
+"""Run one headless CellProfiler invocation into an output directory, all-or-nothing.
+
+CellProfiler writes into a hidden temporary sibling of the output directory; only when it
+exited cleanly, reported "Complete" and produced every expected file is that directory
+renamed to the output directory. A killed or failed run therefore never leaves an output
+directory that looks complete (Snakemake declares it as `directory()` output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from starrynight.cellprofiler import PLUGINS_DIR
+from starrynight.cellprofiler.errors import CellProfilerError, CellProfilerRunError
+from starrynight.cellprofiler.locate import cellprofiler_executable, cellprofiler_python
+from starrynight.cellprofiler.validation import check_group, validate_pipeline
+
+LOG_NAME = "cellprofiler.log"
+MARKER_NAME = ".starrynight-cp-run.json"
+_DONE_NAME = ".cellprofiler.done"
+
+
+class RunResult(BaseModel):
+    """Where the outputs are and how long CellProfiler took (seconds, including its start-up)."""
+
+    output_dir: Path
+    log: Path
+    seconds: float
+    outputs: dict[str, list[Path]]
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _check_patterns(patterns: Sequence[str]) -> None:
+    for pattern in patterns:
+        p = Path(pattern)
+        if not pattern or p.is_absolute() or ".." in p.parts:
+            raise CellProfilerError(f"--expect {pattern!r} must be a relative path inside the output dir")
+
+
+def find_expected(root: Path, patterns: Sequence[str]) -> tuple[dict[str, list[Path]], list[str]]:
+    """Files matching each pattern under root; the second item lists patterns with no non-empty match."""
+    found: dict[str, list[Path]] = {}
+    missing: list[str] = []
+    for pattern in patterns:
+        files = sorted(p for p in root.glob(pattern) if p.is_file() and p.stat().st_size > 0)
+        found[pattern] = files
+        if not files:
+            missing.append(pattern)
+    return found, missing
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temps(output_dir: Path) -> None:
+    """Temporary dirs of killed earlier runs (their pid is gone) are garbage."""
+    for stale in output_dir.parent.glob(f".{output_dir.name}.tmp-*"):
+        pid = stale.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _check_replaceable(output_dir: Path) -> None:
+    if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
+        raise CellProfilerError(f"output dir {output_dir} exists and is not a directory")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / MARKER_NAME).exists():
+        raise CellProfilerError(
+            f"output dir {output_dir} is not empty and was not written by `starrynight cp run`; "
+            "refusing to replace it"
+        )
+
+
+def _publish(tmp: Path, output_dir: Path) -> None:
+    """Swap tmp into place; an earlier output of this command is replaced, never merged."""
+    old = None
+    if output_dir.exists():
+        old = output_dir.with_name(f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(output_dir, old)
+    os.rename(tmp, output_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _keep_failed(tmp: Path, output_dir: Path) -> Path:
+    failed = output_dir.with_name(f"{output_dir.name}.failed")
+    if failed.is_dir() and (failed / MARKER_NAME).exists():
+        shutil.rmtree(failed)
+    if failed.exists():
+        return tmp
+    os.rename(tmp, failed)
+    return failed
+
+
+def run_pipeline(
+    pipeline: Path,
+    data_file: Path,
+    output_dir: Path,
+    groups: dict[str, str] | None = None,
+    expect: Sequence[str] = (),
+    plugins_directory: Path = PLUGINS_DIR,
+    python: Path | None = None,
+    validate: bool = True,
+) -> RunResult:
+    """Validate, run `cellprofiler -c -r` for one unit of work, check outputs, publish atomically.
+
+    On failure raises CellProfilerRunError with the tail of CellProfiler's log; the partial
+    outputs are kept in `<output_dir>.failed` for inspection, never in `output_dir`.
+    """
+    groups = groups or {}
+    check_group(groups)
+    _check_patterns(expect)
+    pipeline, data_file, output_dir = Path(pipeline), Path(data_file), Path(output_dir).absolute()
+    python = python or cellprofiler_python()
+    exe = cellprofiler_executable(python)
+    if validate:
+        validate_pipeline(pipeline, data_file, groups, plugins_directory, python)
+    _check_replaceable(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(output_dir)
+    tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    log = tmp / LOG_NAME
+    argv = [str(exe), "-c", "-r", "-p", str(pipeline.resolve()), "--data-file", str(data_file.resolve()),
+            "-o", str(tmp), "--plugins-directory", str(Path(plugins_directory).resolve()),
+            "-d", str(tmp / _DONE_NAME), "-t", str(tmp / ".cptmp")]
+    if groups:
+        argv += ["-g", ",".join(f"{k}={v}" for k, v in groups.items())]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    start = time.monotonic()
+    try:
+        with open(log, "wb") as fd:
+            proc = subprocess.Popen(argv, stdout=fd, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=tmp, env=env)
+            try:
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.monotonic() - start
+    shutil.rmtree(tmp / ".cptmp", ignore_errors=True)
+    done = (tmp / _DONE_NAME).read_text().strip() if (tmp / _DONE_NAME).exists() else "no status"
+    (tmp / _DONE_NAME).unlink(missing_ok=True)
+    outputs, missing = find_expected(tmp, expect)
+    problems = []
+    if code != 0 or done != "Complete":
+        problems.append(f"CellProfiler exited with code {code}, status {done!r}")
+    if missing:
+        problems.append("expected outputs missing or empty: " + ", ".join(missing))
+    marker = {"pipeline": str(pipeline.resolve()), "data_file": str(data_file.resolve()),
+              "groups": groups, "argv": argv, "exit_code": code, "status": done, "seconds": seconds}
+    (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=1))
+    if problems:
+        tail = _tail(log)
+        kept = _keep_failed(tmp, output_dir)
+        raise CellProfilerRunError(
+            f"CellProfiler run of {pipeline} failed: {'; '.join(problems)}\n"
+            f"partial outputs: {kept}; last lines of {LOG_NAME}:\n{tail}"
+        )
+    _publish(tmp, output_dir)
+    outputs = {k: [output_dir / p.relative_to(tmp) for p in v] for k, v in outputs.items()}
+    return RunResult(output_dir=output_dir, log=output_dir / LOG_NAME, seconds=seconds, outputs=outputs)
