@@ -1,0 +1,46 @@
+"""Large synthetic file trees: empty files with real names, for scale benchmarks of the non-image steps."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starrynight.datasets.layout import Layout, folders
+
+_FLAGS = os.O_CREAT | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def tree_paths(plates: int = 9, wells: int = 6, cp_sites: int = 1364, sbs_sites: int = 320,
+               cycles: int = 12, *, extras: bool = True, dataset: str = "starrynight_demo") -> list[str]:
+    """Every file path of the tree, relative to the images root, built in memory only."""
+    layout = Layout(dataset=dataset, plates=plates, wells=wells, cp_sites=cp_sites,
+                    sbs_sites=sbs_sites, cycles=cycles)
+    out: list[str] = []
+    for folder, names in folders(layout, extras=extras):
+        prefix = folder + "/"
+        out.extend([prefix + n for n in names])
+    return out
+
+
+def generate_tree(root: Path, plates: int = 9, wells: int = 6, cp_sites: int = 1364,
+                  sbs_sites: int = 320, cycles: int = 12, *, extras: bool = True,
+                  dataset: str = "starrynight_demo") -> int:
+    """Create the tree as empty files under `root/images`; returns the number of files.
+
+    Existing files are left as they are (created without truncation), so re-running is safe.
+    """
+    layout = Layout(dataset=dataset, plates=plates, wells=wells, cp_sites=cp_sites,
+                    sbs_sites=sbs_sites, cycles=cycles)
+    images = Path(root) / "images"
+    count = 0
+    for folder, names in folders(layout, extras=extras):
+        directory = images / folder
+        directory.mkdir(parents=True, exist_ok=True)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name in names:
+                os.close(os.open(name, _FLAGS, 0o644, dir_fd=dir_fd))
+        finally:
+            os.close(dir_fd)
+        count += len(names)
+    return count
