@@ -26,6 +26,8 @@ def natural_key(text: str) -> tuple[object, ...]:
 
 
 def _listing(items: list[str]) -> str:
+    """Up to SHOW items in natural order, then how many more."""
+    items = sorted(items, key=natural_key)
     shown = ", ".join(items[:SHOW])
     return shown + (f" and {len(items) - SHOW} more" if len(items) > SHOW else "")
 
