@@ -11,6 +11,7 @@ per-focus calls must equal the truth.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,7 @@ CP_PYTHON = ROOT / ".venv-cp" / "bin" / "python"
 CELLPROFILER = ROOT / ".venv-cp" / "bin" / "cellprofiler"
 PLUGINS = ROOT / "src" / "starrynight" / "cellprofiler" / "plugins"
 BUILDER = Path(__file__).with_name("build_pipeline.py")
+CHECKER = Path(__file__).with_name("check_validation.py")
 
 pytestmark = pytest.mark.skipif(
     not CELLPROFILER.exists(),
@@ -52,13 +54,16 @@ CROSSTALK = np.array(
 ERROR_SPOT = 5  # this spot's cycle-2 base is misread (a sequencing error)
 
 
-def synthetic_site(rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
-    """``(cycles, 4, SIZE, SIZE)`` uint16 base images and the truth for each spot."""
+def synthetic_site(rng: np.random.Generator, spots: bool = True) -> tuple[np.ndarray, list[dict]]:
+    """``(cycles, 4, SIZE, SIZE)`` uint16 base images and the truth for each spot.
+
+    Without spots the site is background and noise only (an empty field of view).
+    """
     yy, xx = np.mgrid[0:SIZE, 0:SIZE]
     pure = np.zeros((CYCLES, 4, SIZE, SIZE))
     truth = []
     spot = 0
-    for row in range(4):
+    for row in range(4 if spots else 0):
         for col in range(4):
             y = 20 + 28 * row + rng.uniform(-3, 3)
             x = 20 + 28 * col + rng.uniform(-3, 3)
@@ -78,23 +83,27 @@ def synthetic_site(rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
     return (np.clip(observed, 0, 1) * 65535).astype(np.uint16), truth
 
 
-def write_inputs(tmp: Path, images: np.ndarray) -> tuple[Path, Path]:
-    """TIFF per base image, the LoadData CSV and the library CSV."""
+def write_csv(path: Path, rows: list) -> Path:
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def write_inputs(tmp: Path, sites: list[np.ndarray]) -> tuple[Path, Path]:
+    """TIFF per site and base image, the LoadData CSV (one row per site), the library."""
     image_dir = tmp / "images"
     image_dir.mkdir()
-    header, row = ["Metadata_Site"], ["1"]
+    header = ["Metadata_Site"]
+    rows = [[str(site)] for site in range(1, len(sites) + 1)]
     for cycle in range(CYCLES):
         for b, base in enumerate(BASES):
             name = f"Cycle{cycle + 1:02d}_{base}"
-            tifffile.imwrite(image_dir / f"{name}.tiff", images[cycle, b])
             header += [f"FileName_{name}", f"PathName_{name}"]
-            row += [f"{name}.tiff", str(image_dir)]
-    data_csv = tmp / "load_data.csv"
-    with data_csv.open("w", newline="") as handle:
-        csv.writer(handle).writerows([header, row])
-    library = tmp / "Barcodes.csv"
-    with library.open("w", newline="") as handle:
-        csv.writer(handle).writerows([("sgRNA", "gene_symbol"), *LIBRARY])
+            for site, (images, row) in enumerate(zip(sites, rows, strict=True), start=1):
+                tifffile.imwrite(image_dir / f"Site{site}_{name}.tiff", images[cycle, b])
+                row += [f"Site{site}_{name}.tiff", str(image_dir)]
+    data_csv = write_csv(tmp / "load_data.csv", [header, *rows])
+    library = write_csv(tmp / "Barcodes.csv", [("sgRNA", "gene_symbol"), *LIBRARY])
     return data_csv, library
 
 
@@ -154,10 +163,19 @@ def assign_to_truth(rows: list[dict], truth: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, list[dict]]:
+def inputs(tmp_path_factory) -> tuple[Path, Path, Path, list[dict]]:
+    """Site 1 is empty (no spots), site 2 holds the spots."""
     tmp = tmp_path_factory.mktemp("sbs_plugins")
-    images, truth = synthetic_site(np.random.default_rng(11))
-    data_csv, library = write_inputs(tmp, images)
+    rng = np.random.default_rng(11)
+    empty, _ = synthetic_site(rng, spots=False)
+    images, truth = synthetic_site(rng)
+    data_csv, library = write_inputs(tmp, [empty, images])
+    return tmp, data_csv, library, truth
+
+
+@pytest.fixture(scope="module")
+def exported(inputs) -> tuple[Path, list[dict]]:
+    tmp, data_csv, library, truth = inputs
     return run_cellprofiler(tmp, data_csv, library), truth
 
 
@@ -165,6 +183,7 @@ def exported(tmp_path_factory) -> tuple[Path, list[dict]]:
 def test_exported_calls_equal_the_truth(exported, objects):
     out, truth = exported
     rows = read_rows(out / f"{objects}.csv")
+    assert {row["ImageNumber"] for row in rows} == {"2"}
     assert len(rows) == len(truth)
     for row, spot in zip(rows, assign_to_truth(rows, truth), strict=True):
         barcode, gene = LIBRARY[spot["row"]]
@@ -182,13 +201,43 @@ def test_exported_calls_equal_the_truth(exported, objects):
 
 def test_crosstalk_matrices_are_recorded_and_close_to_the_truth(exported):
     out, _ = exported
-    (image_row,) = read_rows(out / "Image.csv")
+    image_row = read_rows(out / "Image.csv")[1]
     for tag in ("Cycle01", "Cycle02", "Cycle03", "Pooled"):
         estimated = np.array(
             [[float(image_row[f"Crosstalk_{tag}_{b}In{c}"]) for b in BASES] for c in BASES]
         )
         np.testing.assert_allclose(estimated, CROSSTALK, atol=0.03)
         assert all(int(image_row[f"Crosstalk_{tag}_Pixels{b}"]) >= 10 for b in BASES)
+
+
+def test_empty_site_has_no_foci_and_an_identity_matrix_within_objects(exported):
+    out, _ = exported
+    image_row = read_rows(out / "Image.csv")[0]
+    assert float(image_row["Count_Foci"]) == float(image_row["Count_FociB"]) == 0
+    assert all(float(image_row[f"Crosstalk_Pooled_Pixels{b}"]) == 0 for b in BASES)
+    estimated = [[float(image_row[f"Crosstalk_Pooled_{b}In{c}"]) for b in BASES] for c in BASES]
+    np.testing.assert_array_equal(estimated, np.eye(4))
+
+
+def test_misconfigured_modules_fail_validation_with_clear_messages(inputs):
+    tmp, data_csv, good_library, _ = inputs
+    bad = write_csv(tmp / "bad.csv", [("sgRNA", "gene_symbol"), ("ACGTAC", "A"), ("ACXTAC", "B")])
+    short = write_csv(tmp / "short.csv", [("sgRNA", "gene_symbol"), ("AC", "A")])
+    argv = [str(CP_PYTHON), str(CHECKER), str(PLUGINS), str(data_csv)]
+    result = subprocess.run(
+        [*argv, str(good_library), str(bad), str(short)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert verdicts["three_cycles_provided"] == "valid"
+    assert verdicts["output_subscribed_downstream"] == "valid"
+    assert verdicts["good_library"] == "valid"
+    assert "Cycle04_A" in verdicts["cycle_four_missing"]
+    assert "Cycle03_T" not in verdicts["cycle_four_missing"]
+    assert "{cycle}" in verdicts["pattern_without_cycle"]
+    assert str(bad) in verdicts["bad_library"] and "line 3" in verdicts["bad_library"]
+    assert str(short) in verdicts["library_shorter_than_cycles"]
+    assert "shorter" in verdicts["library_shorter_than_cycles"]
 
 
 def test_called_bases_need_compensation_on_this_data():
