@@ -153,9 +153,9 @@ def subtract_background(intensities: np.ndarray) -> np.ndarray:
     if values.ndim < 2 or values.shape[-1] != len(BASES):
         raise SBSInputError(f"intensities must have 4 bases on the last axis, got {values.shape}")
     dtype = np.result_type(values.dtype, np.float32)
-    flat = values.reshape(-1, len(BASES))
-    background = np.median(flat, axis=0).astype(dtype)
-    return np.clip(values.astype(dtype) - background, 0, None)
+    background = np.median(values.reshape(-1, len(BASES)), axis=0).astype(dtype)
+    result = np.subtract(values, background, dtype=dtype)
+    return np.clip(result, 0, None, out=result)
 
 
 def compensation_matrix(crosstalk: np.ndarray) -> np.ndarray:
