@@ -40,11 +40,15 @@ def _available(target: str) -> bool:
 class LazyGroup(click.Group):
     """A click group whose sub-commands are imported only when invoked."""
 
+    def __init__(self, *args, commands: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = COMMANDS if commands is None else commands
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, target in COMMANDS.items() if _available(target))
+        return sorted(name for name, target in self.lazy_commands.items() if _available(target))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = self.lazy_commands.get(cmd_name)
         if target is None or not _available(target):
             return None
         module_name, attr = target.split(":", 1)

@@ -10,9 +10,16 @@ import click
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Report ValueError/FileNotFoundError/KeyError (the user-input errors) as a CLI error."""
+    """Report user-input errors as one CLI error line.
+
+    User-input errors are the project's own exceptions plus ValueError, OSError and KeyError;
+    anything else is a bug and keeps its traceback.
+    """
     try:
         yield
-    except (ValueError, FileNotFoundError, KeyError, PermissionError) as err:
+    except Exception as err:
+        ours = type(err).__module__.startswith("starrynight")
+        if not (ours or isinstance(err, ValueError | OSError | KeyError)):
+            raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         raise click.ClickException(str(message)) from err

@@ -65,3 +65,8 @@ def unit_dir(outputs_root: Path, unit: str) -> Path:
 def unit_id(*parts: object) -> str:
     """Join the keys of a unit of work (plate, well, chunk, ...) into one path-safe id."""
     return UNIT_SEPARATOR.join(str(p) for p in parts)
+
+
+def illum_function_name(image_name: str) -> str:
+    """File name of an illumination function saved by CellProfiler (`SaveImages`, npy)."""
+    return f"{image_name}.npy"

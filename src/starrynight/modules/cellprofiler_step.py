@@ -72,12 +72,14 @@ def parameter_args(params: BaseModel) -> list[str]:
 
 def save_experiment(experiment: Any, workspace: Path) -> Path:
     """Write the experiment where jobs read it; untouched when unchanged so nothing re-runs."""
-    from starrynight.config import write_text_atomic
-
     path = naming.experiment_json(workspace)
-    text = experiment.model_dump_json(indent=2)
-    if not path.exists() or path.read_text() != text:
-        write_text_atomic(path, text)
+    if path.exists():
+        try:
+            if type(experiment).from_json(path) == experiment:
+                return path
+        except Exception:  # noqa: BLE001 - unreadable or stale: rewrite it
+            pass
+    experiment.to_json(path)
     return path
 
 
@@ -273,7 +275,8 @@ def step_cli(step: CPStep) -> click.Group:
             params = parse_params(values)
             experiment = PCPGenericExperiment.from_json(experiment_path)
             index = pl.read_parquet(index_path or naming.index_table(workspace))
-            written = _load(step.loaddata_writer)(index, experiment, params, images, out_dir)
+            images_root = images if "://" in str(images) else images.resolve()
+            written = _load(step.loaddata_writer)(index, experiment, params, images_root, out_dir)
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")

@@ -1,0 +1,96 @@
+"""CP illumination calculation: one illumination function per channel and plate.
+
+Per SPEC 5: downsample each raw CP image by `downsample_factor`, average a median-filtered
+illumination estimate over all sites of the plate, upsample back to the image size, save
+as `.npy` (`naming.illum_function`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from starrynight import naming
+from starrynight.modules import loaddata as ld
+from starrynight.modules.base import UnitOfWork
+from starrynight.modules.cellprofiler_step import CPStep
+
+if TYPE_CHECKING:
+    from starrynight.cellprofiler.cppipe import Pipeline
+
+
+class CPIllumCalcParameters(BaseModel):
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    downsample_factor: float = Field(0.25, gt=0, le=1, description="resize factor before the median filter")
+    filter_size: int = Field(20, ge=3, description="median filter size, in downsampled pixels")
+
+
+def units(experiment: Any, params: CPIllumCalcParameters) -> list[UnitOfWork]:
+    return [UnitOfWork(id=plate, keys={"plate": plate}) for plate in experiment.plates]
+
+
+def image_names(experiment: Any) -> dict[str, str]:
+    """Raw CP channel -> CellProfiler image name of the raw plane."""
+    return {ch: ld.image_name(experiment.cp.channel_map.get(ch, ch)) for ch in experiment.cp.channels}
+
+
+def illum_names(experiment: Any) -> dict[str, str]:
+    """Raw CP channel -> name (and .npy file stem) of its illumination function."""
+    return {
+        ch: ld.image_name(experiment.cp.channel_map.get(ch, ch), prefix="Illum")
+        for ch in experiment.cp.channels
+    }
+
+
+def write_loaddata(
+    index: pl.DataFrame, experiment: Any, params: CPIllumCalcParameters, images_root: Path, out_dir: Path
+) -> list[Path]:
+    """One CSV per plate listing every CP site of the plate, one image per channel plane."""
+    rows = ld.channel_rows(index, "CP").filter(pl.col("plate").is_in(experiment.plates))
+    rows = rows.with_columns(unit=pl.col("plate"))
+    frame = ld.wide_image_sets(
+        rows, images_root, image_names(experiment),
+        metadata=("Batch", "Plate", "Well", "Site"), set_keys=("unit", "batch", "plate", "well", "site"),
+    )  # fmt: skip
+    return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
+
+
+def build_cppipe(experiment: Any, params: CPIllumCalcParameters) -> Pipeline:
+    from starrynight.cellprofiler import cppipe as cp
+
+    modules = [cp.load_data()]
+    originals, illums = image_names(experiment), illum_names(experiment)
+    for channel in experiment.cp.channels:
+        raw, illum = originals[channel], illums[channel]
+        modules += [
+            cp.resize(raw, f"Down{raw}", params.downsample_factor),
+            cp.correct_illumination_calculate(
+                f"Down{raw}", f"{illum}Small", each_or_all="All", filter_size=params.filter_size
+            ),
+            cp.resize(f"{illum}Small", illum, 1.0, extra={
+                "Resizing method": "Resize by specifying desired final dimensions",
+                "Method to specify the dimensions": "Image",
+                "Select the image with the desired dimensions": raw,
+            }),  # fmt: skip
+            cp.save_images(illum, file_format="npy", single_name=illum, when="Last cycle"),
+        ]
+    return cp.Pipeline(modules=modules)
+
+
+def expected_outputs(experiment: Any, params: CPIllumCalcParameters) -> list[str]:
+    return [naming.illum_function_name(name) for name in illum_names(experiment).values()]
+
+
+CP_ILLUM_CALC = CPStep(
+    name="cp_illum_calc",
+    cli_path=("illum", "calc"),
+    Parameters=CPIllumCalcParameters,
+    loaddata_writer="starrynight.modules.cp_illum_calc.step:write_loaddata",
+    cppipe_builder="starrynight.modules.cp_illum_calc.step:build_cppipe",
+    units=units,
+    expected_outputs=expected_outputs,
+)
