@@ -70,3 +70,9 @@ def unit_id(*parts: object) -> str:
 def illum_function_name(image_name: str) -> str:
     """File name of an illumination function saved by CellProfiler (`SaveImages`, npy)."""
     return f"{image_name}.npy"
+
+
+# Names inside each arm's step outputs live in the arm's own file of this package.
+from starrynight.naming import analysis, cp, sbs  # noqa: E402
+
+__all__ = ["analysis", "cp", "sbs"]
