@@ -1,0 +1,489 @@
+"""The Snakemake backend: compile a pipeline, run Snakemake as a subprocess, watch it.
+
+Snakemake runs in its own process group in the working directory, writing to a run log
+that a watcher thread follows for progress, echoed commands and failures. A lock file
+(pid + start time) keeps two runs out of one working directory; a lock left by a killed
+run is recognised as stale and cleared, together with Snakemake's own lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipecraft.compile import Plan, plan, write_atomic, write_workflow
+from pipecraft.errors import PipecraftError, RunFailedError, RunLockedError
+from pipecraft.graph import Pipeline
+
+LOCK = ".pipecraft/run.lock"
+SUMMARY = "run_summary.json"
+
+
+class SnakemakeBackendConfig(BaseModel):
+    """How pipelines are compiled and run. Every field is a plain setting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    use_opentelemetry: bool = False
+    print_exec: bool = False
+    cores: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    keep_going: bool = True
+    retries: int = Field(0, ge=0)
+    scheduler: Literal["auto", "ilp", "greedy"] = "auto"
+    greedy_above_jobs: int = Field(100, ge=0, description="auto picks greedy above this many jobs")
+    container_runtime: Literal["none", "apptainer", "docker"] = "none"
+    executor: str = "local"
+    executor_settings: dict[str, Any] = Field(default_factory=dict)
+    default_resources: dict[str, Any] = Field(default_factory=dict)
+    extra_args: list[str] = Field(default_factory=list)
+    otlp_endpoint: str | None = None
+    max_jobs_per_fanout: int = Field(10_000, ge=1,
+                                     description="larger fan-outs are packed into batches")
+    latency_wait: int = Field(5, ge=0)
+
+
+class FailedJob(NamedTuple):
+    rule: str
+    unit: str | None
+    log: Path
+
+
+class DryRunResult(NamedTuple):
+    """Jobs Snakemake would run, per rule (marker rules excluded), and its full output."""
+
+    jobs: dict[str, int]
+    total: int
+    output: str
+
+
+def _dir(working_dir: str | Path | None) -> Path:
+    if working_dir is None:
+        raise PipecraftError("working_dir is required")
+    return Path(working_dir).expanduser().resolve()
+
+
+class SnakemakeBackend:
+    """Compile pipelines to a Snakefile and run them with Snakemake."""
+
+    def __init__(self, config: SnakemakeBackendConfig | None = None) -> None:
+        self.config = config or SnakemakeBackendConfig()
+
+    def _cfg(self, config: SnakemakeBackendConfig | None) -> SnakemakeBackendConfig:
+        return config or self.config
+
+    def _plan(self, pipeline: Pipeline, cfg: SnakemakeBackendConfig, wd: Path) -> Plan:
+        return plan(pipeline, wd, cfg.container_runtime, cfg.max_jobs_per_fanout)
+
+    def compile(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
+                working_dir: str | Path | None = None) -> Path:
+        """Write the Snakefile and job tables into working_dir; return the Snakefile path."""
+        cfg, wd = self._cfg(config), _dir(working_dir)
+        return write_workflow(self._plan(pipeline, cfg, wd), wd, cfg.container_runtime)
+
+    def snakemake_args(self, cfg: SnakemakeBackendConfig, n_jobs: int) -> list[str]:
+        """The Snakemake command line pipecraft uses (after `python -m snakemake`)."""
+        scheduler = cfg.scheduler
+        if scheduler == "auto":
+            scheduler = "greedy" if n_jobs > cfg.greedy_above_jobs else "ilp"
+        args = ["--snakefile", "Snakefile", "--cores", str(cfg.cores), "--rerun-incomplete",
+                "--nocolor", "--scheduler", scheduler, "--latency-wait", str(cfg.latency_wait)]
+        if cfg.keep_going:
+            args.append("--keep-going")
+        if cfg.retries:
+            args += ["--retries", str(cfg.retries)]
+        if cfg.print_exec:
+            args.append("--printshellcmds")
+        if cfg.container_runtime == "apptainer":
+            args += ["--software-deployment-method", "apptainer"]
+        if cfg.executor != "local":
+            args += ["--executor", cfg.executor, "--jobs", str(cfg.cores)]
+            for key, value in cfg.executor_settings.items():
+                flag = f"--{cfg.executor}-{key.replace('_', '-')}"
+                args += [flag] if value is True else [flag, str(value)]
+        if cfg.default_resources:
+            args += ["--default-resources",
+                     *[f"{k}={v}" for k, v in cfg.default_resources.items()]]
+        return args + list(cfg.extra_args)
+
+    def dry_run(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
+                working_dir: str | Path | None = None) -> DryRunResult:
+        """Compile, then ask Snakemake what it would run (nothing is executed)."""
+        cfg, wd = self._cfg(config), _dir(working_dir)
+        p = self._plan(pipeline, cfg, wd)
+        write_workflow(p, wd, cfg.container_runtime)
+        _invalidate_batches(p, wd)
+        args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
+        proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd,
+                              capture_output=True, text=True, env=_job_env())
+        out = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise PipecraftError(f"Snakemake dry run failed in {wd}:\n{_tail(out)}")
+        jobs = {m.group(1): int(m.group(2))
+                for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)
+                if not m.group(1).endswith("__done") and m.group(1) not in ("all", "total")}
+        return DryRunResult(jobs=jobs, total=sum(jobs.values()), output=out)
+
+    def run(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
+            working_dir: str | Path | None = None, wait: bool = True,
+            check: bool = True) -> RunHandle:
+        """Compile and start Snakemake; with wait=True block until it ends.
+
+        With check=True a run that ends with failures raises RunFailedError listing them.
+        """
+        cfg, wd = self._cfg(config), _dir(working_dir)
+        wd.mkdir(parents=True, exist_ok=True)
+        p = self._plan(pipeline, cfg, wd)
+        _acquire_lock(wd)
+        try:
+            write_workflow(p, wd, cfg.container_runtime)
+            _invalidate_batches(p, wd)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            run_log = wd / "logs" / f"pipecraft-run-{stamp}.log"
+            run_log.parent.mkdir(parents=True, exist_ok=True)
+            args = self.snakemake_args(cfg, len(p.jobs))
+            with open(run_log, "wb") as log:
+                proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=wd,
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=_job_env(),
+                                        start_new_session=True)
+            _write_lock(wd, proc.pid)
+        except BaseException:
+            _release_lock(wd)
+            raise
+        handle = RunHandle(p, wd, run_log, proc, cfg)
+        if wait:
+            handle.wait()
+            if check and handle.status != "succeeded":
+                raise RunFailedError(handle.failure_message(), handle)
+        return handle
+
+
+def _job_env() -> dict[str, str]:
+    env = dict(os.environ)
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _tail(text: str, n: int = 40) -> str:
+    return "\n".join(text.rstrip().splitlines()[-n:])
+
+
+def _invalidate_batches(p: Plan, wd: Path) -> None:
+    """A batch whose units' outputs are not all present must run again: drop its stamp."""
+    for rp in p.rules:
+        if not rp.batches:
+            continue
+        outs = [o.path for v in rp.node.outputs.values() for o in v]
+        for b, ids in enumerate(rp.batches):
+            stamp = wd / p.batch_stamp(rp.node.name, f"batch{b:06d}")
+            if stamp.exists() and not all(
+                    os.path.exists(wd / t.replace("{unit}", uid)) for uid in ids for t in outs):
+                stamp.unlink()
+
+
+# ---- lock -------------------------------------------------------------------------------
+
+def _alive(info: dict) -> bool:
+    try:
+        proc = psutil.Process(int(info["pid"]))
+        return (abs(proc.create_time() - float(info["created"])) < 1.0
+                and proc.status() != psutil.STATUS_ZOMBIE)
+    except (psutil.Error, KeyError, ValueError, TypeError):
+        return False
+
+
+def _acquire_lock(wd: Path) -> None:
+    lock = wd / LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                info = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                info = {}
+            if _alive(info):
+                raise RunLockedError(
+                    f"working directory {wd} is in use by another pipecraft run "
+                    f"(Snakemake pid {info.get('pid')}, started {info.get('started')}); wait for "
+                    f"it to finish or terminate it, then run again") from None
+            _clear_stale(wd, info)
+            continue
+        me = psutil.Process()
+        with os.fdopen(fd, "w") as f:
+            json.dump({"pid": me.pid, "created": me.create_time(),
+                       "started": datetime.now(UTC).isoformat()}, f)
+        return
+    raise RunLockedError(f"could not take the run lock {lock}")
+
+
+def _clear_stale(wd: Path, info: dict) -> None:
+    """Remove a dead run's lock, kill jobs it orphaned, and unlock Snakemake."""
+    pid = info.get("pid")
+    if isinstance(pid, int) and info.get("pgid") == pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for f in (wd / ".snakemake" / "locks").glob("*"):
+        f.unlink(missing_ok=True)
+    (wd / LOCK).unlink(missing_ok=True)
+
+
+def _write_lock(wd: Path, pid: int) -> None:
+    created = psutil.Process(pid).create_time()
+    write_atomic(wd / LOCK, json.dumps({"pid": pid, "pgid": pid, "created": created,
+                                        "started": datetime.now(UTC).isoformat()}))
+
+
+def _release_lock(wd: Path) -> None:
+    (wd / LOCK).unlink(missing_ok=True)
+
+
+# ---- run handle -------------------------------------------------------------------------
+
+JOB_START = re.compile(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):\s*$")
+FIELD = re.compile(r"^\s+(jobid|wildcards|log): (.*)$")
+FINISHED = re.compile(r"^Finished jobid: (\d+)")
+STEPS = re.compile(r"^(\d+) of (\d+) steps")
+ERROR = re.compile(r"^Error in rule (\w+):")
+TOTAL = re.compile(r"^total\s+(\d+)\s*$")
+SHELL = re.compile(r"^Shell command: (.*)$")
+
+
+class RunHandle:
+    """A running (or finished) Snakemake run in a working directory."""
+
+    def __init__(self, plan_: Plan, working_dir: Path, run_log: Path,
+                 proc: subprocess.Popen, config: SnakemakeBackendConfig) -> None:
+        self.plan = plan_
+        self.working_dir = working_dir
+        self.run_log = run_log
+        self.summary_path = working_dir / SUMMARY
+        self._proc = proc
+        self._cfg = config
+        self._status = "running"
+        self._done = 0
+        self._total: int | None = None
+        self._jobs: dict[int, tuple[str, str | None]] = {}
+        self._finished: set[int] = set()
+        self._errors: set[int] = set()
+        self._terminated = False
+        self._started = time.time()
+        self._summary: dict | None = None
+        self._batched = {rp.node.name for rp in plan_.rules if rp.batches}
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    # -- public --
+    @property
+    def status(self) -> str:
+        """running, succeeded, failed or terminated."""
+        return self._status
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(done, total) Snakemake jobs, marker jobs included; total 0 until known."""
+        return self._done, self._total or 0
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run ends (or timeout seconds pass); return the status."""
+        self._thread.join(timeout)
+        return self._status
+
+    def terminate(self) -> None:
+        """Stop Snakemake and its jobs (SIGTERM, then SIGKILL after 10 s)."""
+        self._terminated = True
+        try:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def failed_jobs(self) -> list[FailedJob]:
+        """Failed units so far: (rule, unit, log path); unit is None for commands."""
+        if self._summary is not None:
+            return [FailedJob(j["rule"], j["unit"], self.working_dir / j["log"])
+                    for j in self._summary["jobs"] if j["status"] == "failed"]
+        out = []
+        for jid in sorted(self._errors):
+            rule, unit = self._jobs.get(jid, ("?", None))
+            out.extend(self._unit_failures(rule, unit))
+        return out
+
+    def summary(self) -> dict | None:
+        """The run summary (also in run_summary.json) once the run has ended."""
+        return self._summary
+
+    def failure_message(self) -> str:
+        failed = self.failed_jobs()
+        lines = [f"pipecraft run in {self.working_dir} {self._status}: "
+                 f"{len(failed)} failed job(s); Snakemake log: {self.run_log}"]
+        for f in failed[:20]:
+            lines.append(f"  rule {f.rule}" + (f", unit {f.unit}" if f.unit else "")
+                         + f": log {f.log}")
+        if len(failed) > 20:
+            lines.append(f"  ... and {len(failed) - 20} more (see {self.summary_path})")
+        if not failed:
+            lines.append(_tail(self.run_log.read_text(errors="replace"), 30))
+        return "\n".join(lines)
+
+    # -- internals --
+    def _unit_failures(self, rule: str, unit: str | None) -> list[FailedJob]:
+        """Expand a failed batch job into its failed units (from the batch log)."""
+        if rule in self._batched:
+            log = self.working_dir / "logs" / rule / "_batches" / f"{unit}.log"
+            res = []
+            if log.exists():
+                for line in log.read_text(errors="replace").splitlines():
+                    parts = line.split("\t")
+                    if len(parts) >= 3 and parts[0] == "pipecraft-unit" and parts[2] == "failed":
+                        res.append(FailedJob(rule, parts[1],
+                                             self.working_dir / "logs" / rule / f"{parts[1]}.log"))
+            return res or [FailedJob(rule, unit, log)]
+        name = unit or rule
+        return [FailedJob(rule, unit, self.working_dir / "logs" / rule / f"{name}.log")]
+
+    def _watch(self) -> None:
+        pos = 0
+        state: dict[str, Any] = {"rule": None, "in_error": False}
+        buf = b""
+        while True:
+            ended = self._proc.poll() is not None
+            with open(self.run_log, "rb") as f:
+                f.seek(pos)
+                chunk = f.read()
+            pos += len(chunk)
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                self._parse(raw.decode("utf-8", errors="replace"), state)
+            if ended:
+                break
+            time.sleep(0.2)
+        self._finish()
+
+    def _parse(self, line: str, state: dict[str, Any]) -> None:
+        if m := JOB_START.match(line):
+            state.update(rule=m.group(1), in_error=False, jobid=None)
+        elif m := ERROR.match(line):
+            state.update(rule=m.group(1), in_error=True, jobid=None)
+        elif m := FIELD.match(line):
+            key, value = m.groups()
+            if key == "jobid":
+                jid = int(value.strip())
+                state["jobid"] = jid
+                if state["in_error"]:
+                    self._errors.add(jid)
+                else:
+                    self._jobs.setdefault(jid, (state["rule"], None))
+            elif key == "wildcards" and state.get("jobid") is not None:
+                unit = dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv).get("unit")
+                self._jobs[state["jobid"]] = (state["rule"], unit)
+        elif m := FINISHED.match(line):
+            self._finished.add(int(m.group(1)))
+        elif m := STEPS.match(line):
+            self._done, self._total = int(m.group(1)), int(m.group(2))
+            if self._cfg.print_exec:
+                print(line, flush=True)
+        elif m := TOTAL.match(line):
+            if self._total is None:
+                self._total = int(m.group(1))
+        elif self._cfg.print_exec and (m := SHELL.match(line)):
+            rule = state.get("rule")
+            if rule and rule != "all" and not rule.endswith("__done"):
+                unit = self._jobs.get(state.get("jobid"), (rule, None))[1]
+                print(f"[{rule}{'/' + unit if unit else ''}] {m.group(1)}", flush=True)
+        if self._cfg.print_exec and line.startswith("Error in rule"):
+            print(line, flush=True)
+
+    def _finish(self) -> None:
+        rc = self._proc.returncode
+        if self._terminated or (rc is not None and rc < 0):
+            self._status = "terminated"
+        else:
+            self._status = "succeeded" if rc == 0 and not self._errors else "failed"
+        try:
+            self._summary = build_summary(self)
+            write_atomic(self.summary_path, json.dumps(self._summary, indent=1,
+                                                       ensure_ascii=False))
+            if self._cfg.use_opentelemetry:
+                from pipecraft.telemetry import export_spans
+
+                export_spans(self._summary, self.working_dir, self._cfg.otlp_endpoint)
+        finally:
+            _release_lock(self.working_dir)
+
+
+def _bench(path: Path) -> tuple[float | None, float | None, float | None]:
+    """(seconds, peak RSS MB, end time) from a Snakemake benchmark TSV, if present."""
+    try:
+        with open(path) as f:
+            f.readline()
+            cols = f.readline().split("\t")
+        end = path.stat().st_mtime
+        rss = None if cols[2] in ("-", "NA") else float(cols[2])
+        return float(cols[0]), rss, end
+    except (OSError, ValueError, IndexError):
+        return None, None, None
+
+
+def build_summary(h: RunHandle) -> dict:
+    """Every job of the plan with status, wall time and peak memory."""
+    wd = h.working_dir
+    started = {(rule, unit): jid for jid, (rule, unit) in h._jobs.items()}
+    failed_units = {(f.rule, f.unit) for f in h.failed_jobs()}
+    jobs = []
+    for job in h.plan.jobs:
+        key = (job.rule, job.batch or job.unit)
+        jid = started.get(key)
+        outputs_present = all(os.path.exists(wd / p) for p, _ in job.outputs)
+        if (job.rule, job.unit) in failed_units:
+            status = "failed"
+        elif jid is not None and jid in h._finished:
+            status = "succeeded"
+        elif jid is not None and job.batch and jid in h._errors:
+            status = "succeeded" if _unit_ok(wd, job) else "not_run"
+        elif jid is None and outputs_present:
+            status = "up_to_date"
+        else:
+            status = "not_run"
+        seconds, rss, end = _bench(wd / job.benchmark)
+        jobs.append({"rule": job.rule, "unit": job.unit, "status": status,
+                     "wall_s": seconds, "max_rss_mb": rss, "end_time": end,
+                     "log": job.log, "benchmark": job.benchmark, "batch": job.batch})
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["status"]] = counts.get(j["status"], 0) + 1
+    return {"working_dir": str(wd), "status": h.status, "started": h._started,
+            "ended": time.time(), "run_log": str(h.run_log), "counts": counts, "jobs": jobs}
+
+
+def _unit_ok(wd: Path, job: Any) -> bool:
+    log = wd / "logs" / job.rule / "_batches" / f"{job.batch}.log"
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return False
+    return f"pipecraft-unit\t{job.unit}\tok\t" in text

@@ -1,0 +1,522 @@
+"""Compile a pipeline graph into a readable Snakefile plus job tables.
+
+One rule per node. A fan-out is one wildcard rule (`{unit}`) whose per-unit inputs and
+precomputed, shell-quoted command come from a JSON job table next to the Snakefile, so
+planning stays linear in the number of units. Very large fan-outs are packed into batches
+(several units per Snakemake job) to keep Snakemake's per-job planning cost bounded.
+Every node also gets a tiny `<name>__done` rule touching `.pipecraft/done/<name>`; nodes
+that come later in a `Seq` require it with `ancient()`, which orders them without making
+them re-run merely because an earlier node re-ran (data edges, via shared paths, do that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipecraft.errors import GraphError
+from pipecraft.graph import Command, FanOut, Node, Pipeline, flatten
+
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+:,./-]+$")
+TOKEN = re.compile(r"\{(unit|input\.(\w+)|output\.(\w+)|param\.(\w+))\}")
+SNAKEMAKE_WILDCARD = re.compile(r"\{\s*[.\w]+\s*(,[^{}]*)?\}")
+DONE_DIR = ".pipecraft/done"
+STAMP_DIR = ".pipecraft/stamps"
+NO_SUCH_UNIT = ".pipecraft/no-such-unit"
+JOBS_DIR = "jobs"
+
+
+def quote(arg: str) -> str:
+    """POSIX-shell quote one argument; `=` is quoted too so no word looks like an assignment."""
+    if SAFE_WORD.match(arg):
+        return arg
+    return "'" + arg.replace("'", "'\"'\"'") + "'"
+
+
+def shell_command(argv: list[str], env: dict[str, str]) -> str:
+    """The one shell string a job runs: env assignments, then the quoted argv."""
+    return " ".join([f"{k}={quote(v)}" for k, v in env.items()] + [quote(a) for a in argv])
+
+
+@dataclass
+class Job:
+    """One unit of work as the run summary reports it."""
+
+    rule: str
+    unit: str | None
+    outputs: list[tuple[str, str]]
+    batch: str | None = None
+
+    @property
+    def log(self) -> str:
+        return f"logs/{self.rule}/{self.unit or self.rule}.log"
+
+    @property
+    def benchmark(self) -> str:
+        return f"benchmarks/{self.rule}/{self.unit or self.rule}.tsv"
+
+
+@dataclass
+class RulePlan:
+    """What the Snakefile needs to know about one node."""
+
+    node: Node
+    after: list[str]
+    batch_size: int = 1
+    table: dict[str, dict] = field(default_factory=dict)
+    batches: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """The compiled form of a pipeline: rules and every job, in composition order."""
+
+    rules: list[RulePlan]
+    jobs: list[Job]
+
+    def batch_stamp(self, rule: str, batch: str) -> str:
+        return f"{STAMP_DIR}/{rule}/{batch}"
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _check_path(path: str, where: str) -> None:
+    if "{" in path and SNAKEMAKE_WILDCARD.search(path):
+        raise GraphError(
+            f"{where}: path {path!r} contains {SNAKEMAKE_WILDCARD.search(path).group(0)!r}, "
+            "which Snakemake would read as a wildcard; rename the file"
+        )
+
+
+def _substitute(node: FanOut | Command, unit_id: str | None, inputs: dict[str, list[str]],
+                outputs: dict[str, list[str]], params: dict[str, str]) -> list[str]:
+    """Expand {unit}, {input.X}, {output.X}, {param.X} tokens of argv for one unit."""
+    where = f"node {node.name!r}" + (f", unit {unit_id!r}" if unit_id else "")
+
+    def values(m: re.Match[str]) -> list[str]:
+        if m.group(1) == "unit":
+            if unit_id is None:
+                raise GraphError(f"{where}: argv uses {{unit}} but is not a fan-out")
+            return [unit_id]
+        key, table = (m.group(2), inputs) if m.group(2) else (
+            (m.group(3), outputs) if m.group(3) else (m.group(4), None))
+        if table is None:
+            if key not in params:
+                raise GraphError(f"{where}: argv uses {m.group(0)} but the unit has no param {key!r}")
+            return [params[key]]
+        if key not in table:
+            raise GraphError(f"{where}: argv uses {m.group(0)} but there is no such name")
+        return table[key]
+
+    out: list[str] = []
+    for arg in node.argv:
+        if "{" not in arg:
+            out.append(arg)
+            continue
+        whole = TOKEN.fullmatch(arg)
+        if whole and (whole.group(2) or whole.group(3)):
+            out.extend(values(whole))
+            continue
+
+        def one(m: re.Match[str], arg: str = arg) -> str:
+            vals = values(m)
+            if len(vals) != 1:
+                raise GraphError(f"{where}: {m.group(0)} inside {arg!r} has {len(vals)} values; "
+                                 "use it as a whole argv element to pass several paths")
+            return vals[0]
+
+        out.append(TOKEN.sub(one, arg))
+    return out
+
+
+def _docker_argv(argv: list[str], env: dict[str, str], image: str, paths: list[str],
+                 working_dir: Path) -> list[str]:
+    """Wrap argv in `docker run`, mounting the working dir and every path's parent."""
+    dirs = {str(working_dir)} | {os.path.dirname(os.path.abspath(os.path.join(working_dir, p)))
+                                 for p in paths}
+    mounts: list[str] = []
+    for d in sorted(dirs):
+        if not any(d.startswith(m.rstrip("/") + "/") for m in mounts):
+            mounts.append(d)
+    cmd = ["docker", "run", "--rm", "-i", "--user", f"{os.getuid()}:{os.getgid()}",
+           "-w", str(working_dir)]
+    for m in mounts:
+        cmd += ["-v", f"{m}:{m}"]
+    for k, v in env.items():
+        cmd += ["-e", f"{k}={v}"]
+    return cmd + [image, *argv]
+
+
+def _command_for(node: Node, argv: list[str], paths: list[str], runtime: str,
+                 working_dir: Path) -> str:
+    if node.container and runtime == "docker":
+        return shell_command(_docker_argv(argv, node.env, node.container, paths, working_dir), {})
+    return shell_command(argv, node.env)
+
+
+def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
+         max_jobs_per_fanout: int = 10_000) -> Plan:
+    """Check the graph and compute every job; raises GraphError naming the fault."""
+    nodes, comp_edges = flatten(pipeline)
+    producers: dict[str, tuple[str, str | None]] = {}
+    dir_outputs: set[str] = set()
+    rules: list[RulePlan] = []
+    jobs: list[Job] = []
+
+    def claim(path: str, kind: str, rule: str, unit: str | None) -> None:
+        _check_path(path, f"node {rule!r} output")
+        key = _norm(path)
+        if key in producers:
+            other, ounit = producers[key]
+            who = f"{other!r}" + (f" (unit {ounit!r})" if ounit else "")
+            raise GraphError(f"output {path!r} is produced by two nodes: {who} and {rule!r}"
+                             + (f" (unit {unit!r})" if unit else ""))
+        producers[key] = (rule, unit)
+        if kind == "directory":
+            dir_outputs.add(key)
+
+    for node in nodes:
+        rp = RulePlan(node=node, after=[])
+        if isinstance(node, Command):
+            outs = {k: [o.path for o in v] for k, v in node.outputs.items()}
+            for v in node.outputs.values():
+                for o in v:
+                    claim(o.path, o.kind, node.name, None)
+            for v in node.inputs.values():
+                for p in v:
+                    _check_path(p, f"node {node.name!r} input")
+            argv = _substitute(node, None, node.inputs, outs, {})
+            paths = [p for v in node.inputs.values() for p in v] + [p for v in outs.values() for p in v]
+            rp.table[""] = {"i": [p for v in node.inputs.values() for p in v],
+                            "c": _command_for(node, argv, paths, container_runtime, working_dir)}
+            jobs.append(Job(node.name, None, [(o.path, o.kind) for v in node.outputs.values() for o in v]))
+        else:
+            n_units = len(node.units)
+            rp.batch_size = node.batch_size or (
+                -(-n_units // max_jobs_per_fanout) if n_units > max_jobs_per_fanout else 1)
+            if rp.batch_size > 1 and node.container and container_runtime == "apptainer":
+                raise GraphError(f"node {node.name!r}: batched fan-outs cannot use apptainer "
+                                 "containers; set batch_size=1 or raise max_jobs_per_fanout")
+            templates = [(k, o) for k, v in node.outputs.items() for o in v]
+            for u in node.units:
+                outs: dict[str, list[str]] = defaultdict(list)
+                for k, o in templates:
+                    path = o.path.replace("{unit}", u.id)
+                    outs[k].append(path)
+                    claim(path, o.kind, node.name, u.id)
+                inputs = [p for v in u.inputs.values() for p in v]
+                for p in inputs:
+                    _check_path(p, f"node {node.name!r} unit {u.id!r} input")
+                argv = _substitute(node, u.id, u.inputs, outs, u.params)
+                paths = inputs + [p for v in outs.values() for p in v]
+                rp.table[u.id] = {"i": inputs,
+                                  "c": _command_for(node, argv, paths, container_runtime, working_dir)}
+                jobs.append(Job(node.name, u.id, [(o.path.replace("{unit}", u.id), o.kind)
+                                                  for _, o in templates]))
+            if rp.batch_size > 1:
+                ids = [u.id for u in node.units]
+                rp.batches = [ids[i:i + rp.batch_size] for i in range(0, n_units, rp.batch_size)]
+        rules.append(rp)
+
+    batch_of: dict[tuple[str, str], str] = {}
+    for rp in rules:
+        for b, ids in enumerate(rp.batches):
+            for uid in ids:
+                batch_of[(rp.node.name, uid)] = f"batch{b:06d}"
+    for j in jobs:
+        if j.unit is not None:
+            j.batch = batch_of.get((j.rule, j.unit))
+
+    data_edges = _map_inputs(rules, producers, dir_outputs, batch_of)
+    edges = comp_edges | data_edges
+    _check_cycles([rp.node.name for rp in rules], edges)
+    for rp in rules:
+        rp.after = sorted(a for a, b in comp_edges if b == rp.node.name and (a, b) not in data_edges)
+    return Plan(rules=rules, jobs=jobs)
+
+
+def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | None]],
+                dir_outputs: set[str], batch_of: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
+    """Point each input at what Snakemake must build first; return node-level data edges.
+
+    An input inside a produced directory is replaced by that directory; an input produced by a
+    batched fan-out is replaced by its batch stamp (the batch's unit outputs are not rules'
+    outputs as far as Snakemake knows).
+    """
+    edges: set[tuple[str, str]] = set()
+    for rp in rules:
+        for entry in rp.table.values():
+            mapped: list[str] = []
+            for p in entry["i"]:
+                key = _norm(p)
+                hit = producers.get(key)
+                target = p
+                if hit is None and dir_outputs:
+                    parent = os.path.dirname(key)
+                    while parent and parent not in ("/", "."):
+                        if parent in dir_outputs:
+                            hit, target = producers[parent], parent
+                            break
+                        parent = os.path.dirname(parent)
+                if hit is not None:
+                    prod, unit = hit
+                    if prod != rp.node.name:
+                        edges.add((prod, rp.node.name))
+                    b = batch_of.get((prod, unit)) if unit else None
+                    if b is not None:
+                        target = f"{STAMP_DIR}/{prod}/{b}"
+                if target not in mapped:
+                    mapped.append(target)
+            entry["i"] = mapped
+    return edges
+
+
+def _check_cycles(names: list[str], edges: set[tuple[str, str]]) -> None:
+    succ: dict[str, list[str]] = defaultdict(list)
+    for a, b in edges:
+        if a != b:
+            succ[a].append(b)
+    state: dict[str, int] = {}
+    stack_path: list[str] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        stack_path.append(n)
+        for m in succ[n]:
+            if state.get(m) == 1:
+                cyc = stack_path[stack_path.index(m):] + [m]
+                raise GraphError("the pipeline has a cycle: " + " -> ".join(cyc))
+            if m not in state:
+                visit(m)
+        stack_path.pop()
+        state[n] = 2
+
+    for n in names:
+        if n not in state:
+            visit(n)
+
+
+HEADER = '''\
+# Snakefile generated by pipecraft on {date}. Do not edit: re-generate it with
+# SnakemakeBackend.compile(). Run it from this directory with plain Snakemake, e.g.
+#     snakemake -c 2 --rerun-incomplete --keep-going
+#
+# One rule per pipeline node. A fan-out is one rule with the wildcard {{unit}}; its units,
+# their inputs and their commands are in the job table jobs/<rule>.json next to this file.
+# Each command is a precomputed, shell-quoted argv (params.cmd), so file names are data.
+# Every job writes logs/<rule>/<unit>.log and benchmarks/<rule>/<unit>.tsv.
+# <rule>__done rules touch .pipecraft/done/<rule> once a node is complete; later nodes of a
+# Seq require that marker with ancient(): it orders them without forcing re-runs.
+
+import json
+import os
+
+_BIN = {bin!r}
+if not os.environ.get("PATH", "").startswith(_BIN + os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _inputs(table):
+    return lambda wc: table[wc.unit]["i"] if wc.unit in table else [{no_such!r}]
+
+
+def _param(table, key):
+    return lambda wc: table[wc.unit][key] if wc.unit in table else ""
+
+
+def _mem(mb):
+    return lambda wc, attempt: mb * attempt
+
+
+def _outputs(templates, table):
+    return lambda wc: [t.replace("{{unit}}", u) for u in table for t in templates]
+
+
+rule all:
+    input:
+{all_inputs}
+'''
+
+
+def _lit(s: str) -> str:
+    """A Python string literal; json quoting is unambiguous and readable."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _out_decl(path: str, kind: str) -> str:
+    return f"directory({_lit(path)})" if kind == "directory" else _lit(path)
+
+
+def _rule_common(node: Node, log: str, bench: str) -> list[str]:
+    res = node.resources
+    lines = [f"    log: {_lit(log)}", f"    benchmark: {_lit(bench)}", f"    threads: {res.cores}"]
+    resources = []
+    if res.mem_mb:
+        resources.append(f"mem_mb=_mem({res.mem_mb})")
+    if res.runtime_min:
+        resources.append(f"runtime={res.runtime_min}")
+    if resources:
+        lines.append(f"    resources: {', '.join(resources)}")
+    if node.retries:
+        lines.append(f"    retries: {node.retries}")
+    return lines
+
+
+def render(plan_: Plan, working_dir: Path, container_runtime: str = "none") -> str:
+    """The Snakefile text for a plan (job tables are written separately)."""
+    parts = [HEADER.format(
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        bin=os.path.dirname(sys.executable), no_such=NO_SUCH_UNIT,
+        all_inputs="\n".join(f"        {_lit(f'{DONE_DIR}/{rp.node.name}')},"
+                             for rp in plan_.rules))]
+    for rp in plan_.rules:
+        parts.append(_render_rule(rp, container_runtime))
+    return "\n".join(parts)
+
+
+def _container_line(node: Node, runtime: str) -> list[str]:
+    if node.container and runtime == "apptainer":
+        return [f"    container: {_lit(node.container)}"]
+    return []
+
+
+def _render_rule(rp: RulePlan, runtime: str) -> str:
+    node = rp.node
+    name = node.name
+    after = [f"        ancient({_lit(f'{DONE_DIR}/{a}')}),  # after node {a}" for a in rp.after]
+    argv_doc = "# argv: " + " ".join(node.argv).replace("\n", "\\n")
+    out: list[str] = [""]
+    if isinstance(node, Command):
+        entry = rp.table[""]
+        outs = [(k, o) for k, v in node.outputs.items() for o in v]
+        out += [f"# ---- node {name}: command", argv_doc, f"rule {name}:"]
+        if after or entry["i"]:
+            out.append("    input:")
+        out += after
+        out += [f"        {_lit(p)}," for p in entry["i"]]
+        out.append("    output:")
+        if outs:
+            out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in outs]
+        else:
+            out.append(f"        touch({_lit(f'{STAMP_DIR}/{name}/{name}')}),")
+        out.append(f"    params: cmd={_lit(entry['c'])}")
+        out += _rule_common(node, f"logs/{name}/{name}.log", f"benchmarks/{name}/{name}.tsv")
+        out += _container_line(node, runtime)
+        out.append('    shell: "( {params.cmd} ) > {log:q} 2>&1"')
+        done_inputs = [_lit(o.path) for _, o in outs] or [_lit(f"{STAMP_DIR}/{name}/{name}")]
+        out += ["", f"rule {name}__done:", "    input:"]
+        out += [f"        {p}," for p in done_inputs]
+    else:
+        table_var = f"J_{name}"
+        n_units = len(node.units)
+        if rp.batch_size > 1:
+            out += [f"# ---- node {name}: fan-out over {n_units} units in {len(rp.batches)} batches "
+                    f"of up to {rp.batch_size}; job table {JOBS_DIR}/{name}.json",
+                    "# Each batch job runs its units in turn with pipecraft's batch runner, which",
+                    "# writes the per-unit logs and benchmarks; unit list in "
+                    f"{JOBS_DIR}/{name}.batches.jsonl", argv_doc,
+                    f"{table_var} = _load({_lit(f'{JOBS_DIR}/{name}.json')})", "",
+                    f"rule {name}:", "    input:"]
+            out += after
+            out += [f"        _inputs({table_var}),",
+                    "    output:", f"        touch({_lit(f'{STAMP_DIR}/{name}/{{unit}}')}),",
+                    f"    params: cmd=_param({table_var}, 'c'), digest=_param({table_var}, 'd')"]
+            out += _rule_common(node, f"logs/{name}/_batches/{{unit}}.log",
+                                f"benchmarks/{name}/_batches/{{unit}}.tsv")
+            done_inputs = [f"_outputs([{_lit(f'{STAMP_DIR}/{name}/{{unit}}')}], {table_var})"]
+        else:
+            templates = [(k, o) for k, v in node.outputs.items() for o in v]
+            out += [f"# ---- node {name}: fan-out over {n_units} units; "
+                    f"job table {JOBS_DIR}/{name}.json", argv_doc,
+                    f"{table_var} = _load({_lit(f'{JOBS_DIR}/{name}.json')})", "",
+                    f"rule {name}:", "    input:"]
+            out += after
+            out += [f"        _inputs({table_var}),", "    output:"]
+            if templates:
+                out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in templates]
+                tmpl = [o.path for _, o in templates]
+            else:
+                tmpl = [f"{STAMP_DIR}/{name}/{{unit}}"]
+                out.append(f"        touch({_lit(tmpl[0])}),")
+            out.append(f"    params: cmd=_param({table_var}, 'c')")
+            out += _rule_common(node, f"logs/{name}/{{unit}}.log", f"benchmarks/{name}/{{unit}}.tsv")
+            done_inputs = [f"_outputs([{', '.join(_lit(t) for t in tmpl)}], {table_var})"]
+        out.append('    wildcard_constraints: unit=r"[A-Za-z0-9._+-]+"')
+        out += _container_line(node, runtime)
+        out.append('    shell: "( {params.cmd} ) > {log:q} 2>&1"')
+        out += ["", f"rule {name}__done:", "    input:"]
+        out += [f"        {p}," for p in done_inputs]
+    out += ["    output:", f"        touch({_lit(f'{DONE_DIR}/{name}')}),", "    localrule: True", ""]
+    return "\n".join(out)
+
+
+def batch_runner_lines(rp: RulePlan) -> list[tuple[str, str]]:
+    """(batch id, JSON line) for a batched fan-out; the runner reads one line per job."""
+    templates = [o for v in rp.node.outputs.values() for o in v]
+    lines = []
+    for b, ids in enumerate(rp.batches):
+        units = [{"id": uid, "c": rp.table[uid]["c"],
+                  "o": [[o.path.replace("{unit}", uid), o.kind] for o in templates]}
+                 for uid in ids]
+        lines.append((f"batch{b:06d}", json.dumps({"rule": rp.node.name, "units": units},
+                                                   ensure_ascii=False)))
+    return lines
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write via a temp file in the same directory, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def write_workflow(plan_: Plan, working_dir: Path, container_runtime: str = "none") -> Path:
+    """Write jobs/*.json (and batch lists) and the Snakefile; return the Snakefile path."""
+    jobs_dir = working_dir / JOBS_DIR
+    for rp in plan_.rules:
+        if not isinstance(rp.node, FanOut):
+            continue
+        name = rp.node.name
+        if rp.batch_size > 1:
+            table: dict[str, dict] = {}
+            blob = bytearray()
+            rel = f"{JOBS_DIR}/{name}.batches.jsonl"
+            for (bid, line), ids in zip(batch_runner_lines(rp), rp.batches, strict=True):
+                raw = (line + "\n").encode("utf-8")
+                runner = [sys.executable, "-m", "pipecraft._batchrun", rel, str(len(blob)),
+                          str(len(raw))]
+                inputs: list[str] = []
+                seen: set[str] = set()
+                for uid in ids:
+                    for p in rp.table[uid]["i"]:
+                        if p not in seen:
+                            seen.add(p)
+                            inputs.append(p)
+                table[bid] = {"i": inputs, "c": shell_command(runner, {}),
+                              "d": hashlib.sha1(raw).hexdigest()}
+                blob += raw
+            write_atomic(working_dir / rel, bytes(blob))
+        else:
+            table = rp.table
+        write_atomic(jobs_dir / f"{name}.json",
+                     json.dumps(table, ensure_ascii=False, separators=(",", ":")))
+    snakefile = working_dir / "Snakefile"
+    write_atomic(snakefile, render(plan_, working_dir, container_runtime))
+    return snakefile
