@@ -52,12 +52,12 @@ def single_value(index: pl.DataFrame, column: str) -> str | None:
 def check_plate_batches(index: pl.DataFrame) -> None:
     """A plate name must identify one acquisition: the same plate in two batches is ambiguous."""
     ids = ["dataset", "source", "batch"]
-    per_plate = index.group_by("plate").agg(
-        pl.concat_str([pl.col(c).fill_null("") for c in ids], separator="/").unique().alias("b")
-    )
-    clashes = per_plate.filter(pl.col("b").list.len() > 1).sort("plate")
-    if clashes.height:
-        row = clashes.row(0, named=True)
+    pairs = index.select("plate", *ids).unique()
+    if pairs.get_column("plate").is_duplicated().any():
+        per_plate = pairs.group_by("plate").agg(
+            pl.concat_str([pl.col(c).fill_null("") for c in ids], separator="/").alias("b")
+        )
+        row = per_plate.filter(pl.col("b").list.len() > 1).sort("plate").row(0, named=True)
         raise InferenceError(
             f"plate '{row['plate']}' appears under several dataset/source/batch folders "
             f"({', '.join(sorted(row['b']))}); index one batch at a time"
@@ -69,15 +69,14 @@ def _well_name(frame: pl.DataFrame) -> pl.Expr:
 
 
 def _site_channels(arm: pl.DataFrame, label: str) -> pl.DataFrame:
-    """One row per (plate, well, site, cycle) with its channel list (files of a site in key order)."""
-    sites = (
-        arm.sort("key")
-        .group_by(["plate", "well", "site", "cycle"], maintain_order=True)
-        .agg(
-            pl.col("channels").list.explode(keep_nulls=False, empty_as_null=False),
-            pl.len().alias("files"),
+    """One row per (plate, well, site, cycle) with its channel list (its files in index order)."""
+    keys = ["plate", "well", "site", "cycle"]
+    if arm.select(pl.struct(keys).is_duplicated().any()).item():
+        sites = arm.group_by(keys, maintain_order=True).agg(
+            pl.col("channels").list.explode(keep_nulls=False, empty_as_null=False)
         )
-    )
+    else:  # one multi-plane file per site: the usual case, and 1M rows need no group-by
+        sites = arm.select(*keys, "channels")
     duplicated = sites.filter(pl.col("channels").list.n_unique() < pl.col("channels").list.len())
     if duplicated.height:
         row = duplicated.row(0, named=True)

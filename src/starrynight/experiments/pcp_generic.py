@@ -32,7 +32,7 @@ from starrynight.modules.index.index import IndexBuildError, load_index
 SCHEMA_VERSION = 1
 BASES = ("A", "C", "G", "T")
 INDEX_COLUMNS = [
-    "key", "dataset", "source", "batch", "plate", "arm", "magnification", "cycle", "well",
+    "dataset", "source", "batch", "plate", "arm", "magnification", "cycle", "well",
     "site", "channels",
 ]  # fmt: skip
 
