@@ -24,12 +24,15 @@ CP_PYTHON = ROOT / ".venv-cp" / "bin" / "python"
 CELLPROFILER = ROOT / ".venv-cp" / "bin" / "cellprofiler"
 PLUGINS = ROOT / "src" / "starrynight" / "cellprofiler" / "plugins"
 BUILDER = Path(__file__).with_name("build_pipeline.py")
-CHECKER = Path(__file__).with_name("check_validation.py")
 
-pytestmark = pytest.mark.skipif(
-    not CELLPROFILER.exists(),
-    reason="CellProfiler is not installed (scripts/install_cellprofiler.sh)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not CELLPROFILER.exists(),
+        reason="CellProfiler is not installed (scripts/install_cellprofiler.sh)",
+    ),
+    # One worker runs them all, so the module-scoped CellProfiler run happens once.
+    pytest.mark.xdist_group("sbs_plugins"),
+]
 
 BASES = "ACGT"
 CYCLES = 3
@@ -107,32 +110,20 @@ def write_inputs(tmp: Path, sites: list[np.ndarray]) -> tuple[Path, Path]:
     return data_csv, library
 
 
-def run_cellprofiler(tmp: Path, data_csv: Path, library: Path) -> Path:
+def build_pipeline(tmp: Path, data_csv: Path, library: Path) -> tuple[Path, dict]:
+    """The test pipeline and the validation verdicts, from CellProfiler's own Python."""
+    bad = write_csv(tmp / "bad.csv", [("sgRNA", "gene_symbol"), ("ACGTAC", "A"), ("ACXTAC", "B")])
+    short = write_csv(tmp / "short.csv", [("sgRNA", "gene_symbol"), ("AC", "A")])
     pipeline = tmp / "sbs.cppipe"
-    built = subprocess.run(
-        [
-            str(CP_PYTHON),
-            str(BUILDER),
-            str(pipeline),
-            str(data_csv),
-            str(PLUGINS),
-            str(library),
-            str(CYCLES),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    argv = [CP_PYTHON, BUILDER, pipeline, data_csv, PLUGINS, CYCLES, library, bad, short]
+    built = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-3000:]
-    assert built.stdout.split() == [
-        "LoadData",
-        "CompensateColors",
-        "IdentifyPrimaryObjects",
-        "CallBarcodes",
-        "IdentifyPrimaryObjects",
-        "CompensateColors",
-        "CallBarcodes",
-        "ExportToSpreadsheet",
-    ]
+    report = json.loads(built.stdout.strip().splitlines()[-1])
+    report["bad"], report["short"] = str(bad), str(short)
+    return pipeline, report
+
+
+def run_cellprofiler(tmp: Path, pipeline: Path, data_csv: Path) -> Path:
     out = tmp / "out"
     out.mkdir()
     argv = [
@@ -163,20 +154,33 @@ def assign_to_truth(rows: list[dict], truth: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> tuple[Path, Path, Path, list[dict]]:
-    """Site 1 is empty (no spots), site 2 holds the spots."""
+def built(tmp_path_factory) -> dict:
+    """Inputs (site 1 empty, site 2 with spots), the pipeline and the validation report."""
     tmp = tmp_path_factory.mktemp("sbs_plugins")
     rng = np.random.default_rng(11)
     empty, _ = synthetic_site(rng, spots=False)
     images, truth = synthetic_site(rng)
     data_csv, library = write_inputs(tmp, [empty, images])
-    return tmp, data_csv, library, truth
+    pipeline, report = build_pipeline(tmp, data_csv, library)
+    return {"tmp": tmp, "data": data_csv, "pipeline": pipeline, "report": report, "truth": truth}
 
 
 @pytest.fixture(scope="module")
-def exported(inputs) -> tuple[Path, list[dict]]:
-    tmp, data_csv, library, truth = inputs
-    return run_cellprofiler(tmp, data_csv, library), truth
+def exported(built) -> tuple[Path, list[dict]]:
+    return run_cellprofiler(built["tmp"], built["pipeline"], built["data"]), built["truth"]
+
+
+def test_pipeline_keeps_every_module(built):
+    assert built["report"]["modules"] == [
+        "LoadData",
+        "CompensateColors",
+        "IdentifyPrimaryObjects",
+        "CallBarcodes",
+        "IdentifyPrimaryObjects",
+        "CompensateColors",
+        "CallBarcodes",
+        "ExportToSpreadsheet",
+    ]
 
 
 @pytest.mark.parametrize("objects", ["Foci", "FociB"])
@@ -219,24 +223,20 @@ def test_empty_site_has_no_foci_and_an_identity_matrix_within_objects(exported):
     np.testing.assert_array_equal(estimated, np.eye(4))
 
 
-def test_misconfigured_modules_fail_validation_with_clear_messages(inputs):
-    tmp, data_csv, good_library, _ = inputs
-    bad = write_csv(tmp / "bad.csv", [("sgRNA", "gene_symbol"), ("ACGTAC", "A"), ("ACXTAC", "B")])
-    short = write_csv(tmp / "short.csv", [("sgRNA", "gene_symbol"), ("AC", "A")])
-    argv = [str(CP_PYTHON), str(CHECKER), str(PLUGINS), str(data_csv)]
-    result = subprocess.run(
-        [*argv, str(good_library), str(bad), str(short)], capture_output=True, text=True
+def test_misconfigured_modules_fail_validation_with_clear_messages(built):
+    verdicts, bad, short = (
+        built["report"]["verdicts"],
+        built["report"]["bad"],
+        built["report"]["short"],
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
     assert verdicts["three_cycles_provided"] == "valid"
     assert verdicts["output_subscribed_downstream"] == "valid"
     assert verdicts["good_library"] == "valid"
     assert "Cycle04_A" in verdicts["cycle_four_missing"]
     assert "Cycle03_T" not in verdicts["cycle_four_missing"]
     assert "{cycle}" in verdicts["pattern_without_cycle"]
-    assert str(bad) in verdicts["bad_library"] and "line 3" in verdicts["bad_library"]
-    assert str(short) in verdicts["library_shorter_than_cycles"]
+    assert bad in verdicts["bad_library"] and "line 3" in verdicts["bad_library"]
+    assert short in verdicts["library_shorter_than_cycles"]
     assert "shorter" in verdicts["library_shorter_than_cycles"]
 
 
