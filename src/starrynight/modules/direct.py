@@ -6,7 +6,9 @@ so a test can chain real steps on a small dataset quickly.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,10 @@ def run_step_directly(
 
     Returns unit id -> output folder. Raises CalledProcessError naming the failing command.
     """
+    # like a pipecraft job: this Python's console scripts come first on PATH
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     for node in (loaddata.pipeline, cppipe.pipeline):
-        subprocess.run([str(a) for a in node.argv], check=True)
+        subprocess.run([str(a) for a in node.argv], check=True, env=env)
     outputs = {}
     fanout = invoke.pipeline
     for unit in fanout.units:
@@ -34,7 +38,7 @@ def run_step_directly(
         argv = [
             _substitute(arg, unit.inputs, {"out": [out_dir]}, unit.id) for arg in fanout.argv
         ]
-        subprocess.run(argv, check=True)
+        subprocess.run(argv, check=True, env=env)
         outputs[unit.id] = out_dir
     return outputs
 
