@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -34,12 +37,35 @@ def demo_data_command(preset: str, out: Path, seed: int, **tree: int | None) -> 
         _tree(out, {k: _SCREEN[k] if tree[k] is None else tree[k] for k in _TREE_OPTIONS})
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr fed with (done, total); none when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    state: dict[str, click.progressbar] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            state["bar"].__enter__()
+        bar = state["bar"]
+        bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+
 def _images(preset: str, out: Path, seed: int) -> None:
     from starrynight.datasets.generate import DatasetExistsError, generate_dataset
 
     start = time.perf_counter()
     try:
-        info = generate_dataset(out, preset, seed)
+        with _progress("sites") as progress:
+            info = generate_dataset(out, preset, seed, progress=progress)
     except (DatasetExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -60,7 +86,8 @@ def _tree(out: Path, sizes: dict[str, int]) -> None:
 
     start = time.perf_counter()
     try:
-        n = generate_tree(out, **sizes)
+        with _progress("files") as progress:
+            n = generate_tree(out, **sizes, progress=progress)
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or out}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start

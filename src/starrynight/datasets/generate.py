@@ -1,5 +1,21 @@
 """Write a synthetic OPS screen (SPEC 8): images in the SPEC 4.1 layout, a barcode library and
-the ground truth that lets the pipeline's result be scored."""
+the ground truth that lets the pipeline's result be scored.
+
+Under `root`: `images/` (the images root), `workspace/barcodes.csv` (the library, where the seed
+notebook reads it), an empty `scratch/`, and `truth/`:
+
+- `cells.parquet`: one row per cell whose nucleus shows in the CP frame: plate, well, site,
+  cell_id, nucleus_y/nucleus_x (centroid of its visible nucleus pixels, CP pixel coordinates),
+  nucleus_area and cell_area (visible pixels), touches_border, barcode and gene (null for cells
+  without one), n_spots (its SBS spots inside the CP frame), has_spots.
+- `spots.parquet`: one row per SBS spot: cell_id, spot_id, y/x (CP coordinates), amplitude,
+  barcode, in_cp_frame, in_all_sbs_frames (>= 3 px inside the frame in every cycle).
+- `sites.parquet`: plate, well, site, n_cells, shift_dy/shift_dx (one per cycle): a feature at
+  CP (y, x) shows in SBS cycle k at (y + shift_dy[k-1], x + shift_dx[k-1]).
+- `illumination_<arm>_<channel>.npy`: the multiplicative illumination field (max 1).
+- `dataset.json`: the DatasetInfo (written last: its presence means the dataset is complete);
+  `generator.json`: the parameters, written first, so a re-run can tell its own folder.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +24,7 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,7 +182,6 @@ def _truth_tables(scene: Scene, size: int, cell_code: np.ndarray, lib: _Library,
     ids = np.flatnonzero(area)
     ids = ids[ids > 0]
     code = cell_code[ids]
-    has = code >= 0
     cells = pl.DataFrame({
         **{k: [v] * len(ids) for k, v in keys.items()},
         "cell_id": ids.astype(np.int32), "nucleus_y": cy[ids], "nucleus_x": cx[ids],
@@ -175,7 +191,6 @@ def _truth_tables(scene: Scene, size: int, cell_code: np.ndarray, lib: _Library,
         "gene": [lib.genes[c] if c >= 0 else None for c in code],
         "n_spots": n_spots[ids].astype(np.int32), "has_spots": n_spots[ids] > 0,
     }, schema_overrides={"barcode": pl.String, "gene": pl.String})
-    _ = has
     spots = pl.DataFrame({
         **{k: [v] * len(yx) for k, v in keys.items()},
         "cell_id": scene.spot_cell, "spot_id": np.arange(len(yx), dtype=np.int32),
@@ -198,8 +213,33 @@ def _extras(info: DatasetInfo, library_csv: bytes) -> None:
         _write_atomic(plate_dir / lay.cp_folder(plate, p) / "metadata.xml", xml.encode())
 
 
-def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0) -> DatasetInfo:
-    """Generate (or find already generated) the synthetic screen under `root`."""
+def _write_site(plates_dir: Path, p: Preset, seed: int, lib: _Library, vignettes: dict[str, np.ndarray],
+                plate: tuple[int, str], well: tuple[int, str], site: int,
+                names: tuple[list[str], list[str]]) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Render and write one site's CP image and SBS cycles; return its truth."""
+    (pi, plate_name), (wi, well_name) = plate, well
+    rng = np.random.default_rng([seed, 3, pi, wi, site])
+    scene, cell_code, shifts = _site_scene(rng, p)
+    file_index = wi * p.sites_per_well + site
+    folders = [lay.cp_folder(plate_name, pi)] + [lay.sbs_folder(k + 1) for k in range(p.cycles)]
+    stacks = [_cp_image(rng, scene, vignettes), *_sbs_images(rng, scene, p, lib, cell_code, shifts, vignettes)]
+    for n, (folder, stack) in enumerate(zip(folders, stacks, strict=True)):
+        channels, arm_names = (lay.CP_CHANNELS, names[0]) if n == 0 else (lay.SBS_CHANNELS, names[1])
+        key = f"{plate_name}/{folder}/{arm_names[file_index]}"
+        _write_atomic(plates_dir / key, _tiff_bytes(stack, channels, key, seed))
+    keys = {"plate": plate_name, "well": well_name, "site": site}
+    cells, spots = _truth_tables(scene, p.image_size, cell_code, lib, shifts, keys)
+    row = {**keys, "n_cells": cells.height, "shift_dy": shifts[:, 0].tolist(),
+           "shift_dx": shifts[:, 1].tolist()}
+    return cells, spots, row
+
+
+def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0,
+                     progress: Callable[[int, int], None] | None = None) -> DatasetInfo:
+    """Generate the synthetic screen under `root` (or return it if it is already complete).
+
+    `progress(done_sites, total_sites)` is called after every site.
+    """
     p = get_preset(preset)
     root = Path(root)
     params = _generator_params(p, seed)
@@ -212,31 +252,18 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0) -
     vig_rng = np.random.default_rng([seed, 2])
     vignettes = {f"{arm}_{ch}": vignette(vig_rng, p.image_size)
                  for arm, chans in (("CP", lay.CP_CHANNELS), ("SBS", lay.SBS_CHANNELS)) for ch in chans}
+    names = (lay.acquisition_names(layout.well_names, p.sites_per_well, lay.CP_CHANNELS),
+             lay.acquisition_names(layout.well_names, p.sites_per_well, lay.SBS_CHANNELS))
 
-    library_csv = pl.DataFrame({"sgRNA": lib.barcodes, "gene_symbol": lib.genes}).write_csv().encode()
-    cells_parts, spots_parts, site_rows = [], [], []
-    for pi, plate in enumerate(layout.plate_names):
-        plate_dir = root / "images" / layout.batch_dir / "images" / plate
-        cp_names = lay.acquisition_names(layout.well_names, p.sites_per_well, lay.CP_CHANNELS)
-        sbs_names = lay.acquisition_names(layout.well_names, p.sites_per_well, lay.SBS_CHANNELS)
-        for wi, well in enumerate(layout.well_names):
-            for site in range(p.sites_per_well):
-                rng = np.random.default_rng([seed, 3, pi, wi, site])
-                scene, cell_code, shifts = _site_scene(rng, p)
-                i = wi * p.sites_per_well + site
-                key = f"{plate}/{lay.cp_folder(plate, pi)}/{cp_names[i]}"
-                _write_atomic(plate_dir / key.split("/", 1)[1],
-                              _tiff_bytes(_cp_image(rng, scene, vignettes), lay.CP_CHANNELS, key, seed))
-                for k, stack in enumerate(_sbs_images(rng, scene, p, lib, cell_code, shifts, vignettes)):
-                    key = f"{plate}/{lay.sbs_folder(k + 1)}/{sbs_names[i]}"
-                    _write_atomic(plate_dir / key.split("/", 1)[1],
-                                  _tiff_bytes(stack, lay.SBS_CHANNELS, key, seed))
-                keys = {"plate": plate, "well": well, "site": site}
-                cells, spots = _truth_tables(scene, p.image_size, cell_code, lib, shifts, keys)
-                cells_parts.append(cells)
-                spots_parts.append(spots)
-                site_rows.append({**keys, "n_cells": cells.height, "shift_dy": shifts[:, 0].tolist(),
-                                  "shift_dx": shifts[:, 1].tolist()})
+    sites = [(plate, well, site) for plate in enumerate(layout.plate_names)
+             for well in enumerate(layout.well_names) for site in range(p.sites_per_well)]
+    plates_dir = root / "images" / layout.batch_dir / "images"
+    truth = []
+    for done, (plate, well, site) in enumerate(sites, start=1):
+        truth.append(_write_site(plates_dir, p, seed, lib, vignettes, plate, well, site, names))
+        if progress is not None:
+            progress(done, len(sites))
+    cells = pl.concat([t[0] for t in truth])
 
     info = DatasetInfo(
         root=root, preset=p.name, seed=seed, dataset=layout.dataset, source=layout.source,
@@ -245,7 +272,8 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0) -
         cp_channels=list(lay.CP_CHANNELS), sbs_channels=list(lay.SBS_CHANNELS),
         cp_magnification=lay.CP_MAGNIFICATION, sbs_magnification=lay.SBS_MAGNIFICATION,
         image_height=p.image_size, image_width=p.image_size, crosstalk=CROSSTALK.tolist(),
-        library_size=p.library_size, n_cells=sum(c.height for c in cells_parts))
+        library_size=p.library_size, n_cells=cells.height)
+    library_csv = pl.DataFrame({"sgRNA": lib.barcodes, "gene_symbol": lib.genes}).write_csv().encode()
     _write_atomic(info.barcode_csv, library_csv)
     _extras(info, library_csv)
     info.scratch_path.mkdir(parents=True, exist_ok=True)
@@ -254,9 +282,9 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0) -
         np.save(buf, image)
         arm, channel = name.split("_", 1)
         _write_atomic(info.illumination(arm, channel), buf.getvalue())
-    _write_atomic(info.truth_cells, _parquet_bytes(pl.concat(cells_parts)))
-    _write_atomic(info.truth_spots, _parquet_bytes(pl.concat(spots_parts)))
-    _write_atomic(info.truth_sites, _parquet_bytes(pl.DataFrame(site_rows, schema={
+    _write_atomic(info.truth_cells, _parquet_bytes(cells))
+    _write_atomic(info.truth_spots, _parquet_bytes(pl.concat([t[1] for t in truth])))
+    _write_atomic(info.truth_sites, _parquet_bytes(pl.DataFrame([t[2] for t in truth], schema={
         "plate": pl.String, "well": pl.String, "site": pl.Int64, "n_cells": pl.Int64,
         "shift_dy": pl.List(pl.Float64), "shift_dx": pl.List(pl.Float64)})))
     _write_atomic(info.truth_path / DATASET_JSON, info.model_dump_json(indent=2).encode())

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from starrynight.datasets.layout import Layout, folders
+from starrynight.datasets.layout import Layout, file_count, folders
 
 _FLAGS = os.O_CREAT | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
 
@@ -24,14 +25,17 @@ def tree_paths(plates: int = 9, wells: int = 6, cp_sites: int = 1364, sbs_sites:
 
 def generate_tree(root: Path, plates: int = 9, wells: int = 6, cp_sites: int = 1364,
                   sbs_sites: int = 320, cycles: int = 12, *, extras: bool = True,
-                  dataset: str = "starrynight_demo") -> int:
+                  dataset: str = "starrynight_demo",
+                  progress: Callable[[int, int], None] | None = None) -> int:
     """Create the tree as empty files under `root/images`; returns the number of files.
 
     Existing files are left as they are (created without truncation), so re-running is safe.
+    `progress(done_files, total_files)` is called after every folder.
     """
     layout = Layout(dataset=dataset, plates=plates, wells=wells, cp_sites=cp_sites,
                     sbs_sites=sbs_sites, cycles=cycles)
     images = Path(root) / "images"
+    total = file_count(layout, extras=extras)
     count = 0
     for folder, names in folders(layout, extras=extras):
         directory = images / folder
@@ -43,4 +47,6 @@ def generate_tree(root: Path, plates: int = 9, wells: int = 6, cp_sites: int = 1
         finally:
             os.close(dir_fd)
         count += len(names)
+        if progress is not None:
+            progress(count, total)
     return count
