@@ -184,7 +184,7 @@ class CallBarcodes(Module):
 
         if self.show_window:
             workspace.display_data.rows = [
-                [i + 1, calls.called[i], calls.gene[i], f"{calls.score[i]:.2f}"]
+                [i + 1, str(calls.called[i]), str(calls.gene[i]), f"{calls.score[i]:.2f}"]
                 for i in range(min(n_foci, 50))
             ]
 

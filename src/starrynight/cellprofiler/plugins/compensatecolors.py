@@ -112,8 +112,9 @@ class CompensateColors(Module):
             95.0,
             minval=0.0,
             maxval=99.999,
-            doc="Percentile (0-100) of each pixel's brightest channel below which pixels "
-            "are ignored; 0 uses every pixel with signal.",
+            doc="Pixels whose brightest channel lies below this percentile (0-100) of "
+            "all pixels with signal (above 0 after background subtraction) are ignored; "
+            "0 uses every pixel with signal. With objects, a low value is usual.",
         )
         self.min_pixels = Integer(
             "Minimum pixels per base",
@@ -246,7 +247,7 @@ class CompensateColors(Module):
                 self.max_image_name.value, Image(maximum, parent_image=first, convert=False)
             )
         if self.show_window:
-            workspace.display_data.matrices = [e.matrix for e in estimates]
+            workspace.display_data.matrices = [e.matrix.tolist() for e in estimates]
             workspace.display_data.tags = self.matrix_tags()
 
     @staticmethod
