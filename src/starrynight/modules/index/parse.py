@@ -54,17 +54,32 @@ class ParserError(Exception):
     """A preset name or user pattern is unusable."""
 
 
+# A pattern is a regex over the whole key, or a (folder regex, file-name regex) pair: the
+# pair means folder + "/" + file name, and parses much faster because the folder part runs
+# once per distinct folder instead of once per file.
+Pattern = str | tuple[str, str]
+
+
+def whole(pattern: Pattern) -> str:
+    """The pattern as one regex over the whole key."""
+    return pattern if isinstance(pattern, str) else f"{pattern[0]}/{pattern[1]}"
+
+
 @dataclass(frozen=True)
 class Parser:
     """Named patterns plus ordered (regex, reason) diagnostics for keys that match none."""
 
     name: str
-    patterns: tuple[str, ...]
+    patterns: tuple[Pattern, ...]
     description: str = ""
     diagnostics: tuple[tuple[str, str], ...] = field(default=())
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "description": self.description, "patterns": list(self.patterns)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "patterns": [whole(p) for p in self.patterns],
+        }
 
 
 _EXT = r"(?P<extension>(?i:ome\.tiff?|tiff?))"
@@ -81,10 +96,10 @@ def _file(channels: str) -> str:
 # groups in one pass (~4x faster); names with "_" fall through to the permissive form.
 _FILE = _file(r"[^_/]+")
 _FILE_ANY = _file(r"[^/]+?")
-_CP = _HEAD + rf"(?P<magnification>\d{{1,3}})X_(?P<arm>CP)_(?P<plate_check>[^/]+?){_TS}/"
+_CP = _HEAD + rf"(?P<magnification>\d{{1,3}})X_(?P<arm>CP)_(?P<plate_check>[^/]+?){_TS}"
 _SBS = (
     _HEAD
-    + rf"(?P<magnification>\d{{1,3}})X_c(?P<cycle>\d{{1,2}})_(?P<arm>SBS)-(?P<cycle_check>\d{{1,2}}){_TS}/"
+    + rf"(?P<magnification>\d{{1,3}})X_c(?P<cycle>\d{{1,2}})_(?P<arm>SBS)-(?P<cycle_check>\d{{1,2}}){_TS}"
 )
 
 DEFAULT = Parser(
@@ -95,7 +110,7 @@ DEFAULT = Parser(
         "file = Well<W>_Point<W>_<SITE>_Channel<ch1>,...,<chN>_Seq<NNNN>.ome.tiff|.tiff|.tif; "
         "one multi-plane file per site, planes in channel order"
     ),
-    patterns=(_CP + _FILE, _SBS + _FILE, _CP + _FILE_ANY, _SBS + _FILE_ANY),
+    patterns=((_CP, _FILE), (_SBS, _FILE), (_CP, _FILE_ANY), (_SBS, _FILE_ANY)),
     diagnostics=(
         (
             r"^[^/]+/[^/]+/[^/]+/images/[^/]+/[^/]+/[^/]+$",
@@ -122,8 +137,8 @@ PER_CHANNEL = Parser(
         "a site's channels are its files, ordered by key"
     ),
     patterns=(
-        r"^(?:(?P<batch>[^/]+)/)?(?P<plate>[^/]+)/(?P<arm>CP)/" + _PC_FILE,
-        r"^(?:(?P<batch>[^/]+)/)?(?P<plate>[^/]+)/(?P<arm>SBS)/cycle(?P<cycle>\d{1,2})/" + _PC_FILE,
+        (r"^(?:(?P<batch>[^/]+)/)?(?P<plate>[^/]+)/(?P<arm>CP)", _PC_FILE),
+        (r"^(?:(?P<batch>[^/]+)/)?(?P<plate>[^/]+)/(?P<arm>SBS)/cycle(?P<cycle>\d{1,2})", _PC_FILE),
     ),
     diagnostics=(
         (
@@ -232,13 +247,29 @@ def _checks(groups: set[str]) -> list[tuple[pl.Expr, pl.Expr]]:
     return checks
 
 
-def _match(keys: pl.DataFrame, pattern: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def _extract(keys: pl.DataFrame, pattern: Pattern) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows matching the pattern with one column per group, the other rows)."""
+    if isinstance(pattern, str):
+        extracted = keys.with_columns(pl.col("key").str.extract_groups(pattern).alias("_m"))
+        hit = pl.col("_m").struct.field("plate").is_not_null()
+        return extracted.filter(hit).unnest("_m"), extracted.filter(hit.not_()).drop("_m")
+    folder_re, file_re = pattern[0] + "$", "^" + pattern[1]
+    folders = keys.select(pl.col("_dir").unique()).filter(pl.col("_dir").str.contains(folder_re))
+    folders = folders.with_columns(
+        pl.col("_dir").str.extract_groups(folder_re).alias("_d"), _hit=pl.lit(True)
+    ).unnest("_d")
+    joined = keys.join(folders, on="_dir", how="left")
+    hit = (pl.col("_hit") & pl.col("_file").str.contains(file_re)).fill_null(False)
+    matched = joined.filter(hit)
+    matched = matched.with_columns(pl.col("_file").str.extract_groups(file_re).alias("_f"))
+    return matched.unnest("_f"), joined.filter(hit.not_()).select(keys.columns)
+
+
+def _match(keys: pl.DataFrame, pattern: Pattern) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Split `keys` into (indexable rows with typed fields, matched-but-bad rows with a reason, the rest)."""
-    groups = set(re.compile(pattern).groupindex)
-    extracted = keys.with_columns(pl.col("key").str.extract_groups(pattern).alias("_m"))
-    hit = pl.col("_m").struct.field("plate").is_not_null()
-    rest = extracted.filter(hit.not_()).drop("_m")
-    typed = _typed(extracted.filter(hit).unnest("_m"), groups)
+    groups = set(re.compile(whole(pattern)).groupindex)
+    extracted, rest = _extract(keys, pattern)
+    typed = _typed(extracted, groups)
     if "arm" not in groups:
         typed = typed.with_columns(
             arm=pl.when(pl.col("cycle").is_null()).then(pl.lit("CP")).otherwise(pl.lit("SBS"))
@@ -263,6 +294,16 @@ def parse_keys(inventory: pl.DataFrame, parser: Parser) -> tuple[pl.DataFrame, p
         base.filter(hidden.not_() & is_image.not_()).with_columns(reason=pl.lit("not an image")),
     ]
     remaining = base.filter(hidden.not_() & is_image)
+    if any(not isinstance(p, str) for p in parser.patterns):
+        slash = pl.col("_slash")
+        remaining = (
+            remaining.with_columns(_slash=pl.col("key").str.find(r"/[^/]*$").fill_null(-1))
+            .with_columns(
+                _dir=pl.col("key").str.slice(0, slash.clip(lower_bound=0)),
+                _file=pl.col("key").str.slice(slash + 1),
+            )
+            .drop("_slash")
+        )
     parsed = []
     for pattern in parser.patterns:
         if remaining.height == 0:
