@@ -71,6 +71,18 @@ def _subscriber_problems(pipeline, module) -> list[str]:
     return found
 
 
+def _grouping_problems(modules, groups: dict[str, str], load_data_class) -> list[str]:
+    """CellProfiler's `-g` needs exactly the pipeline's grouping keys (LoadData's group-by tags)."""
+    loaders = [m for m in modules if isinstance(m, load_data_class)]
+    keys: set[str] = set()
+    if loaders and loaders[0].wants_image_groupings.value:
+        keys = {f"Metadata_{tag}" for tag in loaders[0].metadata_fields.selections}
+    if keys != set(groups):
+        return [f"run groups {sorted(groups)} differ from the pipeline's grouping keys {sorted(keys)} "
+                "(LoadData 'Group images by metadata?')"]
+    return []
+
+
 def main(argv: list[str]) -> int:
     report_path, pipeline_path, plugins_dir = argv[:3]
     rest = argv[3:]
@@ -126,6 +138,8 @@ def main(argv: list[str]) -> int:
     if names != text_names:
         problems.append(f"CellProfiler loaded modules {names}, the file declares {text_names}")
 
+    if groups:
+        problems += _grouping_problems(modules, groups, LoadData)
     for module in modules:
         if not module.enabled:
             continue

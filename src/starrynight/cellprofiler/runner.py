@@ -27,6 +27,9 @@ from starrynight.cellprofiler.validation import check_group, validate_pipeline
 LOG_NAME = "cellprofiler.log"
 MARKER_NAME = ".starrynight-cp-run.json"
 _DONE_NAME = ".cellprofiler.done"
+# Built-in readers left on: Bio-Formats downloads Java jars at run time (fails offline), so only
+# imageio; the project's plugin readers (tifffile, Frame_-aware) are added on top of these.
+BUILTIN_READERS = ("imageio_reader",)
 
 
 class RunResult(BaseModel):
@@ -144,7 +147,7 @@ def run_pipeline(
     log = tmp / LOG_NAME
     argv = [str(exe), "-c", "-r", "-p", str(pipeline.resolve()), "--data-file", str(data_file.resolve()),
             "-o", str(tmp), "--plugins-directory", str(Path(plugins_directory).resolve()),
-            "-d", str(tmp / _DONE_NAME), "-t", str(tmp / ".cptmp")]
+            "-e", *BUILTIN_READERS, "-d", str(tmp / _DONE_NAME), "-t", str(tmp / ".cptmp")]
     if groups:
         argv += ["-g", ",".join(f"{k}={v}" for k, v in groups.items())]
     env = {**os.environ, "MPLBACKEND": "Agg"}
