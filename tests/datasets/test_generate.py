@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,34 @@ def test_rerun_on_a_finished_dataset_keeps_it(tiny) -> None:
 def test_unknown_preset_is_named() -> None:
     with pytest.raises(ValueError, match="preset: unknown 'huge'"):
         generate_dataset(Path("/nonexistent"), "huge")
+
+
+@pytest.mark.slow
+def test_cellprofiler_segmentation_finds_the_true_cells(tiny, tmp_path: Path) -> None:
+    """CellProfiler's own IdentifyPrimaryObjects/IdentifySecondaryObjects on the raw CP planes
+    (illumination divided out) find the truth's nuclei one to one and a cell for each."""
+    from starrynight.cellprofiler.errors import CellProfilerNotFound
+    from starrynight.cellprofiler.locate import cellprofiler_python
+
+    try:
+        python = cellprofiler_python()
+    except CellProfilerNotFound as exc:
+        pytest.skip(str(exc))
+    cells = pl.read_parquet(tiny.truth_cells).filter(
+        (pl.col("nucleus_area") >= 30) & ~pl.col("touches_border"))
+    images, truth = [], []
+    for (well, site), group in cells.group_by("well", "site", maintain_order=True):
+        path = next(tiny.images_path.rglob(f"20X_CP_*/Well{well}_Point{well}_{site:04d}_*"))
+        points = np.rint(group.select("nucleus_y", "nucleus_x").to_numpy()).astype(int).tolist()
+        images.append({"path": str(path), "points": points})
+        truth.append(group.height)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"images": images, "illum_dna": str(tiny.illumination("CP", "DAPI")),
+                               "illum_cell": str(tiny.illumination("CP", "CellMask"))}))
+    script = Path(__file__).with_name("cp_segment.py")
+    run = subprocess.run([str(python), str(script), str(job)], capture_output=True, text=True, check=True)
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    for result, n_truth in zip(results, truth, strict=True):
+        matched = {h for h in result["hit"] if h > 0}  # distinct objects holding a true centroid
+        assert len(matched) >= 0.9 * n_truth, (result, n_truth)
+        assert result["cells"] == result["nuclei"]
