@@ -72,6 +72,10 @@ def illum_function_name(image_name: str) -> str:
     return f"{image_name}.npy"
 
 
+def qc_report(workspace: Path) -> Path:
+    return workspace / "qc" / "report.html"
+
+
 # Names inside each arm's step outputs live in the arm's own file of this package.
 from starrynight.naming import analysis, cp, sbs  # noqa: E402
 
