@@ -51,7 +51,7 @@ def test_seed_notebook_runs_end_to_end_on_demo_dataset(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Pipeline complete!" in result.stdout
 
-    cells = pl.read_parquet(naming.analysis.per_cell_table(info.workspace_path))
+    cells = pl.read_parquet(naming.analysis.cell_table(info.workspace_path))
     assert cells.height > 0
     for column in ("plate", "well", "site", "gene", "barcode_match_score"):
         assert column in cells.columns

@@ -53,7 +53,7 @@ def summary_text(workspace: Path, run_summary: Path, elapsed: float) -> str:
 
     from starrynight import naming
 
-    table = naming.analysis.per_cell_table(workspace)
+    table = naming.analysis.cell_table(workspace)
     cells = pl.read_parquet(table)
     matched = cells.filter(pl.col("gene").is_not_null()).height
     lines = [
