@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -40,8 +41,8 @@ def _images(info, grammar: re.Pattern[str]) -> list[tuple[re.Match, Path]]:
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path: Path, tiny) -> None:
     again = generate_dataset(tmp_path / "again", "tiny", seed=0)
     first, second = _digest(tiny.root), _digest(again.root)
-    first.pop("truth/dataset.json"), second.pop("truth/dataset.json")  # holds the absolute root
     assert first == second
+    assert str(tiny.root) not in (tiny.truth_path / "dataset.json").read_text()
     other = generate_dataset(tmp_path / "other", "tiny", seed=1)
     tiffs = [k for k in first if k.endswith(".ome.tiff")]
     assert set(tiffs) <= set(_digest(other.root))
@@ -214,3 +215,14 @@ def test_cellprofiler_segmentation_finds_the_true_cells(tiny, tmp_path: Path) ->
         matched = {h for h in result["hit"] if h > 0}  # distinct objects holding a true centroid
         assert len(matched) >= 0.9 * n_truth, (result, n_truth)
         assert result["cells"] == result["nuclei"]
+
+
+def test_a_moved_dataset_reads_at_its_new_place(tiny, tmp_path: Path) -> None:
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny.root, moved)
+    info = read_dataset_info(moved)
+    assert info.root == moved and info.images_path == moved / "images"
+    assert info.truth_cells.is_file() and info.barcode_csv.is_file()
+    assert info.model_dump(exclude={"root"} | set(type(info).model_computed_fields)) == \
+        tiny.model_dump(exclude={"root"} | set(type(tiny).model_computed_fields))
+    assert generate_dataset(moved, "tiny", seed=0) == info  # recognised as complete where it is now

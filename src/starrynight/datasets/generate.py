@@ -13,7 +13,8 @@ notebook reads it), an empty `scratch/`, and `truth/`:
 - `sites.parquet`: plate, well, site, n_cells, shift_dy/shift_dx (one per cycle): a feature at
   CP (y, x) shows in SBS cycle k at (y + shift_dy[k-1], x + shift_dx[k-1]).
 - `illumination_<arm>_<channel>.npy`: the multiplicative illumination field (max 1).
-- `dataset.json`: the DatasetInfo (written last: its presence means the dataset is complete);
+- `dataset.json`: the DatasetInfo facts, without paths, so the folder can move (written last:
+  its presence means the dataset is complete);
   `generator.json`: the parameters, written first, so a re-run can tell its own folder.
 """
 
@@ -287,7 +288,7 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0,
     _write_atomic(info.truth_sites, _parquet_bytes(pl.DataFrame([t[2] for t in truth], schema={
         "plate": pl.String, "well": pl.String, "site": pl.Int64, "n_cells": pl.Int64,
         "shift_dy": pl.List(pl.Float64), "shift_dx": pl.List(pl.Float64)})))
-    _write_atomic(info.truth_path / DATASET_JSON, info.model_dump_json(indent=2).encode())
+    _write_atomic(info.truth_path / DATASET_JSON, info.facts_json().encode())
     return info
 
 

@@ -82,6 +82,11 @@ class DatasetInfo(BaseModel):
     def batch_path(self) -> Path:
         return self.images_path / self.dataset / self.source / self.batch
 
+    def facts_json(self) -> str:
+        """The JSON of `dataset.json`: every fact, no path (they follow from where it lies)."""
+        paths = {"root", *type(self).model_computed_fields}
+        return self.model_dump_json(indent=2, exclude=paths)
+
     def illumination(self, arm: str, channel: str) -> Path:
         """The true illumination field (float32 .npy, max 1) of one channel of an arm (CP or SBS)."""
         return self.truth_path / f"illumination_{arm}_{channel}.npy"
