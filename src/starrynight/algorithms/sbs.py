@@ -332,10 +332,14 @@ class LibraryMatch:
         return self.score >= 1.0
 
 
+def _weights(cycles: int) -> np.ndarray:
+    """Place values of the base-4 key: the first cycle is the most significant digit."""
+    return 4 ** np.arange(cycles - 1, -1, -1, dtype=np.int64)
+
+
 def _keys(codes: np.ndarray) -> np.ndarray:
     """Base-4 integer per barcode (no-calls must be removed first)."""
-    weights = 4 ** np.arange(codes.shape[1] - 1, -1, -1, dtype=np.int64)
-    return codes.astype(np.int64) @ weights
+    return codes.astype(np.int64) @ _weights(codes.shape[1])
 
 
 def _one_hot(codes: np.ndarray) -> np.ndarray:
@@ -346,15 +350,59 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
     return hot[:, :, : len(BASES)].reshape(n, cycles * len(BASES))
 
 
+@dataclass(frozen=True)
+class _KeyTable:
+    """Library prefixes as sorted base-4 keys, to look up many keys at once."""
+
+    sorted_keys: np.ndarray
+    order: np.ndarray
+
+    @classmethod
+    def build(cls, library_codes: np.ndarray) -> _KeyTable:
+        keys = _keys(library_codes)
+        order = np.argsort(keys, kind="stable")  # equal keys keep library order
+        return cls(sorted_keys=keys[order], order=order)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per key (any shape): how many library rows have it, and the first such row (-1)."""
+        left = np.searchsorted(self.sorted_keys, keys, side="left")
+        right = np.searchsorted(self.sorted_keys, keys, side="right")
+        count = right - left
+        first = np.where(count > 0, self.order[np.minimum(left, len(self.order) - 1)], -1)
+        return count, first
+
+
+def _one_mismatch_variants(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys of every barcode one substitution away, for reads with at most one no-call.
+
+    A read without no-calls has ``3 * cycles`` neighbours; a read with one no-call is one
+    mismatch away from exactly the 4 keys that fill that cycle. Returns the rows handled
+    and their neighbour keys, one array per kind.
+    """
+    n, cycles = codes.shape
+    weights = _weights(cycles)
+    no_calls = (codes == NO_CALL_CODE).sum(axis=1)
+    clean = np.flatnonzero(no_calls == 0)
+    shifted = (codes[clean][:, :, None] + np.arange(1, 4, dtype=np.int64)) % 4
+    delta = (shifted - codes[clean][:, :, None]) * weights[None, :, None]
+    clean_keys = _keys(codes[clean])[:, None] + delta.reshape(len(clean), 3 * cycles)
+    single = np.flatnonzero(no_calls == 1)
+    gap = (codes[single] == NO_CALL_CODE).argmax(axis=1)
+    filled = np.where(codes[single] == NO_CALL_CODE, 0, codes[single])
+    single_keys = _keys(filled)[:, None] + np.arange(4, dtype=np.int64) * weights[gap][:, None]
+    return (clean, clean_keys), (single, single_keys)
+
+
 def match_barcodes(
     codes: np.ndarray, library_codes: np.ndarray, chunk_elements: int = 1 << 24
 ) -> LibraryMatch:
     """Match called barcodes against library prefixes: exact first, else best Hamming.
 
-    Exact matches come from a sorted-key lookup (``searchsorted``); the rest get agreement
-    counts as one matrix product of one-hot codes (``matches = onehot @ library_onehot.T``),
-    processed in chunks of foci so that at most ``chunk_elements`` similarities are held at
-    once (100k barcodes x 12 cycles stays in tens of MB).
+    Exact matches and matches one substitution away (the common sequencing error) come
+    from sorted-key lookups (``searchsorted``) of the read and of its ``3 x cycles``
+    neighbours. Only reads further away get agreement counts from a matrix product of
+    one-hot codes (``onehot @ library_onehot.T``), in chunks of foci holding at most
+    ``chunk_elements`` similarities at once (100k barcodes x 12 cycles: tens of MB).
     """
     codes = np.asarray(codes, dtype=np.uint8)
     library_codes = np.asarray(library_codes, dtype=np.uint8)
@@ -371,20 +419,24 @@ def match_barcodes(
     n_best = np.zeros(n, dtype=np.int64)
     pending = np.ones(n, dtype=bool)
 
+    def settle(rows: np.ndarray, keys: np.ndarray, agreement: float) -> None:
+        """Rows whose ``(rows, k)`` candidate keys hit the library get their best match."""
+        count, first = table.lookup(keys)
+        total = count.sum(axis=1)
+        lowest = np.where(count > 0, first, np.iinfo(np.int64).max).min(axis=1)
+        found = total > 0
+        index[rows[found]] = lowest[found]
+        n_best[rows[found]] = total[found]
+        score[rows[found]] = agreement
+        pending[rows[found]] = False
+
     if 0 < cycles <= _MAX_KEY_CYCLES:
-        library_keys = _keys(library_codes)
-        order = np.argsort(library_keys, kind="stable")
-        sorted_keys = library_keys[order]
+        table = _KeyTable.build(library_codes)
         callable_rows = np.flatnonzero((codes < NO_CALL_CODE).all(axis=1))
-        keys = _keys(codes[callable_rows])
-        left = np.searchsorted(sorted_keys, keys, side="left")
-        right = np.searchsorted(sorted_keys, keys, side="right")
-        hit = right > left
-        rows = callable_rows[hit]
-        index[rows] = order[left[hit]]
-        score[rows] = 1.0
-        n_best[rows] = right[hit] - left[hit]
-        pending[rows] = False
+        settle(callable_rows, _keys(codes[callable_rows])[:, None], 1.0)
+        todo = np.flatnonzero(pending)
+        for rows, keys in _one_mismatch_variants(codes[todo]):
+            settle(todo[rows], keys, (cycles - 1) / cycles)
 
     rest = np.flatnonzero(pending)
     if rest.size:

@@ -52,9 +52,11 @@ def brute_force_match(codes: np.ndarray, library: np.ndarray) -> list[tuple[int,
     """Reference matcher: (index of first best, best agreement, number tied) per focus."""
     out = []
     for row in codes:
-        agreement = [int((row == lib).sum()) for lib in library]
-        best = max(agreement)
-        out.append((agreement.index(best), best, agreement.count(best)))
+        agreement = (library == row).sum(axis=1)
+        best = int(agreement.max())
+        out.append(
+            (int(np.flatnonzero(agreement == best)[0]), best, int((agreement == best).sum()))
+        )
     return out
 
 
@@ -218,15 +220,25 @@ def test_no_call_cycles_count_as_mismatches():
     assert match.score.tolist() == [0.75]
 
 
-def test_chunked_matrix_matching_equals_brute_force():
-    rng = np.random.default_rng(7)
-    library = rng.integers(0, 4, size=(150, 5)).astype(np.uint8)
-    reads = rng.integers(0, 5, size=(120, 5)).astype(np.uint8)
+@pytest.mark.parametrize(("cycles", "library_size"), [(3, 40), (5, 150), (8, 300)])
+def test_matching_equals_brute_force(cycles, library_size):
+    """Exact, one-substitution, no-call and far reads; duplicate library prefixes; chunks."""
+    rng = np.random.default_rng(cycles)
+    library = rng.integers(0, 4, size=(library_size, cycles)).astype(np.uint8)
+    library[-5:] = library[:5]  # duplicate prefixes tie
+    reads = rng.integers(0, 4, size=(400, cycles)).astype(np.uint8)
+    reads[:100] = library[rng.integers(0, library_size, 100)]
+    reads[100:200] = library[rng.integers(0, library_size, 100)]
+    position = rng.integers(0, cycles, 100)
+    reads[np.arange(100, 200), position] = (reads[np.arange(100, 200), position] + 1) % 4
+    reads[200:260, 0] = sbs.NO_CALL_CODE
+    reads[260:280, :2] = sbs.NO_CALL_CODE
     match = sbs.match_barcodes(reads, library, chunk_elements=700)
-    expected = brute_force_match(reads, library)
-    assert [
-        (i, round(s * 5), k) for i, s, k in zip(match.index, match.score, match.n_best, strict=True)
-    ] == [(i, b, k) for i, b, k in expected]
+    got = [
+        (i, round(s * cycles), k)
+        for i, s, k in zip(match.index, match.score, match.n_best, strict=True)
+    ]
+    assert got == brute_force_match(reads, library)
 
 
 def test_match_refuses_mismatched_cycle_counts():
