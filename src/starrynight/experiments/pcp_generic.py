@@ -261,7 +261,7 @@ def _check_map_keys(config: PCPInitConfig, cp_raw: list[str], sbs_raw: list[str]
         for key in overrides.channel_map:
             if key not in raw:
                 raise ExperimentError(
-                    f"init config {arm}.channel_map: channel '{key}' is not a {arm.upper()} "
+                    f"init config {arm}.channel_map: channel '{key}' is not in the {arm.upper()} arm "
                     f"channel ({', '.join(raw)})"
                 )
 
@@ -269,7 +269,7 @@ def _check_map_keys(config: PCPInitConfig, cp_raw: list[str], sbs_raw: list[str]
 def _require(channel: str, setting: str, arm: str, channels: list[str]) -> str:
     if channel not in channels:
         raise ExperimentError(
-            f"init config {setting}: channel '{channel}' is not a {arm} channel "
+            f"init config {setting}: channel '{channel}' is not {'an' if arm == 'SBS' else 'a'} {arm} channel "
             f"({arm} channels: {', '.join(channels)})"
         )
     return channel

@@ -164,16 +164,15 @@ def test_missing_cp_channel_names_the_channel(tmp_path: Path) -> None:
 
 def test_sbs_nuclear_channel_missing(tmp_path: Path) -> None:
     keys = screen_keys(PLATES, sbs_channels=("C", "A", "T", "G", "Hoechst"))
-    assert "channel 'DAPI' is not a SBS channel" in error_of(tmp_path, keys)
+    assert "channel 'DAPI' is not an SBS channel" in error_of(tmp_path, keys)
 
 
 def test_missing_base_is_an_error(tmp_path: Path) -> None:
     keys = screen_keys(PLATES, sbs_channels=("C", "A", "T", "DAPI"))
     assert "SBS arm has no channel for base(s) G" in error_of(tmp_path, keys)
     bad_map = {"base_channels": {"A": "A", "C": "C", "G": "G"}}
-    assert "sbs.base_channels lacks base(s) T" in error_of(
-        tmp_path, screen_keys(PLATES), sbs=bad_map
-    )
+    message = error_of(tmp_path / "second", screen_keys(PLATES), sbs=bad_map)
+    assert "sbs.base_channels lacks base(s) T" in message
 
 
 def test_missing_barcode_csv(tmp_path: Path) -> None:
@@ -241,7 +240,7 @@ def test_channels_differing_between_cycles(tmp_path: Path) -> None:
         ({"sbs": {"bases": {}}}, "unknown key 'sbs.bases'"),
         ({"image_overlap_percentage": 150}, "'image_overlap_percentage'"),
         ({"channel_map": {"Cy7": "X"}}, "channel_map: channel 'Cy7' is in neither arm"),
-        ({"cp": {"channel_map": {"A": "X"}}}, "cp.channel_map: channel 'A' is not a CP channel"),
+        ({"cp": {"channel_map": {"A": "X"}}}, "cp.channel_map: channel 'A' is not in the CP arm"),
         (
             {"channel_map": {"CellMask": "DAPI"}},
             "CP channel_map gives several channels the name(s) DAPI",

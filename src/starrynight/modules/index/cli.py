@@ -13,7 +13,10 @@ def index_group() -> None:
 @click.command("gen")
 @click.option("--workspace", "-w", required=True, help="Workspace (folder or URL).")
 @click.option(
-    "--images", "-i", default=None, help="Images root; needed only if there is no inventory yet."
+    "--images",
+    "-i",
+    default=None,
+    help="Images root: the inventory is refreshed first. Without it the existing inventory is used.",
 )
 @click.option("--preset", default="default", show_default=True, help="Parser preset name.")
 @click.option(

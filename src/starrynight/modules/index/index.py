@@ -81,21 +81,22 @@ def build_index(
 ) -> AnyPath:
     """Parse the inventory into index + unparsed tables and write index.yaml; returns its path.
 
-    If the inventory does not exist yet it is built first from `images_path` (the seed runs
-    the index step before the inventory step).
+    With `images_path` the inventory is refreshed first (cheap when the tree is unchanged), so
+    the index is never older than the images even when the index step runs before the
+    inventory step, as in the seed notebook. Without it, the existing inventory is used.
     """
     workspace = to_path(workspace_path)
     parser = get_parser(preset, patterns)
     inventory_path = naming.inventory_table(workspace)
     images = to_path(images_path) if images_path is not None else None
-    if not inventory_path.exists():
-        if images is None:
-            raise IndexBuildError(
-                f"no inventory at {inventory_path}; give the images path so it can be built"
-            )
+    if images is not None:
         build_inventory(images, workspace, progress=progress)
-    if images is None:
+    elif inventory_path.exists():
         images = inventory_images_root(inventory_path)
+    else:
+        raise IndexBuildError(
+            f"no inventory at {inventory_path}; give the images path so it can be built"
+        )
     inventory = read_parquet(inventory_path)
     if progress:
         progress(f"index: parsing {inventory.height:,} paths with parser '{parser.name}'")

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 class IndexParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
-    preset: str = Field("default", description="file-name layout preset (`starrynight index presets`)")
+    preset: str = Field(
+        "default", description="file-name layout preset (`starrynight index presets`)"
+    )
 
 
 @register_module
@@ -49,10 +51,15 @@ class GenIndexModule(StarryNightModule):
         return pc.Command(
             name="gen_index",
             argv=[
-                "starrynight", "index", "gen",
-                "--workspace", str(self.workspace),
-                "--images", str(self.spec.inputs["images"]),
-                "--preset", self.parameters.preset,
+                "starrynight",
+                "index",
+                "gen",
+                "--workspace",
+                str(self.workspace),
+                "--images",
+                str(self.spec.inputs["images"]),
+                "--preset",
+                self.parameters.preset,
             ],
             outputs={key: [path] for key, path in self.spec.outputs.items()},
             container=self.container_image,

@@ -58,7 +58,10 @@ def _scan_dir(
                     if entry.path not in skip:
                         subdirs.append((entry.path, key + "/"))
                     continue
-                stat = entry.stat()
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:  # a dangling symlink is still a file the user has
+                    stat = entry.stat(follow_symlinks=False)
                 keys.append(key)
                 sizes.append(stat.st_size)
                 mtimes.append(stat.st_mtime)

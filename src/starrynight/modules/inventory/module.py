@@ -32,9 +32,13 @@ class GenInvModule(StarryNightModule):
         return pc.Command(
             name="gen_inventory",
             argv=[
-                "starrynight", "inventory", "gen",
-                "--images", str(self.spec.inputs["images"]),
-                "--workspace", str(self.workspace),
+                "starrynight",
+                "inventory",
+                "gen",
+                "--images",
+                str(self.spec.inputs["images"]),
+                "--workspace",
+                str(self.workspace),
             ],
             outputs={"inventory": [self.spec.outputs["inventory"]]},
             container=self.container_image,

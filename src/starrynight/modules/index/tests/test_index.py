@@ -70,6 +70,14 @@ def test_existing_inventory_is_used_and_images_root_recovered(images: Path, tmp_
     assert manifest["images_root"] == str(images)
 
 
+def test_index_with_images_sees_files_added_since_the_inventory(
+    images: Path, tmp_path: Path
+) -> None:
+    build_index(tmp_path / "ws", images)
+    write_files(images, screen_keys({"Plate9": ["C1"]}))
+    assert "Plate9" in set(load_index(build_index(tmp_path / "ws", images))["plate"])
+
+
 def test_copied_workspace_still_loads(images: Path, tmp_path: Path) -> None:
     build_index(tmp_path / "ws", images)
     moved = tmp_path / "elsewhere" / "ws2"

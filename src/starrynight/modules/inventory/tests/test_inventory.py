@@ -54,6 +54,13 @@ def test_lists_every_file_with_relative_posix_key_size_and_mtime(tmp_path: Path)
     assert inventory_images_root(target) == images
 
 
+def test_dangling_symlink_is_listed_not_fatal(tmp_path: Path) -> None:
+    make_tree(tmp_path / "images")
+    (tmp_path / "images" / "gone.tif").symlink_to(tmp_path / "missing.tif")
+    keys = read_parquet(build_inventory(tmp_path / "images", tmp_path / "ws"))["key"].to_list()
+    assert "gone.tif" in keys and len(keys) == len(FILES) + 1
+
+
 def test_workspace_inside_images_root_is_not_listed(tmp_path: Path) -> None:
     make_tree(tmp_path)
     target = build_inventory(tmp_path, tmp_path / "workspace")
