@@ -2,7 +2,8 @@
 
 Paths follow the default layout (SPEC 4.1) at real-screen proportions: 6 wells per plate,
 1,364 CP sites and 320 SBS sites per well, 12 SBS cycles (~31k files per plate), plus a few
-non-image files per plate. No files are written except a temporary index parquet and barcode CSV.
+non-image files per plate. Index and experiment use no files (besides a temporary index parquet and barcode CSV); the
+inventory is timed on a real tree of empty files (--tree-files, default 20,000) in a temp dir.
 
     .venv/bin/python benchmarks/bench_index.py            # 100k and 1M paths
     .venv/bin/python benchmarks/bench_index.py --sizes 100000
@@ -25,6 +26,7 @@ import psutil
 
 from starrynight.experiments.pcp_generic import PCPGenericExperiment
 from starrynight.modules.index.parse import get_parser, parse_keys
+from starrynight.modules.inventory.inventory import build_inventory
 
 WELLS = ["A1", "A2", "A3", "B1", "B2", "B3"]
 CP_SITES, SBS_SITES, CYCLES = 1364, 320, 12
@@ -128,12 +130,33 @@ def bench(target: int, workdir: Path) -> None:
     )
 
 
+def bench_inventory(files: int, workdir: Path) -> None:
+    """List a real tree of empty files twice: first build, then an unchanged re-run."""
+    images = workdir / "tree"
+    keys = synthetic_inventory(1).get_column("key").head(files).to_list()
+    for folder in {k.rsplit("/", 1)[0] for k in keys}:
+        (images / folder).mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        (images / key).touch()
+    for label in ("first build", "unchanged re-run"):
+        _, seconds, cpu, _ = measure(lambda: build_inventory(images, workdir / "ws"))
+        print(
+            f"inventory  {len(keys):>9,} files, {label:<17}{seconds:6.2f} s (CPU {cpu:5.2f} s)  "
+            f"{len(keys) / seconds:>9,.0f} files/s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--tree-files", type=int, default=20_000, help="files of a real tree to inventory (0: skip)"
+    )
     args = parser.parse_args()
     print(f"polars {pl.__version__}, {psutil.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.tree_files:
+            bench_inventory(args.tree_files, Path(tmp))
         for size in args.sizes:
             bench(size, Path(tmp))
 
