@@ -49,7 +49,7 @@ class SnakemakeBackendConfig(BaseModel):
     default_resources: dict[str, Any] = Field(default_factory=dict)
     extra_args: list[str] = Field(default_factory=list)
     otlp_endpoint: str | None = None
-    max_jobs_per_fanout: int = Field(10_000, ge=1,
+    max_jobs_per_fanout: int = Field(5_000, ge=1,
                                      description="larger fan-outs are packed into batches")
     latency_wait: int = Field(5, ge=0)
 
@@ -232,7 +232,11 @@ def _acquire_lock(wd: Path) -> None:
 
 
 def _clear_stale(wd: Path, info: dict) -> None:
-    """Remove a dead run's lock, kill jobs it orphaned, and unlock Snakemake."""
+    """Remove a dead run's lock, kill jobs it orphaned, and unlock Snakemake.
+
+    Linux does not reuse a pid while a process group of that id still has members, so
+    signalling the dead Snakemake's group only reaches jobs that run left behind.
+    """
     pid = info.get("pid")
     if isinstance(pid, int) and info.get("pgid") == pid:
         try:
@@ -420,6 +424,8 @@ class RunHandle:
 
     def _finish(self) -> None:
         rc = self._proc.returncode
+        if rc is not None and rc < 0:  # killed: clear what a dead Snakemake leaves behind
+            _clear_stale(self.working_dir, {"pid": self._proc.pid, "pgid": self._proc.pid})
         if self._terminated or (rc is not None and rc < 0):
             self._status = "terminated"
         else:

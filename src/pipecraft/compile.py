@@ -164,7 +164,7 @@ def _command_for(node: Node, argv: list[str], paths: list[str], runtime: str,
 
 
 def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
-         max_jobs_per_fanout: int = 10_000) -> Plan:
+         max_jobs_per_fanout: int = 5_000) -> Plan:
     """Check the graph and compute every job; raises GraphError naming the fault."""
     nodes, comp_edges = flatten(pipeline)
     producers: dict[str, tuple[str, str | None]] = {}

@@ -1,0 +1,235 @@
+"""Runs through real Snakemake: quoting, ordering, resume, failures, lock, summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pipecraft_helpers import PY, ledger_lines, record_argv
+
+import pipecraft as pc
+
+WEIRD = ["$(touch INJECTED)", 'a"b', "x;rm -rf y", "with space", "new\nline", "ünï`cöde`",
+         "it's", "$HOME", "-dash"]
+COPY = "import sys, shutil; [shutil.copyfile(s, d) for s, d in zip(sys.argv[1::2], sys.argv[2::2])]"
+
+
+def test_injection_names_flow_literally_and_nothing_is_executed(backend, tmp_path):
+    src_dir = tmp_path / "in put"
+    src_dir.mkdir()
+    (tmp_path / "y").write_text("keep me")
+    for i, name in enumerate(WEIRD):
+        (src_dir / name).write_text(f"content {i}")
+    out_dir = tmp_path / "out $(touch INJECTED) ;`x`"
+    cmd = pc.Command(
+        name="copy_all",
+        argv=[PY, "-c", COPY, *[a for n in WEIRD for a in (str(src_dir / n), str(out_dir / n))]],
+        inputs={"src": [str(src_dir / n) for n in WEIRD]},
+        outputs={"dst": [pc.file(str(out_dir / n)) for n in WEIRD]})
+    fan = pc.FanOut(
+        name="copy_each", argv=[PY, "-c", COPY, "{input.src}", "{output.dst}"],
+        units=[pc.Unit(id=f"u{i}", inputs={"src": [str(out_dir / n)]}) for i, n in enumerate(WEIRD)],
+        outputs={"dst": pc.file(str(tmp_path / "fan $(touch INJECTED)" / "{unit} a\"b;rm -rf y"))})
+    handle = backend.run(pc.Seq([cmd, fan]), working_dir=tmp_path / "wd")
+    assert handle.status == "succeeded"
+    for i, name in enumerate(WEIRD):
+        assert (out_dir / name).read_text() == f"content {i}"
+        assert (tmp_path / "fan $(touch INJECTED)" / f"u{i} a\"b;rm -rf y").read_text() == \
+            f"content {i}"
+    assert (tmp_path / "y").read_text() == "keep me"
+    injected = [p for root in (tmp_path, Path.cwd()) for p in root.rglob("INJECTED")]
+    assert injected == []
+
+
+def test_seq_orders_nodes_without_shared_paths(backend, tmp_path):
+    stamp = "import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); time.sleep(float(sys.argv[2])); open(sys.argv[3], 'w').write(repr(time.time()))"
+    a = pc.FanOut(name="a", argv=[PY, "-c", stamp, str(tmp_path / "a_{unit}.start"), "1.0",
+                                  "{output.end}"],
+                  units=[pc.Unit(id="u1"), pc.Unit(id="u2")],
+                  outputs={"end": pc.file(str(tmp_path / "a_{unit}.end"))})
+    b = pc.Command(name="b", argv=[PY, "-c", stamp, str(tmp_path / "b.start"), "0",
+                                   str(tmp_path / "b.end")],
+                   outputs={"end": [pc.file(str(tmp_path / "b.end"))]})
+    backend.run(pc.Seq([a, b]), working_dir=tmp_path / "wd")
+    a_end = max(float((tmp_path / f"a_{u}.end").read_text()) for u in ("u1", "u2"))
+    assert float((tmp_path / "b.start").read_text()) >= a_end
+
+
+def test_keep_going_failed_jobs_summary_and_rerun(tmp_path):
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2, keep_going=True))
+    code = "import sys; open(sys.argv[2], 'w').write('ok'); sys.exit(sys.argv[1] == 'bad')"
+    flag = tmp_path / "fail-unit"
+    flag.write_text("bad")
+    fan = pc.FanOut(name="work", argv=[PY, "-c", "print('boom'); " + code, "{param.which}",
+                                       "{output.o}"],
+                    units=[pc.Unit(id=u, params={"which": u if u != "bad" else flag.read_text()})
+                           for u in ("u1", "bad", "u3", "u4")],
+                    outputs={"o": pc.file(str(tmp_path / "out" / "{unit}.txt"))})
+    wd = tmp_path / "wd"
+    with pytest.raises(pc.RunFailedError, match=r"rule work, unit bad: log .*logs/work/bad.log"):
+        backend.run(fan, working_dir=wd)
+    for u in ("u1", "u3", "u4"):
+        assert (tmp_path / "out" / f"{u}.txt").read_text() == "ok"
+    assert not (tmp_path / "out" / "bad.txt").exists()
+    summary = json.loads((wd / "run_summary.json").read_text())
+    status = {j["unit"]: j["status"] for j in summary["jobs"]}
+    assert status == {"u1": "succeeded", "bad": "failed", "u3": "succeeded", "u4": "succeeded"}
+    ok = next(j for j in summary["jobs"] if j["unit"] == "u1")
+    assert ok["wall_s"] is not None and ok["wall_s"] >= 0 and ok["max_rss_mb"] is not None
+    assert ok["log"] == "logs/work/u1.log" and summary["status"] == "failed"
+    assert "boom" in (wd / "logs" / "work" / "bad.log").read_text()
+
+    handle = backend.run(fan, working_dir=wd, check=False)
+    assert handle.status == "failed"
+    assert handle.failed_jobs() == [("work", "bad", wd / "logs" / "work" / "bad.log")]
+    assert handle.summary()["counts"] == {"up_to_date": 3, "failed": 1}
+
+
+def test_kill_and_resume_rebuilds_only_unfinished_units(tmp_path):
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=3))  # a slot for fast units
+    ledger = tmp_path / "ledger"
+    slow = tmp_path / "slow-delay"
+    slow.write_text("30")
+    delays = {"fast1": "0", "fast2": "0", "slow1": f"@{slow}", "slow2": f"@{slow}"}
+    fan = pc.FanOut(name="work", argv=record_argv(ledger, "{unit}", "{output.o}", "complete",
+                                                  "{param.delay}"),
+                    units=[pc.Unit(id=u, params={"delay": d}) for u, d in delays.items()],
+                    outputs={"o": pc.file(str(tmp_path / "out" / "{unit}.txt"))})
+    wd = tmp_path / "wd"
+    handle = backend.run(fan, working_dir=wd, wait=False)
+    out = tmp_path / "out"
+
+    def fast_done_slow_running() -> bool:
+        return set(delays) <= set(ledger_lines(ledger)) and all(
+            (out / f"fast{i}.txt").exists() and (out / f"fast{i}.txt").read_text() == "complete"
+            for i in (1, 2))
+
+    deadline = time.time() + 60
+    while not fast_done_slow_running() and time.time() < deadline:
+        time.sleep(0.2)
+    assert fast_done_slow_running()
+    time.sleep(1.0)  # let Snakemake record the fast jobs as finished
+    os.killpg(handle.pid, signal.SIGKILL)  # Snakemake and its running jobs die at once
+    handle.wait(30)
+    assert (tmp_path / "out" / "slow1.txt").read_text() == "partial"
+    assert (tmp_path / "out" / "fast1.txt").read_text() == "complete"
+
+    slow.write_text("0")  # same commands; the killed units now finish quickly
+    resumed = backend.run(fan, working_dir=wd)
+    assert resumed.status == "succeeded"
+    assert sorted(ledger_lines(ledger)) == ["fast1", "fast2", "slow1", "slow1", "slow2", "slow2"]
+    for u in delays:
+        assert (tmp_path / "out" / f"{u}.txt").read_text() == "complete"
+
+
+def test_second_run_in_same_dir_is_refused_then_allowed(backend, tmp_path):
+    fan = pc.FanOut(name="sleepy", argv=[PY, "-c", "import time,sys; time.sleep(60)"],
+                    units=[pc.Unit(id="u")], outputs={"o": pc.file(str(tmp_path / "{unit}"))})
+    wd = tmp_path / "wd"
+    first = backend.run(fan, working_dir=wd, wait=False)
+    with pytest.raises(pc.RunLockedError, match="in use by another pipecraft run"):
+        backend.run(fan, working_dir=wd)
+    first.terminate()
+    assert first.wait(30) == "terminated"
+    quick = pc.Command(name="quick", argv=["touch", str(tmp_path / "q")],
+                       outputs={"o": [pc.file(str(tmp_path / "q"))]})
+    assert backend.run(quick, working_dir=wd).status == "succeeded"
+
+
+def test_param_change_reruns_only_that_unit_and_its_dependents(backend, tmp_path):
+    ledger = tmp_path / "ledger"
+    up = {"u1": "one", "u2": "two", "u3": "three"}
+
+    def pipeline(values: dict[str, str]) -> pc.Seq:
+        a = pc.FanOut(name="a", argv=record_argv(ledger, "a-{unit}", "{output.o}", "{param.v}"),
+                      units=[pc.Unit(id=u, params={"v": v}) for u, v in values.items()],
+                      outputs={"o": pc.file(str(tmp_path / "a" / "{unit}.txt"))})
+        b = pc.FanOut(name="b", argv=record_argv(ledger, "b-{unit}", "{output.o}", "b"),
+                      units=[pc.Unit(id=u, inputs={"x": [str(tmp_path / "a" / f"{u}.txt")]})
+                             for u in values],
+                      outputs={"o": pc.file(str(tmp_path / "b" / "{unit}.txt"))})
+        c = pc.Command(name="c", argv=record_argv(ledger, "c", str(tmp_path / "c.txt"), "c"),
+                       outputs={"o": [pc.file(str(tmp_path / "c.txt"))]})
+        return pc.Seq([a, b, c])
+
+    wd = tmp_path / "wd"
+    backend.run(pipeline(up), working_dir=wd)
+    assert len(ledger_lines(ledger)) == 7
+    ledger.unlink()
+    backend.run(pipeline(up), working_dir=wd)
+    assert ledger_lines(ledger) == []
+    backend.run(pipeline({**up, "u2": "TWO"}), working_dir=wd)
+    assert sorted(ledger_lines(ledger)) == ["a-u2", "b-u2"]
+    assert (tmp_path / "a" / "u2.txt").read_text() == "TWO"
+
+
+def test_batched_fanout_logs_per_unit_and_reports_failed_unit(tmp_path):
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2))
+    code = "import sys; sys.exit(3) if sys.argv[1] == 'u3' else open(sys.argv[2], 'w').write('x')"
+    fan = pc.FanOut(name="packed", argv=[PY, "-c", code, "{unit}", "{output.o}"],
+                    units=[pc.Unit(id=f"u{i}") for i in range(5)],
+                    outputs={"o": pc.file(str(tmp_path / "out" / "{unit}"))}, batch_size=2)
+    wd = tmp_path / "wd"
+    handle = backend.run(fan, working_dir=wd, check=False)
+    assert handle.status == "failed"
+    assert [(f.rule, f.unit) for f in handle.failed_jobs()] == [("packed", "u3")]
+    status = {j["unit"]: j["status"] for j in handle.summary()["jobs"]}
+    assert status == {"u0": "succeeded", "u1": "succeeded", "u2": "succeeded",
+                      "u3": "failed", "u4": "succeeded"}
+    assert (wd / "benchmarks" / "packed" / "u0.tsv").exists()
+    (tmp_path / "out" / "u0").unlink()  # a lost output makes its batch run again
+    dry = backend.dry_run(fan, working_dir=wd)
+    assert dry.jobs == {"packed": 2}
+
+
+def test_compiled_snakefile_runs_with_plain_snakemake_and_dry_run(backend, tmp_path):
+    cmd = pc.Command(name="make", argv=[PY, "-c", "import sys; open(sys.argv[1], 'w').write('m')",
+                                        "{output.o}"],
+                     outputs={"o": [pc.file("made.txt")]})
+    fan = pc.FanOut(name="each", argv=["cp", "{input.src}", "{output.o}"],
+                    units=[pc.Unit(id=f"u{i}", inputs={"src": ["made.txt"]}) for i in range(3)],
+                    outputs={"o": pc.file("each/{unit}.txt")})
+    pipeline = pc.Seq([cmd, fan])
+    wd = tmp_path / "wd"
+    dry = backend.dry_run(pipeline, working_dir=wd)
+    assert dry.jobs == {"make": 1, "each": 3} and dry.total == 4
+    assert not (wd / "made.txt").exists()
+    snakefile = backend.compile(pipeline=pipeline, config=backend.config, working_dir=str(wd))
+    assert snakefile == wd / "Snakefile"
+    subprocess.run([sys.executable, "-m", "snakemake", "-c", "1"], cwd=wd, check=True,
+                   capture_output=True)
+    assert [(wd / "each" / f"u{i}.txt").read_text() for i in range(3)] == ["m"] * 3
+    assert (wd / "logs" / "each" / "u0.log").exists()
+    assert (wd / "benchmarks" / "each" / "u0.tsv").exists()
+
+
+def test_telemetry_writes_one_span_per_job_to_a_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2, use_opentelemetry=True))
+    fan = pc.FanOut(name="t", argv=["touch", "{output.o}"],
+                    units=[pc.Unit(id=f"u{i}") for i in range(3)],
+                    outputs={"o": pc.file(str(tmp_path / "{unit}"))})
+    backend.run(fan, config=backend.config, working_dir=tmp_path / "wd")
+    from pipecraft.telemetry import read_spans
+
+    spans = [s for s in read_spans(tmp_path / "wd") if s["name"] != "pipecraft.run"]
+    assert sorted(s["attributes"]["unit"] for s in spans) == ["u0", "u1", "u2"]
+    assert {s["attributes"]["status"] for s in spans} == {"succeeded"}
+    assert all(s["attributes"]["rule"] == "t" for s in spans)
+
+
+def test_print_exec_echoes_commands(tmp_path, capsys):
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=1, print_exec=True))
+    cmd = pc.Command(name="hello", argv=["touch", str(tmp_path / "h i")],
+                     outputs={"o": [pc.file(str(tmp_path / "h i"))]})
+    backend.run(cmd, working_dir=tmp_path / "wd")
+    out = capsys.readouterr().out
+    assert f"[hello] ( touch '{tmp_path}/h i' )" in out
+    assert "steps (100%) done" in out
