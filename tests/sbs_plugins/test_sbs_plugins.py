@@ -1,11 +1,13 @@
 """CompensateColors and CallBarcodes inside real CellProfiler, on synthetic SBS images.
 
 A site of well-separated spots, each carrying a library barcode over 3 cycles, mixed
-through a known crosstalk matrix with background and noise, is written as 16-bit TIFFs;
-CellProfiler runs LoadData -> CompensateColors -> IdentifyPrimaryObjects ->
-CallBarcodes -> ExportToSpreadsheet (twice: whole-image per-cycle matrices with mean
-intensities, and pooled within-object matrices with max intensities); the exported
-per-focus calls must equal the truth.
+through a known crosstalk matrix with background and noise, is written as 16-bit TIFFs
+(after an empty site). The pipeline is declared with `starrynight.cellprofiler.cppipe`
+and run by `starrynight.cellprofiler.runner` (validation, headless CellProfiler, output
+checks): LoadData -> CompensateColors -> IdentifyPrimaryObjects -> CallBarcodes, twice
+(whole-image per-cycle matrices with mean intensities; pooled within-object matrices
+with max intensities) -> ExportToSpreadsheet. The exported per-focus calls must equal
+the truth.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import numpy as np
 import pytest
 import tifffile
 
+from starrynight.cellprofiler import PLUGINS_DIR
+from starrynight.cellprofiler import cppipe as cp
+from starrynight.cellprofiler.runner import run_pipeline
+
 ROOT = Path(__file__).resolve().parents[2]
 CP_PYTHON = ROOT / ".venv-cp" / "bin" / "python"
 CELLPROFILER = ROOT / ".venv-cp" / "bin" / "cellprofiler"
-PLUGINS = ROOT / "src" / "starrynight" / "cellprofiler" / "plugins"
-BUILDER = Path(__file__).with_name("build_pipeline.py")
+CHECKER = Path(__file__).with_name("check_validation.py")
+INPUT_PATTERN = "Cycle{cycle:02d}_{base}"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -32,6 +38,8 @@ pytestmark = [
     ),
     # One worker runs them all, so the module-scoped CellProfiler run happens once.
     pytest.mark.xdist_group("sbs_plugins"),
+    # Four CellProfiler start-ups (build, validate, run, checks): ~19 s of CPU.
+    pytest.mark.slow,
 ]
 
 BASES = "ACGT"
@@ -110,29 +118,83 @@ def write_inputs(tmp: Path, sites: list[np.ndarray]) -> tuple[Path, Path]:
     return data_csv, library
 
 
-def build_pipeline(tmp: Path, data_csv: Path, library: Path) -> tuple[Path, dict]:
-    """The test pipeline and the validation verdicts, from CellProfiler's own Python."""
+def foci_finder(objects: str) -> cp.Module:
+    """Foci on the compensated maximum: small objects above a fixed threshold."""
+    return cp.identify_primary_objects(
+        "CompensatedMax",
+        objects,
+        (2, 15),
+        threshold_method="Manual",
+        extra={
+            "Manual threshold": 0.08,
+            "Discard objects touching the border of the image?": False,
+        },
+    )
+
+
+def sbs_pipeline(library: Path) -> cp.Pipeline:
+    """Both plugin configurations in one pipeline, declared by setting labels."""
+    whole = cp.Module(
+        name="CompensateColors",
+        settings={
+            "Number of cycles": CYCLES,
+            "Input image name pattern": INPUT_PATTERN,
+            "Output image name pattern": "CompCycle{cycle:02d}_{base}",
+            "Estimate the crosstalk from": "Whole image",
+            "Crosstalk matrix": "One per cycle",
+            "Use only pixels brighter than this percentile": 97.0,
+            "Save the maximum over all compensated images?": True,
+            "Name the maximum image": "CompensatedMax",
+        },
+    )
+    within = cp.Module(
+        name="CompensateColors",
+        settings={
+            "Number of cycles": CYCLES,
+            "Input image name pattern": INPUT_PATTERN,
+            "Output image name pattern": "ObjCompCycle{cycle:02d}_{base}",
+            "Estimate the crosstalk from": "Pixels within objects",
+            "Objects to estimate within": "FociB",
+            "Crosstalk matrix": "One pooled across cycles",
+            "Use only pixels brighter than this percentile": 0.0,
+            "Save the maximum over all compensated images?": False,
+        },
+    )
+
+    def calls(objects: str, pattern: str, statistic: str) -> cp.Module:
+        return cp.Module(
+            name="CallBarcodes",
+            settings={
+                "Select the foci": objects,
+                "Number of cycles": CYCLES,
+                "Base image name pattern": pattern,
+                "Intensity of a focus in each base": statistic,
+                "Barcode library CSV": str(library),
+            },
+        )
+
+    return cp.Pipeline(
+        modules=[
+            cp.load_data(),
+            whole,
+            foci_finder("Foci"),
+            calls("Foci", "CompCycle{cycle:02d}_{base}", "Mean"),
+            foci_finder("FociB"),
+            within,
+            calls("FociB", "ObjCompCycle{cycle:02d}_{base}", "Max"),
+            cp.export_to_spreadsheet(),
+        ]
+    )
+
+
+def validation_verdicts(tmp: Path, data_csv: Path, library: Path) -> tuple[dict, Path, Path]:
+    """What CellProfiler's validity checks say about misconfigured plugin modules."""
     bad = write_csv(tmp / "bad.csv", [("sgRNA", "gene_symbol"), ("ACGTAC", "A"), ("ACXTAC", "B")])
     short = write_csv(tmp / "short.csv", [("sgRNA", "gene_symbol"), ("AC", "A")])
-    pipeline = tmp / "sbs.cppipe"
-    argv = [CP_PYTHON, BUILDER, pipeline, data_csv, PLUGINS, CYCLES, library, bad, short]
-    built = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
-    assert built.returncode == 0, built.stderr[-3000:]
-    report = json.loads(built.stdout.strip().splitlines()[-1])
-    report["bad"], report["short"] = str(bad), str(short)
-    return pipeline, report
-
-
-def run_cellprofiler(tmp: Path, pipeline: Path, data_csv: Path) -> Path:
-    out = tmp / "out"
-    out.mkdir()
-    argv = [
-        str(CELLPROFILER), "-c", "-r", "-p", str(pipeline), "--data-file", str(data_csv),
-        "-o", str(out), "--plugins-directory", str(PLUGINS),
-    ]  # fmt: skip
-    result = subprocess.run(argv, capture_output=True, text=True)
+    argv = [CP_PYTHON, CHECKER, PLUGINS_DIR, data_csv, library, bad, short]
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    return out
+    return json.loads(result.stdout.strip().splitlines()[-1]), bad, short
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -154,33 +216,23 @@ def assign_to_truth(rows: list[dict], truth: list[dict]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> dict:
-    """Inputs (site 1 empty, site 2 with spots), the pipeline and the validation report."""
+def inputs(tmp_path_factory) -> dict:
+    """Site 1 is empty (no spots), site 2 holds the spots."""
     tmp = tmp_path_factory.mktemp("sbs_plugins")
     rng = np.random.default_rng(11)
     empty, _ = synthetic_site(rng, spots=False)
     images, truth = synthetic_site(rng)
     data_csv, library = write_inputs(tmp, [empty, images])
-    pipeline, report = build_pipeline(tmp, data_csv, library)
-    return {"tmp": tmp, "data": data_csv, "pipeline": pipeline, "report": report, "truth": truth}
+    return {"tmp": tmp, "data": data_csv, "library": library, "truth": truth}
 
 
 @pytest.fixture(scope="module")
-def exported(built) -> tuple[Path, list[dict]]:
-    return run_cellprofiler(built["tmp"], built["pipeline"], built["data"]), built["truth"]
-
-
-def test_pipeline_keeps_every_module(built):
-    assert built["report"]["modules"] == [
-        "LoadData",
-        "CompensateColors",
-        "IdentifyPrimaryObjects",
-        "CallBarcodes",
-        "IdentifyPrimaryObjects",
-        "CompensateColors",
-        "CallBarcodes",
-        "ExportToSpreadsheet",
-    ]
+def exported(inputs) -> tuple[Path, list[dict]]:
+    tmp = inputs["tmp"]
+    pipeline = sbs_pipeline(inputs["library"]).write(tmp / "sbs.cppipe")
+    expect = ["Image.csv", "Foci.csv", "FociB.csv"]
+    result = run_pipeline(pipeline, inputs["data"], tmp / "out", expect=expect)
+    return result.output_dir, inputs["truth"]
 
 
 @pytest.mark.parametrize("objects", ["Foci", "FociB"])
@@ -223,12 +275,9 @@ def test_empty_site_has_no_foci_and_an_identity_matrix_within_objects(exported):
     np.testing.assert_array_equal(estimated, np.eye(4))
 
 
-def test_misconfigured_modules_fail_validation_with_clear_messages(built):
-    verdicts, bad, short = (
-        built["report"]["verdicts"],
-        built["report"]["bad"],
-        built["report"]["short"],
-    )
+def test_misconfigured_modules_fail_validation_with_clear_messages(inputs):
+    verdicts, bad, short = validation_verdicts(inputs["tmp"], inputs["data"], inputs["library"])
+    bad, short = str(bad), str(short)
     assert verdicts["three_cycles_provided"] == "valid"
     assert verdicts["output_subscribed_downstream"] == "valid"
     assert verdicts["good_library"] == "valid"
