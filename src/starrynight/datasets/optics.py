@@ -22,6 +22,11 @@ def vignette(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def expose(rng: np.random.Generator, photons: np.ndarray) -> np.ndarray:
-    """Camera counts (uint16) for an image of expected photon counts."""
-    counts = CAMERA_OFFSET + rng.poisson(np.clip(photons, 0, None)) + rng.normal(0, READ_NOISE, photons.shape)
-    return np.clip(np.rint(counts), 0, 65535).astype(np.uint16)
+    """Camera counts (uint16) for an image of expected photon counts: shot noise plus read noise.
+
+    Shot noise is drawn as its normal approximation (variance = mean), which matches Poisson at
+    the photon counts used here (backgrounds of 60+ photons) and is several times faster.
+    """
+    mean = np.clip(photons, 0, None).astype(np.float32)
+    noise = rng.standard_normal(mean.shape, dtype=np.float32) * np.sqrt(mean + READ_NOISE**2)
+    return np.clip(np.rint(CAMERA_OFFSET + mean + noise), 0, 65535).astype(np.uint16)
