@@ -1,4 +1,4 @@
-"""from_index on the synthetic generator's tiny dataset infers exactly the generator's truth."""
+"""from_index on the synthetic generator's datasets infers exactly the generator's truth."""
 
 from __future__ import annotations
 
@@ -19,41 +19,43 @@ SEED_INIT = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> DatasetInfo:
-    return generate_dataset(tmp_path_factory.mktemp("tiny"), preset="tiny", seed=0)
+@pytest.fixture(scope="module", params=["tiny", pytest.param("demo", marks=pytest.mark.slow)])
+def dataset(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> DatasetInfo:
+    return generate_dataset(tmp_path_factory.mktemp(request.param), preset=request.param, seed=0)
 
 
-def test_from_index_matches_generator_truth(tiny: DatasetInfo) -> None:
+def test_from_index_matches_generator_truth(dataset: DatasetInfo) -> None:
     config = DataConfig(
-        workspace_path=tiny.workspace_path,
-        images_path=tiny.images_path,
-        scratch_path=tiny.scratch_path,
+        workspace_path=dataset.workspace_path,
+        images_path=dataset.images_path,
+        scratch_path=dataset.scratch_path,
     )
     manifest = build_index(config.workspace_path, config.images_path)
     exp = PCPGenericExperiment.from_index(
         index_path=config.workspace_path / "index.yaml",
-        init_config={**SEED_INIT, "barcode_csv_path": str(tiny.barcode_csv)},
+        init_config={**SEED_INIT, "barcode_csv_path": str(dataset.barcode_csv)},
     )
     assert manifest == config.workspace_path / "index.yaml"
-    assert (exp.dataset, exp.source, exp.batch) == (tiny.dataset, tiny.source, tiny.batch)
-    assert exp.plates == tiny.plates
-    assert exp.wells == {plate: tiny.wells for plate in tiny.plates}
-    assert exp.cp.sites_per_well == tiny.cp_sites_per_well
-    assert exp.sbs.sites_per_well == tiny.sbs_sites_per_well
-    assert exp.sbs.cycles == list(range(1, tiny.cycles + 1))
-    assert exp.cp.channels == tiny.cp_channels
-    assert exp.sbs.channels == tiny.sbs_channels
-    assert f"{exp.cp.magnification}X" == tiny.cp_magnification
-    assert f"{exp.sbs.magnification}X" == tiny.sbs_magnification
+    assert (exp.dataset, exp.source, exp.batch) == (dataset.dataset, dataset.source, dataset.batch)
+    assert exp.plates == dataset.plates
+    assert exp.wells == {plate: dataset.wells for plate in dataset.plates}
+    assert exp.cp.sites_per_well == dataset.cp_sites_per_well
+    assert exp.sbs.sites_per_well == dataset.sbs_sites_per_well
+    assert exp.sbs.cycles == list(range(1, dataset.cycles + 1))
+    assert exp.cp.channels == dataset.cp_channels
+    assert exp.sbs.channels == dataset.sbs_channels
+    assert f"{exp.cp.magnification}X" == dataset.cp_magnification
+    assert f"{exp.sbs.magnification}X" == dataset.sbs_magnification
 
 
-def test_every_generated_image_is_indexed_at_its_truth_site(tiny: DatasetInfo) -> None:
-    build_index(tiny.workspace_path, tiny.images_path)
-    index = read_parquet(naming.index_table(tiny.workspace_path))
-    unparsed = read_parquet(naming.unparsed_table(tiny.workspace_path))
+def test_every_generated_image_is_indexed_at_its_truth_site(dataset: DatasetInfo) -> None:
+    build_index(dataset.workspace_path, dataset.images_path)
+    index = read_parquet(naming.index_table(dataset.workspace_path))
+    unparsed = read_parquet(naming.unparsed_table(dataset.workspace_path))
     assert set(unparsed["reason"]) <= {"not an image", "hidden file"}
-    truth = read_parquet(tiny.truth_sites).select("plate", "well", "site").sort(pl.all())
+    truth = read_parquet(dataset.truth_sites).select("plate", "well", "site").sort(pl.all())
     for arm in ("CP", "SBS"):
         sites = (
             index.filter(pl.col("arm") == arm)
