@@ -1,0 +1,27 @@
+"""`starrynight qc report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("qc")
+def qc_group() -> None:
+    """Quality control of a run."""
+
+
+@qc_group.command("report")
+@click.option("--workspace", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
+@click.option("--run-summary", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="run_summary.json of the run, for the timing section.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Report file (default: <workspace>/qc/report.html).")
+def report_command(workspace: Path, run_summary: Path | None, out: Path | None) -> None:
+    """Write one self-contained HTML report of the workspace's results."""
+    from starrynight.cli_errors import user_errors
+    from starrynight.qc.report import build_report
+
+    with user_errors():
+        click.echo(build_report(workspace, run_summary, out))
