@@ -1,0 +1,187 @@
+"""SBS illumination apply + cycle alignment (unit of work: a chunk of `sites_per_unit` sites of a well).
+
+One LoadData row per site holds every cycle x channel (`Cycle01_DAPI`, `Cycle02_A`, ...), each
+read from ITS OWN cycle's raw file and plane, plus that cycle's illumination functions from
+sbs_illum_calc (`IllumCycle01_DAPI`, ...). The pipeline divides by the illumination functions,
+aligns every cycle to cycle 1 on the nuclear channel (one CellProfiler `Align` per cycle: the
+first image is cycle 1's nuclear channel, the second that cycle's, the other channels follow
+"Similarly"), saves every corrected aligned image as a 16-bit TIFF
+(`naming.sbs.aligned_image_file`) and exports the per-site shifts (`Image.csv`,
+`naming.sbs.alignment_shift_feature`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from starrynight import naming
+from starrynight.modules import loaddata as ld
+from starrynight.modules.base import UnitOfWork
+from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.sbs_illum_calc.step import check_cycles, raw_channels, unit_column
+from starrynight.naming import sbs as names
+
+if TYPE_CHECKING:
+    from starrynight.cellprofiler.cppipe import Module, Pipeline
+
+DEFAULT_SITES_PER_UNIT = 4
+#: SaveImages' TIFF compression passes `compression=(8, 6)`, which the installed tifffile rejects
+NO_COMPRESSION = {"Save with lossless compression?": False}
+
+
+class SBSIllumApplyParameters(BaseModel):
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    sites_per_unit: int = Field(
+        DEFAULT_SITES_PER_UNIT, description="sites of a well per unit of work (0: the whole well)"
+    )
+    alignment_method: Literal["Mutual Information", "Normalized Cross Correlation"] = Field(
+        "Normalized Cross Correlation", description="CellProfiler Align method"
+    )
+
+
+# ------------------------------------------------------------------ units (shared with sbs_preprocess)
+def site_units(experiment: Any, sites_per_unit: int) -> dict[tuple[str, str, int], str]:
+    """(plate, well, site rank) -> unit id for every SBS site the experiment plans."""
+    return {
+        (plate, well, rank): names.site_unit_id(plate, well, rank, sites_per_unit)
+        for plate in experiment.plates
+        for well in experiment.wells[plate]
+        for rank in range(experiment.sbs.sites_per_well)
+    }
+
+
+def units_from_sites(experiment: Any, sites_per_unit: int) -> list[UnitOfWork]:
+    seen: dict[str, UnitOfWork] = {}
+    for (plate, well, _), unit in site_units(experiment, sites_per_unit).items():
+        seen.setdefault(unit, UnitOfWork(id=unit, keys={"plate": plate, "well": well}))
+    return list(seen.values())
+
+
+def site_rows(rows: pl.DataFrame, experiment: Any, sites_per_unit: int) -> pl.DataFrame:
+    """Index rows of the experiment's plates with their unit (`naming.sbs.site_unit_id`)."""
+    rows = ld.with_site_rank(rows.filter(pl.col("plate").is_in(experiment.plates)))
+    return unit_column(rows, site_units(experiment, sites_per_unit), ("plate", "well", "site_rank"))
+
+
+def workspace_of(out_dir: Path, step: str) -> Path:
+    """The workspace a LoadData folder belongs to (needed to point at earlier steps' files)."""
+    workspace = Path(out_dir).parent.parent
+    if naming.loaddata_dir(workspace, step) != Path(out_dir):
+        raise ld.LoadDataError(
+            f"--out-dir {out_dir}: {step} LoadData must be written to <workspace>/{step}/loaddata"
+        )
+    return workspace
+
+
+def with_file_columns(
+    frame: pl.DataFrame, image: str, file_name: str, folder_of_plate: dict[str, str]
+) -> pl.DataFrame:
+    """Add FileName_/PathName_ columns of a workspace file that depends only on the plate."""
+    return frame.with_columns(
+        pl.lit(file_name).alias(f"FileName_{image}"),
+        pl.col("Metadata_Plate").replace_strict(folder_of_plate, return_dtype=pl.String).alias(f"PathName_{image}"),
+    )
+
+
+# ------------------------------------------------------------------ the step
+def units(experiment: Any, params: SBSIllumApplyParameters) -> list[UnitOfWork]:
+    return units_from_sites(experiment, params.sites_per_unit)
+
+
+def cycle_channels(experiment: Any) -> list[tuple[int, str, str]]:
+    """(cycle, raw channel, downstream channel) for every image of a site."""
+    return [(c, raw, ch) for c in check_cycles(experiment) for raw, ch in raw_channels(experiment).items()]
+
+
+def write_loaddata(
+    index: pl.DataFrame, experiment: Any, params: SBSIllumApplyParameters, images_root: Path, out_dir: Path
+) -> list[Path]:
+    """One CSV per unit; one row per site with every cycle's raw planes and illumination functions."""
+    workspace = workspace_of(out_dir, names.SBS_ILLUM_APPLY)
+    image_of = {(c, raw): names.cycle_image(c, ch) for c, raw, ch in cycle_channels(experiment)}
+    rows = site_rows(ld.channel_rows(index, "SBS", experiment.sbs.cycles), experiment, params.sites_per_unit)
+    table = pl.DataFrame(
+        [{"cycle": c, "channel": raw, "image": img} for (c, raw), img in image_of.items()],
+        schema={"cycle": rows.schema["cycle"], "channel": pl.String, "image": pl.String},
+    )
+    rows = rows.join(table, on=["cycle", "channel"], how="inner").drop("channel").rename({"image": "channel"})
+    frame = ld.wide_image_sets(
+        rows, images_root, {img: img for img in image_of.values()},
+        metadata=("Batch", "Plate", "Well", "Site"), set_keys=("unit", "batch", "plate", "well", "site"),
+    )  # fmt: skip
+    for cycle, _, channel in cycle_channels(experiment):
+        folders = {p: str(names.illum_function_path(workspace, p, cycle, channel).parent) for p in experiment.plates}
+        frame = with_file_columns(
+            frame, names.cycle_image(cycle, channel, prefix="Illum"), names.illum_function_file(channel), folders
+        )
+    return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
+
+
+def upstream(workspace: Path, experiment: Any, params: SBSIllumApplyParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
+    """The illumination functions of the unit's plate, every cycle and channel."""
+    plate = unit.keys["plate"]
+    return {"illum": [names.illum_function_path(workspace, plate, c, ch) for c, _, ch in cycle_channels(experiment)]}
+
+
+def _align(experiment: Any, cycle: int, method: str) -> Module:
+    from starrynight.cellprofiler import cppipe as cp
+
+    nuclear = experiment.sbs.nuclear_channel
+    others = [ch for ch in raw_channels(experiment).values() if ch != nuclear]
+    return cp.Module(
+        name="Align",
+        settings={
+            "Select the alignment method": method, "Crop mode": "Keep size",
+            "Select the first input image": names.aligned_image(1, nuclear),
+            "Name the first output image": names.cycle_image(cycle, nuclear, prefix="AlignReference"),
+            "Select the second input image": names.cycle_image(cycle, nuclear, prefix="Corr"),
+            "Name the second output image": names.aligned_image(cycle, nuclear),
+        },
+        groups=[cp.Group(attr="additional_images", add="add_image", items=[
+            {"Select the additional image": names.cycle_image(cycle, ch, prefix="Corr"),
+             "Name the output image": names.aligned_image(cycle, ch),
+             "Select how the alignment is to be applied": "Similarly"}
+            for ch in others
+        ])],
+    )  # fmt: skip
+
+
+def build_cppipe(experiment: Any, params: SBSIllumApplyParameters) -> Pipeline:
+    from starrynight.cellprofiler import cppipe as cp
+
+    images = cycle_channels(experiment)
+    # cycle 1 is the reference: its corrected images are already "aligned"
+    corrected = [
+        (names.cycle_image(c, ch), names.aligned_image(c, ch) if c == 1 else names.cycle_image(c, ch, prefix="Corr"),
+         names.cycle_image(c, ch, prefix="Illum"))
+        for c, _, ch in images
+    ]  # fmt: skip
+    modules = [cp.load_data(), cp.correct_illumination_apply(corrected)]
+    modules += [_align(experiment, c, params.alignment_method) for c in check_cycles(experiment)[1:]]
+    modules += [
+        cp.save_images(names.aligned_image(c, ch), single_name=names.aligned_image_pattern(c, ch), extra=NO_COMPRESSION)
+        for c, _, ch in images
+    ]
+    modules.append(cp.export_to_spreadsheet())
+    return cp.Pipeline(modules=modules)
+
+
+def expected_outputs(experiment: Any, params: SBSIllumApplyParameters) -> list[str]:
+    return [names.image_table_file()] + [names.aligned_image_glob(c, ch) for c, _, ch in cycle_channels(experiment)]
+
+
+SBS_ILLUM_APPLY = CPStep(
+    name=names.SBS_ILLUM_APPLY,
+    cli_path=("sbs", "illum-apply"),
+    Parameters=SBSIllumApplyParameters,
+    loaddata_writer="starrynight.modules.sbs_illum_apply.step:write_loaddata",
+    cppipe_builder="starrynight.modules.sbs_illum_apply.step:build_cppipe",
+    units=units,
+    upstream=upstream,
+    expected_outputs=expected_outputs,
+)
