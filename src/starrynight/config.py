@@ -84,7 +84,10 @@ class RemotePath:
     def fs(self) -> Any:
         import fsspec
 
-        return fsspec.filesystem(self._protocol)
+        try:
+            return fsspec.filesystem(self._protocol)
+        except (ImportError, ValueError) as error:
+            raise ValueError(f"cannot open {self}: {error}") from error
 
     def exists(self) -> bool:
         return bool(self.fs.exists(self._path))
