@@ -12,6 +12,7 @@ Work happens under bench-output/pipecraft/ (git-ignored). Prints seconds, rates 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -42,19 +43,24 @@ def fanout_pipeline(wd: Path, n: int, batch_size: int | None = None) -> pc.Seq:
     return pc.Seq([fan, after])
 
 
-def plan_fanout(n: int) -> tuple[float, float, int]:
+def child_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def plan_fanout(n: int) -> tuple[float, float, float, int]:
     wd = fresh(f"fanout-{n}")
     pipeline = fanout_pipeline(wd, n)
     backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2))
     t0 = time.perf_counter()
     backend.compile(pipeline, working_dir=wd)
-    t1 = time.perf_counter()
+    t1, cpu = time.perf_counter(), child_cpu()
     result = backend.dry_run(pipeline, working_dir=wd)
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, sum(result.jobs.values())
+    return t1 - t0, t2 - t1, child_cpu() - cpu, sum(result.jobs.values())
 
 
-def plan_rule_per_unit(n: int) -> float:
+def plan_rule_per_unit(n: int) -> tuple[float, float]:
     wd = fresh(f"rule-per-unit-{n}")
     (wd / "input.txt").write_text("x\n")
     rules = [f'rule u{i:06d}:\n    input: "input.txt"\n    output: "out/u{i:06d}.txt"\n'
@@ -62,10 +68,10 @@ def plan_rule_per_unit(n: int) -> float:
              for i in range(n)]
     head = "rule all:\n    input: [" + ", ".join(f'"out/u{i:06d}.txt"' for i in range(n)) + "]\n"
     (wd / "Snakefile").write_text(head + "\n".join(rules))
-    t0 = time.perf_counter()
+    t0, cpu = time.perf_counter(), child_cpu()
     subprocess.run([sys.executable, "-m", "snakemake", "-c2", "--dry-run", "--quiet", "all"],
                    cwd=wd, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, child_cpu() - cpu
 
 
 def execute(n: int, batch_size: int | None) -> tuple[float, int]:
@@ -83,22 +89,24 @@ def execute(n: int, batch_size: int | None) -> tuple[float, int]:
 
 
 def main() -> None:
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (the machine has {os.cpu_count()} "
+          "cores; wall times grow with load, Snakemake CPU seconds much less)")
     print("== compile + dry run, one fan-out (+1 downstream command), 2 cores")
     times = {}
     for n in (1_000, 10_000, 100_000):
-        c, d, jobs = plan_fanout(n)
+        c, d, cpu, jobs = plan_fanout(n)
         times[n] = c + d
         print(f"fan-out {n:>7} units: compile {c:6.2f} s + dry run {d:6.2f} s = {c + d:6.2f} s "
-              f"({jobs} Snakemake jobs)")
+              f"(Snakemake CPU {cpu:.1f} s; {jobs} Snakemake jobs)")
     print(f"ratio 100k/10k: {times[100_000] / times[10_000]:.2f}x (target <= 15x; "
           f"100k target <= 60 s)")
 
     print("== rule-per-unit Snakefile (generated here), dry run")
-    r1, r2 = plan_rule_per_unit(1_000), plan_rule_per_unit(2_000)
+    (r1, c1), (r2, c2) = plan_rule_per_unit(1_000), plan_rule_per_unit(2_000)
     k = math.log(r2 / r1, 2)
     r10 = r2 * 5 ** k
-    print(f"rule-per-unit 1k: {r1:.2f} s, 2k: {r2:.2f} s, growth exponent {k:.2f}; "
-          f"10k extrapolated (not measured): {r10:.0f} s")
+    print(f"rule-per-unit 1k: {r1:.2f} s (CPU {c1:.1f} s), 2k: {r2:.2f} s (CPU {c2:.1f} s), "
+          f"growth exponent {k:.2f}; 10k extrapolated (not measured): {r10:.0f} s")
     print(f"speed-up at 10k (pipecraft fan-out vs rule-per-unit): {r10 / times[10_000]:.1f}x "
           f"(target >= 10x); at 1k measured: {r1 / times[1_000]:.1f}x")
 
@@ -108,6 +116,7 @@ def main() -> None:
         label = "one Snakemake job per unit" if batch == 1 else f"batches of {batch} units"
         print(f"{label}: {done} units in {secs:.1f} s = {done / secs:.1f} units/s "
               "(target >= 30/s)")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

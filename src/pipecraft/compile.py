@@ -317,6 +317,7 @@ HEADER = '''\
 # <rule>__done rules touch .pipecraft/done/<rule> once a node is complete; later nodes of a
 # Seq require that marker with ancient(): it orders them without forcing re-runs.
 
+import inspect
 import json
 import os
 
@@ -330,20 +331,26 @@ def _load(path):
         return json.load(f)
 
 
+def _once(fn):
+    # Snakemake inspects a function's signature at every call; record it once.
+    fn._overwrite_params = inspect.signature(fn).parameters
+    return fn
+
+
 def _inputs(table):
-    return lambda wc: table[wc.unit]["i"] if wc.unit in table else [{no_such!r}]
+    return _once(lambda wc: table[wc.unit]["i"] if wc.unit in table else [{no_such!r}])
 
 
 def _param(table, key):
-    return lambda wc: table[wc.unit][key] if wc.unit in table else ""
+    return _once(lambda wc: table[wc.unit][key] if wc.unit in table else "")
 
 
 def _mem(mb):
-    return lambda wc, attempt: mb * attempt
+    return _once(lambda wc, attempt: mb * attempt)
 
 
 def _outputs(templates, table):
-    return lambda wc: [t.replace("{{unit}}", u) for u in table for t in templates]
+    return _once(lambda wc: [t.replace("{{unit}}", u) for u in table for t in templates])
 
 
 rule all:
