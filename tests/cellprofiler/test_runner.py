@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from starrynight.cellprofiler.errors import CellProfilerError, CellProfilerRunError
@@ -39,3 +45,39 @@ def test_bad_expect_pattern_and_group_are_rejected(intensity_pipeline, constant_
         run_pipeline(intensity_pipeline, constant_site[1], tmp_path / "o", expect=["../x.csv"])
     with pytest.raises(CellProfilerError, match="Metadata_"):
         run_pipeline(intensity_pipeline, constant_site[1], tmp_path / "o", groups={"Plate": "P1"})
+
+
+def _start_run(pipeline, data_file, out):
+    argv = [sys.executable, "-m", "starrynight", "cp", "run", "-p", str(pipeline),
+            "--data-file", str(data_file), "-o", str(out), "--expect", "Image.csv"]
+    return subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for_cellprofiler(out, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = list(out.parent.glob(f".{out.name}.tmp-*/{LOG_NAME}"))
+        if logs:
+            return logs[0].parent
+        time.sleep(0.2)
+    raise AssertionError("CellProfiler never started")
+
+
+def test_killed_run_leaves_no_output_dir_and_rerun_cleans_up(intensity_pipeline, constant_site, tmp_path):
+    out = tmp_path / "unit"
+    proc = _start_run(intensity_pipeline, constant_site[1], out)
+    tmp = _wait_for_cellprofiler(out)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and tmp.exists()
+    run_pipeline(intensity_pipeline, constant_site[1], out, expect=["Image.csv"], validate=False)
+    assert (out / "Image.csv").exists() and not tmp.exists()
+
+
+def test_terminated_run_stops_cellprofiler_and_removes_its_temp_dir(intensity_pipeline, constant_site, tmp_path):
+    out = tmp_path / "unit"
+    proc = _start_run(intensity_pipeline, constant_site[1], out)
+    tmp = _wait_for_cellprofiler(out)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    assert not out.exists() and not tmp.exists()
