@@ -168,16 +168,16 @@ def place_spots(rng: np.random.Generator, cells: np.ndarray, spot_counts: np.nda
 
 
 def build_scene(rng: np.random.Generator, size: int, pad: int, n_cells: int, touching_fraction: float,
-                spot_counts_for: np.ndarray) -> Scene:
-    """The whole field. `spot_counts_for[i]` = spots wanted in nucleus i+1 (drawn by the caller
-    from the preset, after it knows how many nuclei fit)."""
+                spot_counts: np.ndarray) -> Scene:
+    """The whole field, `size` square plus `pad` on each side. `spot_counts[i]` = spots wanted in
+    cell i (label i + 1); fewer fit when a cell is small or crowded."""
     shape = (size + 2 * pad, size + 2 * pad)
     params = place_nuclei(rng, shape, n_cells, touching_fraction)
     nuclei, nucleus_labels = render_nuclei(rng, shape, params)
     cells, distance = grow_cells(rng, nucleus_labels)
     cellmask = render_cellmask(rng, cells)
     mito = render_mito(rng, cells, nucleus_labels, distance)
-    counts = np.concatenate([[0], spot_counts_for[: len(params)]])
+    counts = np.concatenate([[0], spot_counts[: len(params)]])
     yx, owner = place_spots(rng, cells, counts, margin=2)
     amplitude = rng.lognormal(0.0, 0.25, len(owner))
     return Scene(pad, nuclei, nucleus_labels, cells, cellmask, mito, yx, owner, amplitude)
