@@ -70,6 +70,10 @@ def test_cli_tree_and_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--cycles: only apply to --preset tree" in result.output
     assert not (tmp_path / "x").exists()
 
+    result = runner.invoke(demo_data_command, ["--preset", "tree", "--out", str(tmp_path / "w"),
+                                               "--wells", "2000"])
+    assert result.exit_code == 1 and "wells: 2000 is more than the largest plate format" in result.output
+
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "keep.txt").write_text("mine")
     result = runner.invoke(demo_data_command, ["--preset", "tiny", "--out", str(tmp_path / "user")])

@@ -18,7 +18,8 @@ _SCREEN = {"plates": 9, "wells": 6, "cp_sites": 1364, "sbs_sites": 320, "cycles"
 @click.option("--preset", type=click.Choice(["tiny", "demo", "tree"]), default="demo", show_default=True,
               help="tiny: unit-test size; demo: the first-run dataset; tree: empty files with real names.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to create: images/, workspace/, scratch/ and truth/ go inside it.")
+              help="Folder to fill: images/ (the images root) and, for tiny/demo, workspace/, "
+                   "scratch/ and truth/.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--plates", type=click.IntRange(min=1), help="tree only (default 9).")
 @click.option("--wells", type=click.IntRange(min=1), help="tree only (default 6).")
@@ -88,6 +89,8 @@ def _tree(out: Path, sizes: dict[str, int]) -> None:
     try:
         with _progress("files") as progress:
             n = generate_tree(out, **sizes, progress=progress)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or out}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start
