@@ -123,9 +123,10 @@ def write_loaddata(
 
 
 def upstream(workspace: Path, experiment: Any, params: SBSIllumApplyParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
-    """The illumination functions of the unit's plate, every cycle and channel."""
+    """The sbs_illum_calc unit folders (outputs of that step) of the unit's plate, every cycle."""
     plate = unit.keys["plate"]
-    return {"illum": [names.illum_function_path(workspace, plate, c, ch) for c, _, ch in cycle_channels(experiment)]}
+    outputs = naming.outputs_dir(workspace, names.SBS_ILLUM_CALC)
+    return {"illum": [naming.unit_dir(outputs, names.illum_unit_id(plate, c)) for c in check_cycles(experiment)]}
 
 
 def _align(experiment: Any, cycle: int, method: str) -> Module:

@@ -1,0 +1,187 @@
+"""SBS preprocessing and barcode calling (unit of work: a chunk of `sites_per_unit` sites of a well).
+
+Reads the corrected, cycle-aligned base images of sbs_illum_apply (image `Cycle01_A` is base A
+of cycle 1, whichever channel carries it), removes the background with a white top-hat
+(`EnhanceOrSuppressFeatures`, speckles), unmixes the four bases cycle by cycle
+(`CompensateColors`, which also gives the maximum over all compensated images), finds foci
+on that maximum (`IdentifyPrimaryObjects`), calls and matches their barcodes against the
+experiment's library (`CallBarcodes`) and exports `Foci.csv` (location, `Barcode_*`) and
+`Image.csv` (`naming.sbs.foci_table_file`, `image_table_file`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from starrynight import naming
+from starrynight.modules import loaddata as ld
+from starrynight.modules.base import UnitOfWork
+from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.sbs_illum_apply.step import (
+    DEFAULT_SITES_PER_UNIT,
+    NO_COMPRESSION,
+    site_rows,
+    site_units,
+    units_from_sites,
+    workspace_of,
+)
+from starrynight.modules.sbs_illum_calc.step import check_cycles, unit_column
+from starrynight.naming import sbs as names
+
+if TYPE_CHECKING:
+    from starrynight.cellprofiler.cppipe import Module, Pipeline
+
+BASES = ("A", "C", "G", "T")
+FOCI_MAX = "CompensatedMax"
+
+
+class SBSPreprocessParameters(BaseModel):
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    sites_per_unit: int = Field(
+        DEFAULT_SITES_PER_UNIT, description="sites of a well per unit of work (0: the whole well)"
+    )
+    illum_apply_sites_per_unit: int = Field(
+        DEFAULT_SITES_PER_UNIT, description="sites_per_unit of sbs_illum_apply (where the aligned images are)"
+    )
+    tophat_size: int = Field(7, ge=2, description="white top-hat feature size (px), larger than a focus")
+    crosstalk_percentile: float = Field(
+        97.0, ge=0, lt=100, description="CompensateColors: estimate crosstalk from pixels above this percentile"
+    )
+    foci_diameter_min: int = Field(2, ge=1, description="smallest focus diameter (px)")
+    foci_diameter_max: int = Field(10, ge=2, description="largest focus diameter (px)")
+    foci_threshold_method: Literal["Otsu", "Robust Background", "Minimum Cross-Entropy"] = Field(
+        "Otsu", description="IdentifyPrimaryObjects thresholding method for foci"
+    )
+    intensity_statistic: Literal["Mean", "Max"] = Field("Mean", description="CallBarcodes: focus intensity per base")
+    save_compensated: bool = Field(False, description="also save the compensated base images (16-bit TIFF)")
+
+
+def base_image(cycle: int, base: str, prefix: str = "") -> str:
+    return names.cycle_image(cycle, base, prefix=prefix)
+
+
+def base_pattern(prefix: str = "") -> str:
+    """The plugins' `{cycle}`/`{base}` pattern of `base_image` names (checked against it below)."""
+    pattern = f"{prefix}Cycle{{cycle:02d}}_{{base}}"
+    if pattern.format(cycle=2, base="A") != base_image(2, "A", prefix):
+        raise AssertionError(f"{pattern} does not spell naming.sbs.cycle_image names")
+    return pattern
+
+
+def name_expr(name_fn: Callable[..., str], **columns: pl.Expr) -> pl.Expr:
+    """A naming function applied to every row: called once with placeholders, filled by polars."""
+    marks = {key: f"\x00{key}\x00" for key in columns}
+    parts = name_fn(**marks).split("\x00")
+    return pl.concat_str([columns[p] if i % 2 else pl.lit(p) for i, p in enumerate(parts)])
+
+
+# ------------------------------------------------------------------ the step
+def units(experiment: Any, params: SBSPreprocessParameters) -> list[UnitOfWork]:
+    return units_from_sites(experiment, params.sites_per_unit)
+
+
+def write_loaddata(
+    index: pl.DataFrame, experiment: Any, params: SBSPreprocessParameters, images_root: Path, out_dir: Path
+) -> list[Path]:
+    """One CSV per unit; one row per site with every cycle's aligned base images."""
+    workspace = workspace_of(out_dir, names.SBS_PREPROCESS)
+    cycles = check_cycles(experiment)
+    sites = (
+        index.filter(pl.col("is_image") & (pl.col("arm") == "SBS") & (pl.col("cycle") == cycles[0]))
+        .select("batch", "plate", "well", "site")
+        .unique()
+    )
+    sites = site_rows(sites, experiment, params.sites_per_unit)
+    source = {k: str(naming.unit_dir(naming.outputs_dir(workspace, names.SBS_ILLUM_APPLY), unit))
+              for k, unit in site_units(experiment, params.illum_apply_sites_per_unit).items()}  # fmt: skip
+    sites = unit_column(sites.rename({"unit": "own"}), source, ("plate", "well", "site_rank")).rename(
+        {"unit": "folder", "own": "unit"}
+    )
+    fields = {"plate": pl.col("plate"), "well": pl.col("well"), "site": pl.col("site").cast(pl.String)}
+    images = []
+    for cycle in cycles:
+        for base in BASES:
+            channel = experiment.sbs.base_channels[base]
+            image = base_image(cycle, base)
+            images += [
+                name_expr(lambda c=cycle, ch=channel, **k: names.aligned_image_file(cycle=c, channel=ch, **k),
+                          **fields).alias(f"FileName_{image}"),
+                pl.col("folder").alias(f"PathName_{image}"),
+            ]  # fmt: skip
+    frame = sites.sort("plate", "well", "site").select(
+        pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
+        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"), *images, "unit",
+    )  # fmt: skip
+    return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
+
+
+def upstream(workspace: Path, experiment: Any, params: SBSPreprocessParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
+    """The sbs_illum_apply unit folders holding this unit's sites."""
+    own = site_units(experiment, params.sites_per_unit)
+    source = site_units(experiment, params.illum_apply_sites_per_unit)
+    outputs = naming.outputs_dir(workspace, names.SBS_ILLUM_APPLY)
+    folders = dict.fromkeys(naming.unit_dir(outputs, source[key]) for key, u in own.items() if u == unit.id)
+    return {"aligned": list(folders)}
+
+
+def _tophat(cycle: int, base: str, size: int) -> Module:
+    from starrynight.cellprofiler import cppipe as cp
+
+    return cp.Module(name="EnhanceOrSuppressFeatures", settings={
+        "Select the input image": base_image(cycle, base), "Name the output image": base_image(cycle, base, "Bg"),
+        "Select the operation": "Enhance", "Feature type": "Speckles", "Feature size": size,
+        "Speed and accuracy": "Slow",
+    })  # fmt: skip
+
+
+def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
+    from starrynight.cellprofiler import cppipe as cp
+
+    cycles = check_cycles(experiment)
+    modules = [cp.load_data()]
+    modules += [_tophat(c, b, params.tophat_size) for c in cycles for b in BASES]
+    modules.append(cp.Module(name="CompensateColors", settings={
+        "Number of cycles": len(cycles), "Input image name pattern": base_pattern("Bg"),
+        "Output image name pattern": base_pattern("Comp"), "Estimate the crosstalk from": "Whole image",
+        "Crosstalk matrix": "One per cycle", "Use only pixels brighter than this percentile": params.crosstalk_percentile,
+        "Save the maximum over all compensated images?": True, "Name the maximum image": FOCI_MAX,
+    }))  # fmt: skip
+    modules.append(cp.identify_primary_objects(
+        FOCI_MAX, names.FOCI_OBJECTS, (params.foci_diameter_min, params.foci_diameter_max),
+        threshold_method=params.foci_threshold_method,
+        extra={"Discard objects touching the border of the image?": False},
+    ))  # fmt: skip
+    modules.append(cp.Module(name="CallBarcodes", settings={
+        "Select the foci": names.FOCI_OBJECTS, "Number of cycles": len(cycles),
+        "Base image name pattern": base_pattern("Comp"), "Intensity of a focus in each base": params.intensity_statistic,
+        "Barcode library CSV": str(experiment.barcode_csv_path),
+    }))  # fmt: skip
+    if params.save_compensated:
+        modules += [
+            cp.save_images(base_image(c, b, "Comp"), single_name=names.compensated_image_pattern(c, b), extra=NO_COMPRESSION)
+            for c in cycles for b in BASES
+        ]  # fmt: skip
+    modules.append(cp.export_to_spreadsheet(extra={"Add image metadata columns to your object data file?": True}))
+    return cp.Pipeline(modules=modules)
+
+
+def expected_outputs(experiment: Any, params: SBSPreprocessParameters) -> list[str]:
+    return [names.image_table_file(), names.foci_table_file()]
+
+
+SBS_PREPROCESS = CPStep(
+    name=names.SBS_PREPROCESS,
+    cli_path=("sbs", "preprocess"),
+    Parameters=SBSPreprocessParameters,
+    loaddata_writer="starrynight.modules.sbs_preprocess.step:write_loaddata",
+    cppipe_builder="starrynight.modules.sbs_preprocess.step:build_cppipe",
+    units=units,
+    upstream=upstream,
+    expected_outputs=expected_outputs,
+)
