@@ -22,6 +22,8 @@ def test_missing_expected_output_fails_and_leaves_no_output_dir(intensity_pipeli
     failed = tmp_path / "unit.failed"
     assert (failed / LOG_NAME).stat().st_size > 0 and (failed / "Image.csv").exists()
     assert not list(tmp_path.glob(".unit.tmp-*"))
+    run_pipeline(intensity_pipeline, constant_site[1], out, expect=["Image.csv"], validate=False)
+    assert (out / "Image.csv").exists() and not failed.exists()
 
 
 def test_rerun_replaces_own_output_but_never_a_foreign_dir(intensity_pipeline, constant_site, tmp_path):

@@ -104,10 +104,17 @@ def _publish(tmp: Path, output_dir: Path) -> None:
     os.rename(tmp, output_dir)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    failed = _failed_dir(output_dir)
+    if (failed / MARKER_NAME).exists():
+        shutil.rmtree(failed, ignore_errors=True)
+
+
+def _failed_dir(output_dir: Path) -> Path:
+    return output_dir.with_name(f"{output_dir.name}.failed")
 
 
 def _keep_failed(tmp: Path, output_dir: Path) -> Path:
-    failed = output_dir.with_name(f"{output_dir.name}.failed")
+    failed = _failed_dir(output_dir)
     if failed.is_dir() and (failed / MARKER_NAME).exists():
         shutil.rmtree(failed)
     if failed.exists():
