@@ -69,6 +69,10 @@ def validation_verdicts(data_csv: Path, good: str, bad: str, short: str) -> dict
     results["cycle_four_missing"] = verdict(pipeline_with(missing), missing)
     no_cycle_field = compensate(3, "Cycle01_{base}")
     results["pattern_without_cycle"] = verdict(pipeline_with(no_cycle_field), no_cycle_field)
+    even = compensate(3)
+    even.background.value = "Local (white top-hat)"
+    even.tophat_size.value = 8
+    results["even_tophat_size"] = verdict(pipeline_with(even), even)
     downstream = foci("CompCycle03_T")
     results["output_subscribed_downstream"] = verdict(pipeline_with(ok, downstream), downstream)
 

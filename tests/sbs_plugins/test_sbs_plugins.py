@@ -5,8 +5,8 @@ through a known crosstalk matrix with background and noise, is written as 16-bit
 (after an empty site). The pipeline is declared with `starrynight.cellprofiler.cppipe`
 and run by `starrynight.cellprofiler.runner` (validation, headless CellProfiler, output
 checks): LoadData -> CompensateColors -> IdentifyPrimaryObjects -> CallBarcodes, twice
-(whole-image per-cycle matrices with mean intensities; pooled within-object matrices
-with max intensities) -> ExportToSpreadsheet. The exported per-focus calls must equal
+(median background, whole-image per-cycle matrices, mean intensities; local top-hat
+background, pooled within-object matrices, max intensities) -> ExportToSpreadsheet. The exported per-focus calls must equal
 the truth.
 """
 
@@ -153,10 +153,12 @@ def sbs_pipeline(library: Path) -> cp.Pipeline:
             "Number of cycles": CYCLES,
             "Input image name pattern": INPUT_PATTERN,
             "Output image name pattern": "ObjCompCycle{cycle:02d}_{base}",
+            "Background to subtract": "Local (white top-hat)",
+            "Top-hat size (pixels, odd)": 7,
             "Estimate the crosstalk from": "Pixels within objects",
             "Objects to estimate within": "FociB",
             "Crosstalk matrix": "One pooled across cycles",
-            "Use only pixels brighter than this percentile": 0.0,
+            "Use only pixels brighter than this percentile": 50.0,
             "Save the maximum over all compensated images?": False,
         },
     )
@@ -284,6 +286,7 @@ def test_misconfigured_modules_fail_validation_with_clear_messages(inputs):
     assert "Cycle04_A" in verdicts["cycle_four_missing"]
     assert "Cycle03_T" not in verdicts["cycle_four_missing"]
     assert "{cycle}" in verdicts["pattern_without_cycle"]
+    assert "odd" in verdicts["even_tophat_size"]
     assert bad in verdicts["bad_library"] and "line 3" in verdicts["bad_library"]
     assert short in verdicts["library_shorter_than_cycles"]
     assert "shorter" in verdicts["library_shorter_than_cycles"]

@@ -370,3 +370,50 @@ def test_background_subtraction_removes_the_offset_that_biases_estimation():
     assert cleaned.min() == 0 and np.median(cleaned[..., 0]) == 0
     assert np.abs(biased - TRUE_CROSSTALK).max() > 0.1
     np.testing.assert_allclose(sbs.estimate_crosstalk(cleaned).matrix, TRUE_CROSSTALK, atol=1e-6)
+
+
+def brute_opening(image: np.ndarray, size: int) -> np.ndarray:
+    """Reference grey opening (square, outside ignored) by explicit windows."""
+    r = size // 2
+    padded = np.pad(image, r, constant_values=np.inf)
+    eroded = np.array(
+        [
+            [padded[y : y + size, x : x + size].min() for x in range(image.shape[1])]
+            for y in range(image.shape[0])
+        ]
+    )
+    padded = np.pad(eroded, r, constant_values=-np.inf)
+    return np.array(
+        [
+            [padded[y : y + size, x : x + size].max() for x in range(image.shape[1])]
+            for y in range(image.shape[0])
+        ]
+    )
+
+
+@pytest.mark.parametrize(("shape", "size"), [((13, 17), 3), ((20, 9), 5), ((6, 6), 9)])
+def test_local_background_is_a_white_top_hat(shape, size):
+    rng = np.random.default_rng(12)
+    stack = rng.random((*shape, 4))
+    result = sbs.subtract_local_background(stack, size)
+    for b in range(4):
+        np.testing.assert_allclose(
+            result[..., b], stack[..., b] - brute_opening(stack[..., b], size)
+        )
+
+
+def test_local_background_removes_autofluorescence_under_spots():
+    rng = np.random.default_rng(13)
+    yy, xx = np.mgrid[0:96, 0:96]
+    cell = 0.3 * np.exp(-((yy - 48) ** 2 + (xx - 48) ** 2) / (2 * 25.0**2))  # flat in all bases
+    pure = np.zeros((96, 96, 4))
+    for _ in range(40):
+        y, x, base = rng.integers(4, 92), rng.integers(4, 92), rng.integers(0, 4)
+        pure[..., base] += 0.5 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 1.2**2))
+    image = pure @ TRUE_CROSSTALK.T + cell[..., None]
+    median_based = sbs.estimate_crosstalk(sbs.subtract_background(image), percentile=90)
+    local = sbs.estimate_crosstalk(sbs.subtract_local_background(image, 9), percentile=90)
+    assert np.abs(median_based.matrix - TRUE_CROSSTALK).max() > 0.1
+    np.testing.assert_allclose(local.matrix, TRUE_CROSSTALK, atol=0.03)
+    with pytest.raises(sbs.SBSInputError, match="odd"):
+        sbs.subtract_local_background(image, 8)

@@ -12,8 +12,11 @@ uses their median intensity vector as that base's column of a 4x4 crosstalk matr
 (normalised so each base keeps its brightness in its own channel), and multiplies every
 pixel by the inverse of that matrix, clipping negative values to 0.
 
-Each channel's background (its median: spots cover few pixels) is subtracted first
-unless that option is turned off, so the outputs are background-subtracted too.
+Background is subtracted first, so the outputs are background-subtracted too: by default
+each channel's median (spots cover few pixels); optionally a local background (white
+top-hat: the image minus its grey opening with a square wider than a spot), which also
+removes cell autofluorescence under the spots and gives closer matrices, at ~5x the
+cost; or none.
 
 Input and output images are named by patterns with the fields ``{cycle}`` (1, 2, ...,
 format specs such as ``{cycle:02d}`` allowed) and ``{base}`` (A, C, G, T), so one
@@ -52,6 +55,9 @@ REGION_WHOLE = "Whole image"
 REGION_OBJECTS = "Pixels within objects"
 MATRIX_PER_CYCLE = "One per cycle"
 MATRIX_POOLED = "One pooled across cycles"
+BACKGROUND_MEDIAN = "Median of each channel"
+BACKGROUND_LOCAL = "Local (white top-hat)"
+BACKGROUND_NONE = "None"
 POOLED_TAG = "Pooled"
 
 
@@ -83,12 +89,21 @@ class CompensateColors(Module):
             "CompCycle{cycle:02d}_{base}",
             doc="Names of the compensated images, with the fields {cycle} and {base}.",
         )
-        self.wants_background_subtraction = Binary(
-            "Subtract each channel's background first?",
-            True,
-            doc="Subtract each base image's median (the background: spots cover few "
-            "pixels) before estimating and compensating. An offset left in place biases "
-            "the crosstalk estimate and is carried into the outputs.",
+        self.background = Choice(
+            "Background to subtract",
+            [BACKGROUND_MEDIAN, BACKGROUND_LOCAL, BACKGROUND_NONE],
+            doc=f"*{BACKGROUND_MEDIAN}*: one value per channel and image. "
+            f"*{BACKGROUND_LOCAL}*: the image minus its grey opening, which also removes "
+            "background that varies across the image (cell autofluorescence); slower. "
+            "A background left in place is alike in all channels and biases the crosstalk "
+            "estimate towards uniform.",
+        )
+        self.tophat_size = Integer(
+            "Top-hat size (pixels, odd)",
+            9,
+            minval=3,
+            doc=f"*(Used only with {BACKGROUND_LOCAL})* Side of the square; must exceed the "
+            "spot diameter.",
         )
         self.region = Choice(
             "Estimate the crosstalk from",
@@ -116,8 +131,9 @@ class CompensateColors(Module):
             "all pixels with signal (above 0 after background subtraction) are ignored; "
             "0 uses every pixel with signal. Spots should make up more than the remaining "
             "fraction of those pixels (on the synthetic demo data 95 lets cell "
-            "autofluorescence in; 99 gives matrices within 0.07 of the truth). Within "
-            "foci, 0 is usual.",
+            "autofluorescence in; 99 gives matrices within 0.1 of the truth, 0.06 with the "
+            "local background). Within foci, about 50 keeps their brighter half, where "
+            "noise disturbs the ratios least.",
         )
         self.min_pixels = Integer(
             "Minimum pixels per base",
@@ -143,7 +159,8 @@ class CompensateColors(Module):
             self.n_cycles,
             self.input_pattern,
             self.output_pattern,
-            self.wants_background_subtraction,
+            self.background,
+            self.tophat_size,
             self.region,
             self.objects_name,
             self.matrix_mode,
@@ -158,9 +175,11 @@ class CompensateColors(Module):
             self.n_cycles,
             self.input_pattern,
             self.output_pattern,
-            self.wants_background_subtraction,
-            self.region,
+            self.background,
         ]
+        if self.background == BACKGROUND_LOCAL:
+            result.append(self.tophat_size)
+        result.append(self.region)
         if self.region == REGION_OBJECTS:
             result.append(self.objects_name)
         result += [self.matrix_mode, self.percentile, self.min_pixels, self.wants_max_image]
@@ -189,6 +208,8 @@ class CompensateColors(Module):
             return []
 
     def validate_module(self, pipeline):
+        if self.background == BACKGROUND_LOCAL and self.tophat_size.value % 2 == 0:
+            raise ValidationError("The top-hat size must be odd", self.tophat_size)
         for setting in (self.input_pattern, self.output_pattern):
             try:
                 sbs.cycle_base_names(setting.value, self.n_cycles.value)
@@ -216,8 +237,11 @@ class CompensateColors(Module):
         stacks = [
             self.read_cycle(image_set, names, first.pixel_data.shape) for names in input_names
         ]
-        if self.wants_background_subtraction:
+        if self.background == BACKGROUND_MEDIAN:
             stacks = [sbs.subtract_background(stack) for stack in stacks]
+        elif self.background == BACKGROUND_LOCAL:
+            size = self.tophat_size.value
+            stacks = [sbs.subtract_local_background(stack, size) for stack in stacks]
         mask = None
         if self.region == REGION_OBJECTS:
             labels = workspace.object_set.get_objects(self.objects_name.value).segmented
