@@ -21,7 +21,13 @@ from starrynight.config import write_text_atomic
 
 Granularity = Literal["plate", "well", "site"]
 METADATA_KEYS = ("Batch", "Plate", "Well", "Site", "Cycle")
-_INDEX_FIELD = {"Batch": "batch", "Plate": "plate", "Well": "well", "Site": "site", "Cycle": "cycle"}
+_INDEX_FIELD = {
+    "Batch": "batch",
+    "Plate": "plate",
+    "Well": "well",
+    "Site": "site",
+    "Cycle": "cycle",
+}
 
 
 class LoadDataError(ValueError):
@@ -34,7 +40,9 @@ def image_name(channel: str, prefix: str = "Orig", suffix: str = "") -> str:
     return f"{prefix}{cleaned}{suffix}"
 
 
-def channel_rows(index: pl.DataFrame, arm: str, cycles: Sequence[int] | None = None) -> pl.DataFrame:
+def channel_rows(
+    index: pl.DataFrame, arm: str, cycles: Sequence[int] | None = None
+) -> pl.DataFrame:
     """One row per (image file, channel) of an arm, with the channel's plane (`frame`)."""
     images = index.filter(pl.col("is_image") & (pl.col("arm") == arm))
     if cycles is not None:
@@ -118,14 +126,18 @@ def wide_image_sets(
         raise LoadDataError(f"two files give image {first['image']} for {first}")
     wide = long.pivot(on="image", index=list(set_keys), values=["FileName", "PathName", "Frame"])
     image_names = list(names.values())
-    columns = [f"{kind}_{name}" for name in image_names for kind in ("FileName", "PathName", "Frame")]
+    columns = [
+        f"{kind}_{name}" for name in image_names for kind in ("FileName", "PathName", "Frame")
+    ]
     for column in columns:
         if column not in wide.columns:
             wide = wide.with_columns(pl.lit(None).alias(column))
     incomplete = wide.filter(pl.any_horizontal(pl.col(columns).is_null()))
     if incomplete.height:
         row = incomplete.row(0, named=True)
-        lacking = [c.split("_", 1)[1] for c in columns if c.startswith("FileName_") and row[c] is None]
+        lacking = [
+            c.split("_", 1)[1] for c in columns if c.startswith("FileName_") and row[c] is None
+        ]
         where = ", ".join(f"{k}={row[k]}" for k in set_keys)
         raise LoadDataError(
             f"{incomplete.height} image set(s) incomplete; first: {where} lacks {lacking}"
@@ -145,7 +157,9 @@ def write_unit_csvs(
     expected = list(expected_units)
     found = set(frame.get_column("unit").unique().to_list())
     if found - set(expected):
-        raise LoadDataError(f"index has units the experiment does not: {sorted(found - set(expected))[:5]}")
+        raise LoadDataError(
+            f"index has units the experiment does not: {sorted(found - set(expected))[:5]}"
+        )
     if set(expected) - found:
         raise LoadDataError(f"no images for unit(s) {sorted(set(expected) - found)[:5]}")
     parts = frame.partition_by("unit", as_dict=True, maintain_order=True)
@@ -156,3 +170,29 @@ def write_unit_csvs(
         write_text_atomic(path, part.write_csv())
         written.append(path)
     return written
+
+
+def step_workspace(out_dir: Path, step: str) -> Path:
+    """The workspace whose `step` LoadData folder is `out_dir`.
+
+    LoadData writers receive only their output folder; steps whose rows point at files of an
+    earlier step (in the same workspace) recover the workspace from it.
+    """
+    out_dir = Path(out_dir).absolute()
+    workspace = out_dir.parent.parent
+    if naming.loaddata_dir(workspace, step) != out_dir:
+        raise LoadDataError(
+            f"{step}: LoadData folder {out_dir} is not the step's workspace folder "
+            f"(<workspace>/{naming.loaddata_dir(Path(), step)}); its rows name files of earlier "
+            "steps in that workspace"
+        )
+    return workspace
+
+
+def file_columns(image: str, file_name: pl.Expr, path_name: pl.Expr) -> list[pl.Expr]:
+    """FileName_/PathName_/Frame_ columns of a single-plane file (e.g. one an earlier step wrote)."""
+    return [
+        file_name.alias(f"FileName_{image}"),
+        path_name.alias(f"PathName_{image}"),
+        pl.lit(0, dtype=pl.Int64).alias(f"Frame_{image}"),
+    ]
