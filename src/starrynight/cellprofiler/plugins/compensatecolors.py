@@ -234,14 +234,11 @@ class CompensateColors(Module):
         image_set = workspace.image_set
         input_names = self.input_names()
         first = image_set.get_image(input_names[0][0], must_be_grayscale=True)
+        # Background per cycle as it is read, so at most one raw cycle is held extra.
         stacks = [
-            self.read_cycle(image_set, names, first.pixel_data.shape) for names in input_names
+            self.subtract_background(self.read_cycle(image_set, names, first.pixel_data.shape))
+            for names in input_names
         ]
-        if self.background == BACKGROUND_MEDIAN:
-            stacks = [sbs.subtract_background(stack) for stack in stacks]
-        elif self.background == BACKGROUND_LOCAL:
-            size = self.tophat_size.value
-            stacks = [sbs.subtract_local_background(stack, size) for stack in stacks]
         mask = None
         if self.region == REGION_OBJECTS:
             labels = workspace.object_set.get_objects(self.objects_name.value).segmented
@@ -262,11 +259,13 @@ class CompensateColors(Module):
             self.record(measurements, tag, estimate)
 
         maximum = None
-        for cycle, (stack, names) in enumerate(zip(stacks, self.output_names(), strict=True)):
+        for cycle, names in enumerate(self.output_names()):
             estimate = estimates[0] if len(estimates) == 1 else estimates[cycle]
-            compensated = sbs.compensate(stack, estimate.matrix)
+            compensated = sbs.compensate(stacks[cycle], estimate.matrix)
+            stacks[cycle] = None  # free the input cycle before the next one is compensated
             for b, name in enumerate(names):
-                image_set.add(name, Image(compensated[..., b], parent_image=first, convert=False))
+                plane = numpy.ascontiguousarray(compensated[..., b])
+                image_set.add(name, Image(plane, parent_image=first, convert=False))
             cycle_max = compensated.max(axis=-1)
             maximum = cycle_max if maximum is None else numpy.maximum(maximum, cycle_max)
         if self.wants_max_image:
@@ -276,6 +275,13 @@ class CompensateColors(Module):
         if self.show_window:
             workspace.display_data.matrices = [e.matrix.tolist() for e in estimates]
             workspace.display_data.tags = self.matrix_tags()
+
+    def subtract_background(self, stack):
+        if self.background == BACKGROUND_MEDIAN:
+            return sbs.subtract_background(stack)
+        if self.background == BACKGROUND_LOCAL:
+            return sbs.subtract_local_background(stack, self.tophat_size.value)
+        return stack
 
     @staticmethod
     def read_cycle(image_set, names, shape):
