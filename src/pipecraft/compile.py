@@ -11,12 +11,15 @@ them re-run merely because an earlier node re-ran (data edges, via shared paths,
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +88,18 @@ class Plan:
         return f"{STAMP_DIR}/{rule}/{batch}"
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause cyclic GC: 100k units allocate millions of small acyclic objects."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def _norm(path: str) -> str:
     return os.path.normpath(path)
 
@@ -97,44 +112,57 @@ def _check_path(path: str, where: str) -> None:
         )
 
 
-def _substitute(node: FanOut | Command, unit_id: str | None, inputs: dict[str, list[str]],
-                outputs: dict[str, list[str]], params: dict[str, str]) -> list[str]:
+def _argv_template(argv: list[str]) -> list[tuple[str, str]]:
+    """Classify argv elements once per node: constant, whole token, or embedded tokens."""
+    out = []
+    for arg in argv:
+        whole = TOKEN.fullmatch(arg) if "{" in arg else None
+        if "{" not in arg or not TOKEN.search(arg):
+            out.append(("const", arg))
+        elif whole and (whole.group(2) or whole.group(3)):
+            out.append(("whole", arg))
+        else:
+            out.append(("embed", arg))
+    return out
+
+
+def _substitute(template: list[tuple[str, str]], name: str, unit_id: str | None,
+                inputs: dict[str, list[str]], outputs: dict[str, list[str]],
+                params: dict[str, str]) -> list[str]:
     """Expand {unit}, {input.X}, {output.X}, {param.X} tokens of argv for one unit."""
-    where = f"node {node.name!r}" + (f", unit {unit_id!r}" if unit_id else "")
 
     def values(m: re.Match[str]) -> list[str]:
-        if m.group(1) == "unit":
+        where = f"node {name!r}" + (f", unit {unit_id!r}" if unit_id else "")
+        token, key_in, key_out, key_param = m.groups()
+        if token == "unit":
             if unit_id is None:
                 raise GraphError(f"{where}: argv uses {{unit}} but is not a fan-out")
             return [unit_id]
-        key, table = (m.group(2), inputs) if m.group(2) else (
-            (m.group(3), outputs) if m.group(3) else (m.group(4), None))
-        if table is None:
-            if key not in params:
-                raise GraphError(f"{where}: argv uses {m.group(0)} but the unit has no param {key!r}")
-            return [params[key]]
+        if key_param is not None:
+            if key_param not in params:
+                raise GraphError(f"{where}: argv uses {m.group(0)} but the unit has no param "
+                                 f"{key_param!r}")
+            return [params[key_param]]
+        table, key = (inputs, key_in) if key_in is not None else (outputs, key_out)
         if key not in table:
             raise GraphError(f"{where}: argv uses {m.group(0)} but there is no such name")
         return table[key]
 
+    def one(m: re.Match[str]) -> str:
+        vals = values(m)
+        if len(vals) != 1:
+            raise GraphError(f"node {name!r}: {m.group(0)} has {len(vals)} values inside a longer "
+                             "argument; use it as a whole argv element to pass several paths")
+        return vals[0]
+
     out: list[str] = []
-    for arg in node.argv:
-        if "{" not in arg:
+    for kind, arg in template:
+        if kind == "const":
             out.append(arg)
-            continue
-        whole = TOKEN.fullmatch(arg)
-        if whole and (whole.group(2) or whole.group(3)):
-            out.extend(values(whole))
-            continue
-
-        def one(m: re.Match[str], arg: str = arg) -> str:
-            vals = values(m)
-            if len(vals) != 1:
-                raise GraphError(f"{where}: {m.group(0)} inside {arg!r} has {len(vals)} values; "
-                                 "use it as a whole argv element to pass several paths")
-            return vals[0]
-
-        out.append(TOKEN.sub(one, arg))
+        elif kind == "whole":
+            out.extend(values(TOKEN.fullmatch(arg)))
+        else:
+            out.append(TOKEN.sub(one, arg))
     return out
 
 
@@ -166,6 +194,12 @@ def _command_for(node: Node, argv: list[str], paths: list[str], runtime: str,
 def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
          max_jobs_per_fanout: int = 5_000) -> Plan:
     """Check the graph and compute every job; raises GraphError naming the fault."""
+    with _no_gc():
+        return _plan(pipeline, working_dir, container_runtime, max_jobs_per_fanout)
+
+
+def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
+          max_jobs_per_fanout: int) -> Plan:
     nodes, comp_edges = flatten(pipeline)
     producers: dict[str, tuple[str, str | None]] = {}
     dir_outputs: set[str] = set()
@@ -173,7 +207,8 @@ def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
     jobs: list[Job] = []
 
     def claim(path: str, kind: str, rule: str, unit: str | None) -> None:
-        _check_path(path, f"node {rule!r} output")
+        if "{" in path:
+            _check_path(path, f"node {rule!r} output")
         key = _norm(path)
         if key in producers:
             other, ounit = producers[key]
@@ -194,7 +229,7 @@ def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
             for v in node.inputs.values():
                 for p in v:
                     _check_path(p, f"node {node.name!r} input")
-            argv = _substitute(node, None, node.inputs, outs, {})
+            argv = _substitute(_argv_template(node.argv), node.name, None, node.inputs, outs, {})
             paths = [p for v in node.inputs.values() for p in v] + [p for v in outs.values() for p in v]
             rp.table[""] = {"i": [p for v in node.inputs.values() for p in v],
                             "c": _command_for(node, argv, paths, container_runtime, working_dir)}
@@ -207,21 +242,26 @@ def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
                 raise GraphError(f"node {node.name!r}: batched fan-outs cannot use apptainer "
                                  "containers; set batch_size=1 or raise max_jobs_per_fanout")
             templates = [(k, o) for k, v in node.outputs.items() for o in v]
+            argv_t = _argv_template(node.argv)
+            docker = bool(node.container) and container_runtime == "docker"
             for u in node.units:
+                uid = u.id
                 outs: dict[str, list[str]] = defaultdict(list)
+                job_outs = []
                 for k, o in templates:
-                    path = o.path.replace("{unit}", u.id)
+                    path = o.path.replace("{unit}", uid)
                     outs[k].append(path)
-                    claim(path, o.kind, node.name, u.id)
+                    job_outs.append((path, o.kind))
+                    claim(path, o.kind, node.name, uid)
                 inputs = [p for v in u.inputs.values() for p in v]
                 for p in inputs:
-                    _check_path(p, f"node {node.name!r} unit {u.id!r} input")
-                argv = _substitute(node, u.id, u.inputs, outs, u.params)
-                paths = inputs + [p for v in outs.values() for p in v]
-                rp.table[u.id] = {"i": inputs,
-                                  "c": _command_for(node, argv, paths, container_runtime, working_dir)}
-                jobs.append(Job(node.name, u.id, [(o.path.replace("{unit}", u.id), o.kind)
-                                                  for _, o in templates]))
+                    if "{" in p:
+                        _check_path(p, f"node {node.name!r} unit {uid!r} input")
+                argv = _substitute(argv_t, node.name, uid, u.inputs, outs, u.params)
+                paths = inputs + [p for p, _ in job_outs] if docker else []
+                rp.table[uid] = {"i": inputs,
+                                 "c": _command_for(node, argv, paths, container_runtime, working_dir)}
+                jobs.append(Job(node.name, uid, job_outs))
             if rp.batch_size > 1:
                 ids = [u.id for u in node.units]
                 rp.batches = [ids[i:i + rp.batch_size] for i in range(0, n_units, rp.batch_size)]
@@ -496,6 +536,11 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_workflow(plan_: Plan, working_dir: Path, container_runtime: str = "none") -> Path:
     """Write jobs/*.json (and batch lists) and the Snakefile; return the Snakefile path."""
+    with _no_gc():
+        return _write_workflow(plan_, working_dir, container_runtime)
+
+
+def _write_workflow(plan_: Plan, working_dir: Path, container_runtime: str) -> Path:
     jobs_dir = working_dir / JOBS_DIR
     for rp in plan_.rules:
         if not isinstance(rp.node, FanOut):
