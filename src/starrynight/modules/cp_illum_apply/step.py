@@ -34,7 +34,7 @@ class SegmentationParameters(BaseModel):
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
-    nuclei_diameter_min: int = Field(8, ge=1, description="smallest nucleus diameter, pixels")
+    nuclei_diameter_min: int = Field(6, ge=1, description="smallest nucleus diameter, pixels")
     nuclei_diameter_max: int = Field(30, ge=2, description="largest nucleus diameter, pixels")
     nuclei_threshold_method: ThresholdMethod = Field("Minimum Cross-Entropy", description="nuclei threshold")
     nuclei_threshold_correction: float = Field(1.0, gt=0, description="nuclei threshold multiplier")
