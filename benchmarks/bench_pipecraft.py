@@ -111,7 +111,7 @@ def main() -> None:
           f"(target >= 10x); at 1k measured: {r1 / times[1_000]:.1f}x")
 
     print("== execution of 2,000 trivial jobs, 2 cores")
-    for batch in (1, 20):
+    for batch in (1, 20, 100):
         secs, done = execute(2_000, batch)
         label = "one Snakemake job per unit" if batch == 1 else f"batches of {batch} units"
         print(f"{label}: {done} units in {secs:.1f} s = {done / secs:.1f} units/s "

@@ -1,8 +1,8 @@
 """Run one batch of fan-out units inside a single Snakemake job.
 
 Kept free of pipecraft's heavier imports: it starts once per batch. Reads its batch from a
-byte range of `jobs/<rule>.batches.jsonl`, runs each unit's precomputed shell command with
-its own log, removes stale outputs first (a re-run never builds on a partial output), and
+byte range of `jobs/<rule>.batches.jsonl`, executes each unit's argv directly (no shell, so
+names stay data) with its own log, removes stale outputs first (a re-run never builds on a partial output), and
 writes a Snakemake-style benchmark TSV per unit. Exits non-zero if any unit failed, after
 running the others.
 """
@@ -43,18 +43,24 @@ def run_unit(rule: str, unit: dict) -> bool:
     log.parent.mkdir(parents=True, exist_ok=True)
     bench.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    env = {**os.environ, **unit["e"]} if unit["e"] else None
     with open(log, "wb") as lf:
-        proc = subprocess.Popen(["bash", "-c", "set -euo pipefail; " + unit["c"]],
-                                stdout=lf, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            proc = subprocess.Popen(unit["a"], stdout=lf, stderr=subprocess.STDOUT, env=env,
+                                    stdin=subprocess.DEVNULL)
+        except OSError as err:
+            lf.write(f"pipecraft: cannot start {unit['a'][0]!r}: {err}\n".encode())
+            rc, usage = 127, None
+        else:
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = rc = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - start
     missing = [p for p, _ in unit["o"] if not os.path.exists(p)]
-    ok = proc.returncode == 0 and not missing
-    if ok:
+    ok = rc == 0 and not missing
+    if ok and usage is not None:
         bench.write_text(BENCH_HEADER + _bench_line(seconds, usage.ru_maxrss,
                                                     usage.ru_utime + usage.ru_stime))
-    reason = f"exit {proc.returncode}" if proc.returncode else f"missing outputs {missing!r}"
+    reason = f"exit {rc}" if rc else f"missing outputs {missing!r}"
     print(f"pipecraft-unit\t{unit['id']}\t{'ok' if ok else 'failed'}\t{seconds:.3f}\t"
           f"{'' if ok else reason}", flush=True)
     return ok

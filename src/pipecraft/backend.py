@@ -90,7 +90,9 @@ class SnakemakeBackend:
                 working_dir: str | Path | None = None) -> Path:
         """Write the Snakefile and job tables into working_dir; return the Snakefile path."""
         cfg, wd = self._cfg(config), _dir(working_dir)
-        return write_workflow(self._plan(pipeline, cfg, wd), wd, cfg.container_runtime)
+        p = self._plan(pipeline, cfg, wd)
+        _refuse_if_running(wd)
+        return write_workflow(p, wd, cfg.container_runtime)
 
     def snakemake_args(self, cfg: SnakemakeBackendConfig, n_jobs: int) -> list[str]:
         """The Snakemake command line pipecraft uses (after `python -m snakemake`)."""
@@ -122,6 +124,7 @@ class SnakemakeBackend:
         """Compile, then ask Snakemake what it would run (nothing is executed)."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
+        _refuse_if_running(wd)
         write_workflow(p, wd, cfg.container_runtime)
         _invalidate_batches(p, wd)
         args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
@@ -205,6 +208,26 @@ def _alive(info: dict) -> bool:
         return False
 
 
+def _lock_info(wd: Path) -> dict:
+    try:
+        return json.loads((wd / LOCK).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _locked_message(wd: Path, info: dict) -> str:
+    return (f"working directory {wd} is in use by another pipecraft run (Snakemake pid "
+            f"{info.get('pid')}, started {info.get('started')}); wait for it to finish or "
+            "terminate it, then run again")
+
+
+def _refuse_if_running(wd: Path) -> None:
+    """compile/dry_run rewrite the job tables that an active run reads: refuse then."""
+    info = _lock_info(wd)
+    if info and _alive(info):
+        raise RunLockedError(_locked_message(wd, info))
+
+
 def _acquire_lock(wd: Path) -> None:
     lock = wd / LOCK
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -212,15 +235,9 @@ def _acquire_lock(wd: Path) -> None:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                info = json.loads(lock.read_text())
-            except (OSError, ValueError):
-                info = {}
+            info = _lock_info(wd)
             if _alive(info):
-                raise RunLockedError(
-                    f"working directory {wd} is in use by another pipecraft run "
-                    f"(Snakemake pid {info.get('pid')}, started {info.get('started')}); wait for "
-                    f"it to finish or terminate it, then run again") from None
+                raise RunLockedError(_locked_message(wd, info)) from None
             _clear_stale(wd, info)
             continue
         me = psutil.Process()

@@ -75,6 +75,7 @@ class RulePlan:
     batch_size: int = 1
     table: dict[str, dict] = field(default_factory=dict)
     batches: list[list[str]] = field(default_factory=list)
+    argvs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,11 +185,12 @@ def _docker_argv(argv: list[str], env: dict[str, str], image: str, paths: list[s
     return cmd + [image, *argv]
 
 
-def _command_for(node: Node, argv: list[str], paths: list[str], runtime: str,
-                 working_dir: Path) -> str:
+def _final_argv(node: Node, argv: list[str], paths: list[str], runtime: str,
+                working_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment a job really runs (wrapped in `docker run` if asked)."""
     if node.container and runtime == "docker":
-        return shell_command(_docker_argv(argv, node.env, node.container, paths, working_dir), {})
-    return shell_command(argv, node.env)
+        return _docker_argv(argv, node.env, node.container, paths, working_dir), {}
+    return argv, node.env
 
 
 def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
@@ -202,7 +204,7 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
           max_jobs_per_fanout: int) -> Plan:
     nodes, comp_edges = flatten(pipeline)
     producers: dict[str, tuple[str, str | None]] = {}
-    dir_outputs: set[str] = set()
+    dir_outputs: dict[str, str] = {}  # normalised path -> path as the producer wrote it
     rules: list[RulePlan] = []
     jobs: list[Job] = []
 
@@ -217,7 +219,7 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
                              + (f" (unit {unit!r})" if unit else ""))
         producers[key] = (rule, unit)
         if kind == "directory":
-            dir_outputs.add(key)
+            dir_outputs[key] = path
 
     for node in nodes:
         rp = RulePlan(node=node, after=[])
@@ -232,7 +234,8 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
             argv = _substitute(_argv_template(node.argv), node.name, None, node.inputs, outs, {})
             paths = [p for v in node.inputs.values() for p in v] + [p for v in outs.values() for p in v]
             rp.table[""] = {"i": [p for v in node.inputs.values() for p in v],
-                            "c": _command_for(node, argv, paths, container_runtime, working_dir)}
+                            "c": shell_command(*_final_argv(node, argv, paths, container_runtime,
+                                                            working_dir))}
             jobs.append(Job(node.name, None, [(o.path, o.kind) for v in node.outputs.values() for o in v]))
         else:
             n_units = len(node.units)
@@ -259,8 +262,10 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
                         _check_path(p, f"node {node.name!r} unit {uid!r} input")
                 argv = _substitute(argv_t, node.name, uid, u.inputs, outs, u.params)
                 paths = inputs + [p for p, _ in job_outs] if docker else []
-                rp.table[uid] = {"i": inputs,
-                                 "c": _command_for(node, argv, paths, container_runtime, working_dir)}
+                final = _final_argv(node, argv, paths, container_runtime, working_dir)
+                rp.table[uid] = {"i": inputs, "c": shell_command(*final)}
+                if rp.batch_size > 1:
+                    rp.argvs[uid] = final
                 jobs.append(Job(node.name, uid, job_outs))
             if rp.batch_size > 1:
                 ids = [u.id for u in node.units]
@@ -285,7 +290,7 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
 
 
 def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | None]],
-                dir_outputs: set[str], batch_of: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
+                dir_outputs: dict[str, str], batch_of: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
     """Point each input at what Snakemake must build first; return node-level data edges.
 
     An input inside a produced directory is replaced by that directory; an input produced by a
@@ -304,7 +309,7 @@ def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | Non
                     parent = os.path.dirname(key)
                     while parent and parent not in ("/", "."):
                         if parent in dir_outputs:
-                            hit, target = producers[parent], parent
+                            hit, target = producers[parent], dir_outputs[parent]
                             break
                         parent = os.path.dirname(parent)
                 if hit is not None:
@@ -516,7 +521,7 @@ def batch_runner_lines(rp: RulePlan) -> list[tuple[str, str]]:
     templates = [o for v in rp.node.outputs.values() for o in v]
     lines = []
     for b, ids in enumerate(rp.batches):
-        units = [{"id": uid, "c": rp.table[uid]["c"],
+        units = [{"id": uid, "a": rp.argvs[uid][0], "e": rp.argvs[uid][1],
                   "o": [[o.path.replace("{unit}", uid), o.kind] for o in templates]}
                  for uid in ids]
         lines.append((f"batch{b:06d}", json.dumps({"rule": rp.node.name, "units": units},

@@ -135,6 +135,8 @@ def test_second_run_in_same_dir_is_refused_then_allowed(backend, tmp_path):
     first = backend.run(fan, working_dir=wd, wait=False)
     with pytest.raises(pc.RunLockedError, match="in use by another pipecraft run"):
         backend.run(fan, working_dir=wd)
+    with pytest.raises(pc.RunLockedError):
+        backend.compile(fan, working_dir=wd)
     first.terminate()
     assert first.wait(30) == "terminated"
     quick = pc.Command(name="quick", argv=["touch", str(tmp_path / "q")],
