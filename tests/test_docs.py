@@ -196,6 +196,54 @@ def test_scripts_named_in_docs_exist(path: Path):
     assert not missing, f"{path.name} names scripts that do not exist: {missing}"
 
 
+# --------------------------------------------------------------------------- step parameters
+def documented_parameters(markdown: str) -> dict[str, dict[str, str]]:
+    """step -> {parameter: documented default} from the step parameter table of the guide."""
+    start = markdown.index("| step | unit of work | parameters (defaults) |")
+    table = markdown[start:].split("\n\n", 1)[0].splitlines()[2:]
+    steps = {}
+    for row in table:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        step = cells[0].strip("`")
+        steps[step] = dict(re.findall(r"`(\w+)` \(([^;)]*)", cells[2]))
+    return steps
+
+
+def same_default(documented: str, default: object) -> bool:
+    if isinstance(default, bool):
+        return documented == str(default).lower()
+    if isinstance(default, int | float):
+        try:
+            return float(documented) == float(default)
+        except ValueError:
+            return False
+    return documented == str(default)
+
+
+def test_step_parameter_table_matches_the_code():
+    from starrynight.modules.base import get_module
+    from starrynight.pipelines.pcp_generic import CP_ARM, SBS_ARM
+
+    documented = documented_parameters((DOCS / "getting-started.md").read_text(encoding="utf-8"))
+    problems = []
+    for step in (*CP_ARM, *SBS_ARM, "analysis"):
+        fields = get_module(f"{step}_loaddata").Parameters.model_fields
+        shown = documented.get(step)
+        if shown is None:
+            problems.append(f"step {step} has no row")
+            continue
+        for name, field in fields.items():
+            if name not in shown:
+                problems.append(f"{step}.{name} (default {field.default!r}) is not listed")
+            elif not same_default(shown[name], field.default):
+                problems.append(f"{step}.{name}: the guide says {shown[name]!r}, the code {field.default!r}")
+        problems += [f"{step}.{name} is listed but is not a parameter" for name in set(shown) - set(fields)]
+    assert not problems, (
+        "docs/getting-started.md section 4.3 (step parameters) is out of date; edit the table:\n"
+        + "\n".join(problems)
+    )
+
+
 # --------------------------------------------------------------------------- links
 def github_anchors(markdown: str) -> set[str]:
     """Heading anchors as GitHub makes them (lower case, punctuation dropped, spaces to -)."""
