@@ -40,8 +40,8 @@ def object_table_file(objects: str) -> str:
 
 
 def registration_shift_feature(axis: str) -> str:
-    """Image.csv column: the shift (`X` or `Y`, pixels) that moves the CP image onto SBS cycle 1,
-    i.e. a feature at CP x shows in SBS at x + shift."""
+    """Image.csv column: the shift (`X` or `Y`, pixels) CellProfiler Align measured between the
+    CP and SBS cycle-1 nuclei: a feature at SBS x is at CP x + shift."""
     return f"Align_{axis}shift_{REGISTERED_CP_NUCLEI}"
 
 
@@ -50,7 +50,7 @@ def cell_labels_stem(plate: str, well: str, site: int | str) -> str:
 
 
 def cell_labels_file(plate: str, well: str, site: int | str) -> str:
-    """`<Plate>_<Well>_Site<Site>_CellsLabels.tiff`: the Cells label image (16-bit)."""
+    """`<Plate>_<Well>_Site<Site>_CellsLabels.tiff`: the Cells label image (int32, pixel = ObjectNumber)."""
     return f"{cell_labels_stem(plate, well, site)}.tiff"
 
 

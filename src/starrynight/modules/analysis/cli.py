@@ -1,0 +1,43 @@
+"""`starrynight analysis loaddata|cppipe|join|table`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from starrynight.modules.analysis.step import ANALYSIS_STEP
+from starrynight.modules.cellprofiler_step import step_cli
+
+analysis_group = step_cli(ANALYSIS_STEP)
+analysis_group.help = (
+    "Analysis: LoadData and pipeline generation, foci-to-cell join per unit, the per-cell table."
+)
+
+
+@analysis_group.command("join")
+@click.option("--cp-dir", type=click.Path(path_type=Path), required=True,
+              help="an analysis unit folder (CellProfiler tables and cell labels)")
+@click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+@click.argument("foci_dirs", nargs=-1, type=click.Path(path_type=Path))
+def join_command(cp_dir: Path, out_dir: Path, foci_dirs: tuple[Path, ...]) -> None:
+    """Assign the foci of FOCI_DIRS (sbs_preprocess unit folders) to the unit's cells."""
+    from starrynight.cli_errors import user_errors
+    from starrynight.modules.analysis.join import write_unit_cells
+
+    with user_errors():
+        path = write_unit_cells(cp_dir, foci_dirs, out_dir)
+        click.echo(f"analysis join: wrote {path}")
+
+
+@analysis_group.command("table")
+@click.option("--output", type=click.Path(path_type=Path), required=True)
+@click.argument("unit_dirs", nargs=-1, type=click.Path(path_type=Path))
+def table_command(output: Path, unit_dirs: tuple[Path, ...]) -> None:
+    """Concatenate the joined units (analysis_join unit folders) into the per-cell table."""
+    from starrynight.cli_errors import user_errors
+    from starrynight.modules.analysis.join import write_cell_table
+
+    with user_errors():
+        table = write_cell_table(unit_dirs, output)
+        click.echo(f"analysis table: {table.height} cells -> {output}")

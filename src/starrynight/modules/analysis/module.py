@@ -1,0 +1,152 @@
+"""The analysis modules: the CellProfiler trio, the per-unit foci join, the per-cell table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from starrynight import naming
+from starrynight.modules.analysis.step import ANALYSIS_STEP, AnalysisParameters, site_table, units
+from starrynight.modules.base import StarryNightModule, UnitOfWork, register_module
+from starrynight.modules.cellprofiler_step import (
+    GenCPipeModule,
+    GenLoadDataModule,
+    InvokeCPModule,
+    step_modules,
+)
+from starrynight.naming import analysis as names
+from starrynight.naming import sbs as sbs_names
+
+if TYPE_CHECKING:
+    import pipecraft as pc
+    from starrynight.config import DataConfig
+
+
+class AnalysisGenLoadDataModule(GenLoadDataModule):
+    """Write the analysis LoadData CSVs (corrected CP channels + aligned SBS cycle-1 nuclei per site)."""
+
+    cp_step = ANALYSIS_STEP
+
+
+class AnalysisGenCPipeModule(GenCPipeModule):
+    """Write the analysis pipeline (register CP to SBS, segment, measure, save cell labels)."""
+
+    cp_step = ANALYSIS_STEP
+
+
+class AnalysisInvokeCPModule(InvokeCPModule):
+    """Run CellProfiler: per site the registration shift, cells, features and the Cells labels."""
+
+    cp_step = ANALYSIS_STEP
+
+
+@register_module
+class AnalysisJoinModule(StarryNightModule):
+    """Assign each unit's foci to its cells and vote each cell's barcode (plain Python)."""
+
+    module_id = "analysis_join"
+    step = names.ANALYSIS_JOIN
+    Parameters = AnalysisParameters
+
+    def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        ws = self.workspace
+        return (
+            {"cells": naming.outputs_dir(ws, names.ANALYSIS),
+             "foci": naming.outputs_dir(ws, sbs_names.SBS_PREPROCESS)},
+            {"outputs": naming.outputs_dir(ws, names.ANALYSIS_JOIN)},
+        )  # fmt: skip
+
+    @property
+    def uow(self) -> list[UnitOfWork]:
+        return units(self.experiment, self.parameters)
+
+    def foci_dirs(self) -> dict[str, list[Path]]:
+        """Analysis unit -> the sbs_preprocess unit folders holding its sites' foci."""
+        per_site = site_table(self.experiment, self.parameters).with_columns(
+            foci_unit=pl.struct("plate", "well", "site_rank").map_elements(
+                lambda r: sbs_names.site_unit_id(
+                    r["plate"], r["well"], r["site_rank"], self.parameters.sbs_sites_per_unit
+                ),
+                return_dtype=pl.String,
+            )
+        )
+        out: dict[str, list[Path]] = {}
+        for (unit,), group in per_site.group_by(["unit"], maintain_order=True):
+            found = group.get_column("foci_unit").unique(maintain_order=True).to_list()
+            out[unit] = [naming.unit_dir(self.spec.inputs["foci"], f) for f in found]
+        return out
+
+    def unit_output_dir(self, unit: UnitOfWork) -> Path:
+        return naming.unit_dir(self.spec.outputs["outputs"], unit.id)
+
+    def build_pipeline(self) -> pc.FanOut:
+        import pipecraft as pc
+
+        foci = self.foci_dirs()
+        return pc.FanOut(
+            name=f"{self.step}_cells",
+            argv=["starrynight", "analysis", "join", "--cp-dir", "{input.cells}",
+                  "--out-dir", "{output.out}", "{input.foci}"],
+            units=[
+                pc.Unit(id=u.id, inputs={"cells": [naming.unit_dir(self.spec.inputs["cells"], u.id)],
+                                         "foci": foci[u.id]})
+                for u in self.uow
+            ],
+            outputs={"out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))},
+            container=self.container_image,
+        )  # fmt: skip
+
+
+@register_module
+class AnalysisTableModule(StarryNightModule):
+    """Concatenate every unit's cells into the run's per-cell table (one parquet)."""
+
+    module_id = "analysis_table"
+    step = names.ANALYSIS
+    Parameters = AnalysisParameters
+
+    def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        ws = self.workspace
+        return (
+            {"cells": naming.outputs_dir(ws, names.ANALYSIS_JOIN)},
+            {"table": names.cell_table(ws)},
+        )
+
+    def unit_dirs(self) -> list[Path]:
+        return [naming.unit_dir(self.spec.inputs["cells"], u.id) for u in units(self.experiment, self.parameters)]
+
+    def build_pipeline(self) -> pc.Command:
+        import pipecraft as pc
+
+        dirs = self.unit_dirs()
+        return pc.Command(
+            name="analysis_table",
+            argv=["starrynight", "analysis", "table", "--output", str(self.spec.outputs["table"]),
+                  *[str(d) for d in dirs]],
+            inputs={"cells": dirs},
+            outputs={"table": [self.spec.outputs["table"]]},
+            container=self.container_image,
+        )  # fmt: skip
+
+
+ANALYSIS_TRIO = (AnalysisGenLoadDataModule, AnalysisGenCPipeModule, AnalysisInvokeCPModule)
+
+
+def analysis_modules(
+    data_config: DataConfig, experiment: Any, parameters: AnalysisParameters | dict | None = None
+) -> tuple[list[StarryNightModule], pc.Seq]:
+    """The five analysis modules sharing one parameters object, and their graph:
+    (LoadData || pipeline) -> CellProfiler -> join per unit -> per-cell table."""
+    import pipecraft as pc
+
+    params = AnalysisParameters(**parameters) if isinstance(parameters, dict) else parameters
+    params = params or AnalysisParameters()
+    loaddata, cppipe, invoke = step_modules(ANALYSIS_TRIO, data_config, experiment, params)
+    join = AnalysisJoinModule(data_config, experiment, params)
+    table = AnalysisTableModule(data_config, experiment, params)
+    graph = pc.Seq([
+        pc.Parallel([loaddata.pipeline, cppipe.pipeline]), invoke.pipeline, join.pipeline, table.pipeline,
+    ])  # fmt: skip
+    return [loaddata, cppipe, invoke, join, table], graph
