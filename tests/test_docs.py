@@ -196,6 +196,43 @@ def test_scripts_named_in_docs_exist(path: Path):
     assert not missing, f"{path.name} names scripts that do not exist: {missing}"
 
 
+# --------------------------------------------------------------------------- code and config examples
+def fenced(markdown: str, language: str) -> list[str]:
+    return [m.group(3) for m in FENCE.finditer(markdown) if m.group(2).lower() == language]
+
+
+def test_python_examples_compile_and_their_imports_resolve():
+    blocks = fenced((DOCS / "getting-started.md").read_text(encoding="utf-8"), "python")
+    assert len(blocks) >= 3, "the guide lost its Python examples"
+    for number, block in enumerate(blocks, 1):
+        compile(block, f"getting-started.md python block {number}", "exec")
+        imports = "\n".join(line for line in block.splitlines() if re.match(r"^(from \S+ )?import ", line))
+        exec(compile(imports, f"getting-started.md python block {number} (imports)", "exec"), {})
+
+
+def test_yaml_examples_are_valid_configs():
+    """The screen config and init config examples pass the same validation the commands use."""
+    import yaml
+
+    from pipecraft import SnakemakeBackendConfig
+    from starrynight.experiments.pcp_generic import parse_init_config
+    from starrynight.modules.base import get_module
+    from starrynight.pipelines.screen import ScreenConfig
+
+    blocks = [yaml.safe_load(b) for b in fenced((DOCS / "getting-started.md").read_text(encoding="utf-8"), "yaml")]
+    screens = [b for b in blocks if "workspace_path" in b]
+    inits = [b for b in blocks if "workspace_path" not in b]
+    assert screens and inits and "nuclear_channel" in inits[0], "the guide lost its config examples"
+    for screen in screens:
+        config = ScreenConfig.model_validate(screen)
+        SnakemakeBackendConfig(**config.backend)
+        parse_init_config(config.experiment)
+        for step, values in config.parameters.items():
+            get_module(f"{step}_loaddata").Parameters(**values)
+    for partial in inits:  # later examples show only the keys they add
+        parse_init_config({**inits[0], **partial})
+
+
 # --------------------------------------------------------------------------- step parameters
 def documented_parameters(markdown: str) -> dict[str, dict[str, str]]:
     """step -> {parameter: documented default} from the step parameter table of the guide."""
