@@ -59,6 +59,11 @@ def md(text: str) -> str:
     return machine_free(text).translate(_MD_SPECIAL)
 
 
+def code_cell(text: str) -> str:
+    """Text for a code span inside a table cell (a bare `|` would end the cell)."""
+    return machine_free(text).replace("|", "\\|")
+
+
 def anchor(path: str) -> str:
     """GitHub's heading anchor for a `## <command path>` heading."""
     return "#" + path.lower().replace(" ", "-")
@@ -84,7 +89,7 @@ def arguments_table(command: click.Command, ctx: click.Context) -> list[str]:
 def options_table(command: click.Command, ctx: click.Context) -> list[str]:
     options = [p for p in command.get_params(ctx) if not isinstance(p, click.Argument)]
     records = [param.get_help_record(ctx) for param in options]
-    rows = [f"| `{machine_free(opts)}` | {md(text)} |" for opts, text in filter(None, records)]
+    rows = [f"| `{code_cell(opts)}` | {md(text)} |" for opts, text in filter(None, records)]
     return ["| option | description |", "|---|---|", *rows] if rows else []
 
 
