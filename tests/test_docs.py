@@ -86,6 +86,7 @@ def test_generator_writes_atomically_and_is_deterministic(tmp_path: Path):
     assert "/work/" not in first and str(ROOT) not in first, "machine-specific path in the reference"
     assert gen.main(["--check", "--output", str(target)]) == 0
     assert [p.name for p in target.parent.iterdir()] == ["cli.md"], "temp file left behind"
+    assert target.stat().st_mode & 0o044, "docs/cli.md must be readable by others, like any doc"
 
 
 # --------------------------------------------------------------------------- commands in docs
