@@ -282,6 +282,18 @@ def test_step_parameter_table_matches_the_code():
     )
 
 
+def test_backend_settings_table_names_real_settings():
+    from pipecraft import SnakemakeBackendConfig
+
+    text = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    start = text.index("| setting | default | meaning |")
+    rows = text[start:].split("\n\n", 1)[0].splitlines()[2:]
+    named = [name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])]
+    assert len(named) >= 5
+    unknown = sorted(set(named) - set(SnakemakeBackendConfig.model_fields))
+    assert not unknown, f"getting-started.md section 4.4 names backend settings that do not exist: {unknown}"
+
+
 # --------------------------------------------------------------------------- links
 def github_anchors(markdown: str) -> set[str]:
     """Heading anchors as GitHub makes them (lower case, punctuation dropped, spaces to -)."""
