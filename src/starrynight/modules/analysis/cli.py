@@ -19,14 +19,16 @@ analysis_group.help = (
 @click.option("--cp-dir", type=click.Path(path_type=Path), required=True,
               help="an analysis unit folder (CellProfiler tables and cell labels)")
 @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+@click.option("--focus-reach", type=float, default=0.0, show_default=True,
+              help="foci up to this many px outside a cell outline count for the nearest cell")
 @click.argument("foci_dirs", nargs=-1, type=click.Path(path_type=Path))
-def join_command(cp_dir: Path, out_dir: Path, foci_dirs: tuple[Path, ...]) -> None:
+def join_command(cp_dir: Path, out_dir: Path, focus_reach: float, foci_dirs: tuple[Path, ...]) -> None:
     """Assign the foci of FOCI_DIRS (sbs_preprocess unit folders) to the unit's cells."""
     from starrynight.cli_errors import user_errors
     from starrynight.modules.analysis.join import write_unit_cells
 
     with user_errors():
-        path = write_unit_cells(cp_dir, foci_dirs, out_dir)
+        path = write_unit_cells(cp_dir, foci_dirs, out_dir, focus_reach)
         click.echo(f"analysis join: wrote {path}")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import tifffile
+from scipy import ndimage
 
 from starrynight.naming import analysis as names
 from starrynight.naming import sbs as sbs_names
@@ -87,6 +88,15 @@ def cells_at(labels: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = np.zeros(len(x), np.int64)
     out[inside] = labels[row[inside], col[inside]]
     return out
+
+
+def reach_labels(labels: np.ndarray, reach: float) -> np.ndarray:
+    """Labels grown into the background by up to `reach` px (each pixel takes its nearest cell),
+    so a focus just outside a segmented cell outline still counts for that cell."""
+    if reach <= 0 or not labels.any():
+        return labels
+    distance, (iy, ix) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return np.where(distance <= reach, labels[iy, ix], 0)
 
 
 def assign_site_foci(foci: pl.DataFrame, labels: np.ndarray, shift_x: float, shift_y: float) -> pl.DataFrame:
@@ -179,7 +189,7 @@ def cell_features(unit_dir: Path) -> pl.DataFrame:
     )
 
 
-def join_unit(unit_dir: Path, foci_tables: Sequence[Path]) -> pl.DataFrame:
+def join_unit(unit_dir: Path, foci_tables: Sequence[Path], focus_reach: float = 0.0) -> pl.DataFrame:
     """The cells of one analysis unit with features and the barcode voted by their foci."""
     sites = read_sites(unit_dir / names.image_table_file())
     cells = cell_features(unit_dir)
@@ -193,7 +203,7 @@ def join_unit(unit_dir: Path, foci_tables: Sequence[Path]) -> pl.DataFrame:
         label_file = unit_dir / names.cell_labels_file(row["plate"], row["well"], row["site"])
         if not label_file.is_file():
             raise JoinError(f"{label_file}: cell label image missing")
-        labels = tifffile.imread(label_file)
+        labels = reach_labels(tifffile.imread(label_file), focus_reach)
         assigned.append(assign_site_foci(site_foci, labels, row["shift_x"], row["shift_y"]))
     votes = vote_barcodes(pl.concat(assigned)) if assigned else None
     if votes is None or votes.height == 0:
@@ -206,13 +216,15 @@ def join_unit(unit_dir: Path, foci_tables: Sequence[Path]) -> pl.DataFrame:
     return cells.join(votes, on=keys, how="left").with_columns(pl.col("n_foci").fill_null(0))
 
 
-def write_unit_cells(cp_dir: Path, foci_dirs: Sequence[Path], out_dir: Path) -> Path:
+def write_unit_cells(
+    cp_dir: Path, foci_dirs: Sequence[Path], out_dir: Path, focus_reach: float = 0.0
+) -> Path:
     """`join_unit` on an analysis unit folder and sbs_preprocess unit folders, written atomically."""
     from starrynight.config import write_parquet_atomic
 
     foci = [Path(d) / sbs_names.foci_table_file() for d in foci_dirs]
     path = Path(out_dir) / names.unit_cells_file()
-    write_parquet_atomic(join_unit(Path(cp_dir), foci), path)
+    write_parquet_atomic(join_unit(Path(cp_dir), foci, focus_reach), path)
     return path
 
 

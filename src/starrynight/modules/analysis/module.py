@@ -88,7 +88,8 @@ class AnalysisJoinModule(StarryNightModule):
         return pc.FanOut(
             name=f"{self.step}_cells",
             argv=["starrynight", "analysis", "join", "--cp-dir", "{input.cells}",
-                  "--out-dir", "{output.out}", "{input.foci}"],
+                  "--out-dir", "{output.out}", "--focus-reach", str(self.parameters.focus_reach),
+                  "{input.foci}"],
             units=[
                 pc.Unit(id=u.id, inputs={"cells": [naming.unit_dir(self.spec.inputs["cells"], u.id)],
                                          "foci": foci[u.id]})

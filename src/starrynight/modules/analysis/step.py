@@ -11,7 +11,7 @@ are joined to the cells afterwards in plain Python (`join.py`, `analysis_join`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +47,15 @@ class AnalysisParameters(BaseModel):
     )
     nucleus_min_diameter: int = Field(10, ge=1, description="typical smallest nucleus, px (sets declumping)")
     nucleus_max_diameter: int = Field(30, ge=2, description="typical largest nucleus, px")
+    declump_method: Literal["Intensity", "Shape"] = Field(
+        "Shape", description="how touching nuclei are told apart"
+    )
+    nuclei_threshold_method: Literal["Otsu", "Minimum Cross-Entropy"] = Field(
+        "Minimum Cross-Entropy", description="nuclei threshold"
+    )
+    focus_reach: float = Field(
+        4.0, ge=0, description="foci up to this many px outside a segmented cell count for the nearest cell"
+    )
 
 
 def _sites(experiment: Any) -> dict[tuple[str, str], int]:
@@ -133,7 +142,9 @@ def build_cppipe(experiment: Any, params: AnalysisParameters) -> Pipeline:
                  method="Normalized Cross Correlation"),
         cp.identify_primary_objects(
             nuclear, names.NUCLEI, (params.nucleus_min_diameter, params.nucleus_max_diameter),
-            extra={"Discard objects touching the border of the image?": False,
+            threshold_method=params.nuclei_threshold_method,
+            extra={"Method to distinguish clumped objects": params.declump_method,
+                   "Discard objects touching the border of the image?": False,
                    "Discard objects outside the diameter range?": False}),
         cp.identify_secondary_objects(names.NUCLEI, names.CELLS, cell),
         cp.identify_tertiary_objects(names.CELLS, names.NUCLEI, names.CYTOPLASM),

@@ -14,6 +14,7 @@ from starrynight.modules.analysis.join import (
     assign_site_foci,
     cells_at,
     join_unit,
+    reach_labels,
     vote_barcodes,
 )
 from starrynight.naming import analysis as names
@@ -51,6 +52,16 @@ def test_the_registration_shift_moves_foci_into_the_right_cell() -> None:
     assert assigned.get_column("x_cp").to_list() == pytest.approx([10.6, 5.0, -2.0])
     unshifted = assign_site_foci(foci, _labels(), shift_x=0.0, shift_y=0.0)
     assert unshifted.get_column("cell_id").to_list() == [1, 3, 0]
+
+
+def test_reach_grows_cells_into_the_background_only() -> None:
+    labels = np.zeros((10, 10), np.int32)
+    labels[2:4, 2:4], labels[2:4, 7:9] = 1, 2
+    grown = reach_labels(labels, 2.0)
+    assert grown[2, 5] == 1 and grown[2, 6] == 2  # the gap splits between the nearest cells
+    assert grown[3, 0] == 1 and grown[9, 9] == 0  # 2 px reach, not further
+    assert (grown[labels > 0] == labels[labels > 0]).all()
+    assert reach_labels(labels, 0.0) is labels
 
 
 def test_vote_weighs_quality_and_match_score() -> None:
