@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,22 @@ def test_bad_parameters_are_named(tiny_screen):
         CPIllumApplyParameters(nuclei_diameter_min=40, nuclei_diameter_max=30)
     with pytest.raises(ValueError, match="declump_method"):
         CPIllumApplyParameters(declump_method="Magic")
+
+
+def test_cli_names_a_bad_parameter_and_editing_one_changes_the_command(tiny_screen, tmp_path):
+    data_config, experiment, _ = tiny_screen
+    module = CPIllumApplyGenCPipeModule.from_config(data_config, experiment)
+    before = list(module.pipeline.argv)
+    module.spec.parameters.nuclei_diameter_max = 33
+    assert before != list(module.pipeline.argv) and "33" in module.pipeline.argv
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "starrynight"), "illum", "apply", "cppipe",
+         "--experiment", str(experiment.to_json(tmp_path / "experiment.json")),
+         "--output", str(tmp_path / "x.cppipe"), "--nuclei-diameter-min", "40"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "nuclei_diameter_min (40)" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "x.cppipe").exists()
 
 
 def test_chunked_loaddata_rows_match_the_plan(tiny_workspace):
