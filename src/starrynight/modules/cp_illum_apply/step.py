@@ -59,6 +59,9 @@ class CPIllumApplyParameters(SegmentationParameters):
     sites_per_unit: int = Field(
         0, ge=0, description="consecutive sites of a well per unit of work; 0 = the whole well"
     )
+    zernike_features: bool = Field(
+        False, description="also measure Zernike shape features (about half of the step's time)"
+    )
 
 
 def _sites(experiment: Any) -> dict[tuple[str, str], int]:
@@ -172,7 +175,9 @@ def build_cppipe(experiment: Any, params: CPIllumApplyParameters) -> Pipeline:
     modules += [
         cp.identify_tertiary_objects(naming.cp.CELLS, naming.cp.NUCLEI, naming.cp.CYTOPLASM),
         cp.measure_object_intensity([corrected[ch] for ch in channels], objects),
-        cp.measure_object_size_shape(objects),
+        cp.measure_object_size_shape(
+            objects, extra={"Calculate the Zernike features?": params.zernike_features}
+        ),
         cp.export_to_spreadsheet(),
     ]
     return cp.Pipeline(modules=modules)
