@@ -37,7 +37,7 @@ class SBSIllumApplyParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     sites_per_unit: int = Field(
-        DEFAULT_SITES_PER_UNIT, description="sites of a well per unit of work (0: the whole well)"
+        DEFAULT_SITES_PER_UNIT, ge=0, description="sites of a well per unit of work (0: the whole well)"
     )
     alignment_method: Literal["Mutual Information", "Normalized Cross Correlation"] = Field(
         "Normalized Cross Correlation", description="CellProfiler Align method"

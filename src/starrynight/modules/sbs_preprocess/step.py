@@ -44,10 +44,10 @@ class SBSPreprocessParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     sites_per_unit: int = Field(
-        DEFAULT_SITES_PER_UNIT, description="sites of a well per unit of work (0: the whole well)"
+        DEFAULT_SITES_PER_UNIT, ge=0, description="sites of a well per unit of work (0: the whole well)"
     )
     illum_apply_sites_per_unit: int = Field(
-        DEFAULT_SITES_PER_UNIT, description="sites_per_unit of sbs_illum_apply (where the aligned images are)"
+        DEFAULT_SITES_PER_UNIT, ge=0, description="sites_per_unit of sbs_illum_apply (where the aligned images are)"
     )
     tophat_size: int = Field(7, ge=2, description="white top-hat feature size (px), larger than a focus")
     crosstalk_percentile: float = Field(
