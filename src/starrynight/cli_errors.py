@@ -12,13 +12,13 @@ import click
 def user_errors() -> Iterator[None]:
     """Report user-input errors as one CLI error line.
 
-    User-input errors are the project's own exceptions plus ValueError, OSError and KeyError;
+    User-input errors are the project's own exceptions (a failed run included) plus ValueError, OSError and KeyError;
     anything else is a bug and keeps its traceback.
     """
     try:
         yield
     except Exception as err:
-        ours = type(err).__module__.startswith("starrynight")
+        ours = type(err).__module__.startswith(("starrynight", "pipecraft"))
         if not (ours or isinstance(err, ValueError | OSError | KeyError)):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 
 from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler.errors import CppipeBuildError
-from starrynight.cellprofiler.locate import cellprofiler_python
+from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
 
 SettingValue = str | bool | int | float | list[str]
 _SCRIPT = Path(__file__).with_name("_cp_build.py")
@@ -104,7 +104,8 @@ class Pipeline(BaseModel):
             try:
                 argv = [str(python), str(_SCRIPT), str(spec_file), partial, str(report_file),
                         str(Path(plugins_directory).resolve())]
-                proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, timeout=300)
+                proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, timeout=300,
+                                      env=cellprofiler_env())
                 if proc.returncode != 0 or not report_file.exists():
                     tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
                     raise CppipeBuildError(f"building {path} failed inside CellProfiler:\n{tail}")

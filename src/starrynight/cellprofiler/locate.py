@@ -58,3 +58,9 @@ def cellprofiler_executable(python: Path) -> Path:
     if not exe.exists():
         raise CellProfilerNotFound(f"no `cellprofiler` next to {python}")
     return exe
+
+
+def cellprofiler_env() -> dict[str, str]:
+    """Environment for CellProfiler's Python: a headless matplotlib backend whatever the caller
+    uses (a notebook kernel exports one CellProfiler's matplotlib cannot load)."""
+    return {**os.environ, "MPLBACKEND": "Agg"}

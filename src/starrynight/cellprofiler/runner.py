@@ -21,7 +21,11 @@ from pydantic import BaseModel
 
 from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler.errors import CellProfilerError, CellProfilerRunError
-from starrynight.cellprofiler.locate import cellprofiler_executable, cellprofiler_python
+from starrynight.cellprofiler.locate import (
+    cellprofiler_env,
+    cellprofiler_executable,
+    cellprofiler_python,
+)
 from starrynight.cellprofiler.validation import check_group, validate_pipeline
 
 LOG_NAME = "cellprofiler.log"
@@ -157,7 +161,7 @@ def run_pipeline(
             "-e", *BUILTIN_READERS, "-d", str(tmp / _DONE_NAME), "-t", str(tmp / ".cptmp")]
     if groups:
         argv += ["-g", ",".join(f"{k}={v}" for k, v in groups.items())]
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env = cellprofiler_env()
     start = time.monotonic()
     try:
         with open(log, "wb") as fd:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler.errors import CellProfilerError, PipelineValidationError
-from starrynight.cellprofiler.locate import cellprofiler_python
+from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
 
 _SCRIPT = Path(__file__).with_name("_cp_validate.py")
 
@@ -61,7 +61,8 @@ def validate_pipeline(
         if data_file is not None:
             argv.append(str(Path(data_file).resolve()))
         argv += [f"{k}={v}" for k, v in groups.items()]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                              env=cellprofiler_env())
         if proc.returncode != 0 or not report_path.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
             raise CellProfilerError(f"validating {pipeline} failed inside CellProfiler:\n{tail}")

@@ -129,12 +129,19 @@ class GenLoadDataModule(_CPStepModule):
         return pc.Command(
             name=f"{self.step}_loaddata",
             argv=[
-                "starrynight", *self.cp_step.cli_path, "loaddata",
-                "--workspace", str(self.workspace),
-                "--images", str(self.data_config.images_path),
-                "--index", str(self.spec.inputs["index"]),
-                "--experiment", str(experiment_file),
-                "--out-dir", str(self.spec.outputs["loaddata"]),
+                "starrynight",
+                *self.cp_step.cli_path,
+                "loaddata",
+                "--workspace",
+                str(self.workspace),
+                "--images",
+                str(self.data_config.images_path),
+                "--index",
+                str(self.spec.inputs["index"]),
+                "--experiment",
+                str(experiment_file),
+                "--out-dir",
+                str(self.spec.outputs["loaddata"]),
                 *parameter_args(self.parameters),
             ],
             inputs={"index": [self.spec.inputs["index"]], "experiment": [experiment_file]},
@@ -166,9 +173,13 @@ class GenCPipeModule(_CPStepModule):
         return pc.Command(
             name=f"{self.step}_cppipe",
             argv=[
-                "starrynight", *self.cp_step.cli_path, "cppipe",
-                "--experiment", str(experiment_file),
-                "--output", str(self.spec.outputs["cppipe"]),
+                "starrynight",
+                *self.cp_step.cli_path,
+                "cppipe",
+                "--experiment",
+                str(experiment_file),
+                "--output",
+                str(self.spec.outputs["cppipe"]),
                 *parameter_args(self.parameters),
             ],
             inputs={"experiment": [experiment_file]},
@@ -185,7 +196,10 @@ class InvokeCPModule(_CPStepModule):
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
         return (
-            {"loaddata": naming.loaddata_dir(ws, self.step), "cppipe": naming.cppipe_path(ws, self.step)},
+            {
+                "loaddata": naming.loaddata_dir(ws, self.step),
+                "cppipe": naming.cppipe_path(ws, self.step),
+            },
             {"outputs": naming.outputs_dir(ws, self.step)},
         )
 
@@ -213,14 +227,21 @@ class InvokeCPModule(_CPStepModule):
         return pc.FanOut(
             name=f"{self.step}_invoke",
             argv=[
-                "starrynight", "cp", "run",
-                "--pipeline", "{input.cppipe}",
-                "--data-file", "{input.loaddata}",
-                "--output-dir", "{output.out}",
+                "starrynight",
+                "cp",
+                "run",
+                "--pipeline",
+                "{input.cppipe}",
+                "--data-file",
+                "{input.loaddata}",
+                "--output-dir",
+                "{output.out}",
                 *expect,
             ],
             units=units,
-            outputs={"out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))},
+            outputs={
+                "out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))
+            },
             container=self.container_image,
             resources=pc.Resources(cores=step.cores, mem_mb=step.mem_mb),
         )

@@ -3,6 +3,7 @@
     Cell Painting arm:  illum calc -> illum apply + segmentation -> segmentation check
     SBS arm:            illum calc -> illum apply + alignment -> preprocessing / barcodes
     then:               analysis (registration, phenotype, foci -> cells) -> per-cell table
+    last:               the QC report
 
 Each step is its three modules (LoadData + pipeline generation in parallel, then the
 CellProfiler fan-out), and the three modules of a step share one parameters object.
@@ -47,8 +48,9 @@ def create_pcp_generic_pipeline(
     """
     import pipecraft as pc
     from starrynight.modules.analysis import analysis_modules
+    from starrynight.qc.module import QCReportModule
 
-    parameters = parameters or {}
+    parameters = couple_unit_sizes(parameters or {})
     unknown = set(parameters) - set(CP_ARM) - set(SBS_ARM) - {"analysis"}
     if unknown:
         raise ValueError(f"parameters given for unknown step(s): {sorted(unknown)}")
@@ -67,6 +69,45 @@ def create_pcp_generic_pipeline(
 
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
-    analysis_mods, analysis_graph = analysis_modules(data_config, experiment, parameters.get("analysis"))
-    modules = cp_mods + sbs_mods + analysis_mods
-    return modules, pc.Seq([pc.Parallel([cp_graph, sbs_graph]), analysis_graph])
+    analysis_mods, analysis_graph = analysis_modules(data_config, experiment, parameters["analysis"])
+    report = QCReportModule(data_config, experiment)
+    modules = cp_mods + sbs_mods + analysis_mods + [report]
+    return modules, pc.Seq([pc.Parallel([cp_graph, sbs_graph]), analysis_graph, report.pipeline])
+
+
+# (downstream step, its field) that must equal (upstream step, its field): a downstream step
+# finds the upstream unit folder holding a site from the upstream chunk size.
+UNIT_SIZE_LINKS = [
+    (("cp_segcheck", "sites_per_unit"), ("cp_illum_apply", "sites_per_unit")),
+    (("sbs_preprocess", "sites_per_unit"), ("sbs_illum_apply", "sites_per_unit")),
+    (("sbs_preprocess", "illum_apply_sites_per_unit"), ("sbs_illum_apply", "sites_per_unit")),
+    (("analysis", "cp_sites_per_unit"), ("cp_illum_apply", "sites_per_unit")),
+    (("analysis", "sbs_sites_per_unit"), ("sbs_illum_apply", "sites_per_unit")),
+]
+
+
+def couple_unit_sizes(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Step parameters (as dicts) with every linked chunk size copied from its upstream step.
+
+    A user sets a chunk size once, on the upstream step; giving a downstream copy that
+    disagrees is an error naming both settings.
+    """
+    from starrynight.modules.analysis import AnalysisParameters
+    from starrynight.modules.base import get_module
+
+    def as_dict(step: str) -> dict[str, Any]:
+        given = parameters.get(step) or {}
+        return dict(given) if isinstance(given, dict) else given.model_dump()
+
+    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis"}}
+    for (down, down_field), (up, up_field) in UNIT_SIZE_LINKS:
+        up_model = get_module(f"{up}_loaddata").Parameters
+        value = out[up].get(up_field, up_model.model_fields[up_field].default)
+        if down_field in out[down] and out[down][down_field] != value:
+            raise ValueError(
+                f"parameters: {down}.{down_field}={out[down][down_field]} must equal "
+                f"{up}.{up_field}={value}; set it on {up} only"
+            )
+        out[down][down_field] = value
+    out["analysis"] = AnalysisParameters(**out["analysis"])
+    return out

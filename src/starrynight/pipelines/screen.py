@@ -99,4 +99,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     working_dir = runs / pipeline_name
     if compile_only:
         return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
-    return backend.run(pipeline, config=backend_config, working_dir=working_dir)
+    handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
+    from starrynight.qc.report import build_report
+
+    build_report(Path(data_config.workspace_path), handle.summary_path)  # now with run timing
+    return handle

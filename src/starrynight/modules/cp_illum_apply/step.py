@@ -82,7 +82,7 @@ def units(experiment: Any, params: CPIllumApplyParameters) -> list[UnitOfWork]:
 
 def channel_names(experiment: Any) -> dict[str, str]:
     """Raw CP channel -> its name in file and image names (the mapped, cleaned channel)."""
-    return {ch: ld.image_name(experiment.cp.channel_map.get(ch, ch), prefix="") for ch in experiment.cp.channels}
+    return {raw: ld.image_name(name, prefix="") for raw, name in experiment.cp.channel_map.items()}
 
 
 def corrected_names(experiment: Any) -> dict[str, str]:

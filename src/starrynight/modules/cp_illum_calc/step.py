@@ -8,7 +8,7 @@ as `.npy` (`naming.illum_function`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 class CPIllumCalcParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
-    downsample_factor: float = Field(0.25, gt=0, le=1, description="resize factor before the median filter")
+    downsample_factor: float = Field(
+        0.25, gt=0, le=1, description="resize factor before the median filter"
+    )
+    method: Literal["Background", "Regular"] = Field(
+        "Background",
+        description="Background: per-block minimum (follows the background, robust with few sites); "
+        "Regular: mean intensity (needs many sites so cells average out)",
+    )
+    block_size: int = Field(16, ge=2, description="Background method block size, in downsampled pixels")
     filter_size: int = Field(20, ge=3, description="median filter size, in downsampled pixels")
 
 
@@ -35,19 +43,20 @@ def units(experiment: Any, params: CPIllumCalcParameters) -> list[UnitOfWork]:
 
 def image_names(experiment: Any) -> dict[str, str]:
     """Raw CP channel -> CellProfiler image name of the raw plane."""
-    return {ch: ld.image_name(experiment.cp.channel_map.get(ch, ch)) for ch in experiment.cp.channels}
+    return {raw: ld.image_name(name) for raw, name in experiment.cp.channel_map.items()}
 
 
 def illum_names(experiment: Any) -> dict[str, str]:
     """Raw CP channel -> name (and .npy file stem) of its illumination function."""
-    return {
-        ch: ld.image_name(experiment.cp.channel_map.get(ch, ch), prefix="Illum")
-        for ch in experiment.cp.channels
-    }
+    return {raw: ld.image_name(name, prefix="Illum") for raw, name in experiment.cp.channel_map.items()}
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Any, params: CPIllumCalcParameters, images_root: Path, out_dir: Path
+    index: pl.DataFrame,
+    experiment: Any,
+    params: CPIllumCalcParameters,
+    images_root: Path,
+    out_dir: Path,
 ) -> list[Path]:
     """One CSV per plate listing every CP site of the plate, one image per channel plane."""
     rows = ld.channel_rows(index, "CP").filter(pl.col("plate").is_in(experiment.plates))
@@ -64,18 +73,24 @@ def build_cppipe(experiment: Any, params: CPIllumCalcParameters) -> Pipeline:
 
     modules = [cp.load_data()]
     originals, illums = image_names(experiment), illum_names(experiment)
-    for channel in experiment.cp.channels:
+    for channel in experiment.cp.channel_map:
         raw, illum = originals[channel], illums[channel]
         modules += [
             cp.resize(raw, f"Down{raw}", params.downsample_factor),
             cp.correct_illumination_calculate(
-                f"Down{raw}", f"{illum}Small", each_or_all="All", filter_size=params.filter_size
+                f"Down{raw}", f"{illum}Small", each_or_all="All", method=params.method,
+                filter_size=params.filter_size, extra={"Block size": params.block_size},
             ),
-            cp.resize(f"{illum}Small", illum, 1.0, extra={
-                "Resizing method": "Resize by specifying desired final dimensions",
-                "Method to specify the dimensions": "Image",
-                "Select the image with the desired dimensions": raw,
-            }),  # fmt: skip
+            cp.resize(
+                f"{illum}Small",
+                illum,
+                1.0,
+                extra={
+                    "Resizing method": "Resize by specifying desired final dimensions",
+                    "Method to specify the dimensions": "Image",
+                    "Select the image with the desired dimensions": raw,
+                },
+            ),  # fmt: skip
             cp.save_images(illum, file_format="npy", single_name=illum, when="Last cycle"),
         ]
     return cp.Pipeline(modules=modules)

@@ -12,24 +12,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cp_illum_calc.step import CPIllumCalcParameters
 from starrynight.naming import sbs as names
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Pipeline
 
 
-class SBSIllumCalcParameters(BaseModel):
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
-
-    downsample_factor: float = Field(
-        0.25, gt=0, le=1, description="resize factor before the median filter"
-    )
-    filter_size: int = Field(20, ge=3, description="median filter size, in downsampled pixels")
+class SBSIllumCalcParameters(CPIllumCalcParameters):
+    """The same illumination estimate as the CP arm, per plate and cycle."""
 
 
 # ------------------------------------------------------------------ shared SBS helpers
@@ -100,7 +95,8 @@ def build_cppipe(experiment: Any, params: SBSIllumCalcParameters) -> Pipeline:
         modules += [
             cp.resize(orig, f"Down{orig}", params.downsample_factor),
             cp.correct_illumination_calculate(
-                f"Down{orig}", f"{illum}Small", each_or_all="All", filter_size=params.filter_size
+                f"Down{orig}", f"{illum}Small", each_or_all="All", method=params.method,
+                filter_size=params.filter_size, extra={"Block size": params.block_size},
             ),
             cp.resize(
                 f"{illum}Small",
