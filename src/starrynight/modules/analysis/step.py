@@ -59,8 +59,10 @@ class AnalysisParameters(BaseModel):
 
 
 def _sites(experiment: Any) -> dict[tuple[str, str], int]:
-    return {(plate, well): experiment.cp.sites_per_well for plate in experiment.plates
-            for well in experiment.wells[plate]}  # fmt: skip
+    """Sites per well analysed: those imaged in both arms. This version pairs CP site k with
+    SBS site k (same field, SPEC 8); mapping CP sites onto fewer, larger SBS sites comes later."""
+    paired = min(experiment.cp.sites_per_well, experiment.sbs.sites_per_well)
+    return {(plate, well): paired for plate in experiment.plates for well in experiment.wells[plate]}
 
 
 def units(experiment: Any, params: AnalysisParameters) -> list[UnitOfWork]:

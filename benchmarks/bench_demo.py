@@ -1,0 +1,75 @@
+"""Run the demo screen end to end and report what a run costs and how good it is.
+
+    .venv/bin/python benchmarks/bench_demo.py [--preset demo|tiny] [--cores 2]
+
+Prints: wall time of the run, jobs, CPU efficiency (sum of job CPU time / (wall x cores),
+from Snakemake's per-job benchmarks), the share of job time spent starting CellProfiler
+(invocations x one measured start-up, twice per unit: validation + run), and the scores
+against the generator's truth (right gene, wrong gene, nuclei count error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+
+def cellprofiler_startup_seconds(pipeline: Path, data_file: Path) -> float:
+    """One CellProfiler start-up: `cp validate` loads CellProfiler, the plugins and the pipeline."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "starrynight", "cp", "validate", "-p", str(pipeline),
+                    "--data-file", str(data_file)], check=True, capture_output=True)  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+
+    from starrynight import naming
+    from starrynight.datasets import generate_dataset
+    from starrynight.demo import SCREEN_YAML
+    from starrynight.pipelines.screen import run_screen
+    from starrynight.scoring import score_tables
+
+    with tempfile.TemporaryDirectory(prefix="sn-demo-") as tmp:
+        info = generate_dataset(Path(tmp), args.preset, seed=0)
+        config = Path(tmp) / "screen.yaml"
+        config.write_text(SCREEN_YAML.format(cores=args.cores))
+        handle = run_screen(config)
+        summary = json.loads(handle.summary_path.read_text())
+        bench = pl.concat(
+            [pl.read_csv(p, separator="\t") for p in (handle.working_dir / "benchmarks").rglob("*.tsv")],
+            how="diagonal_relaxed",
+        )
+        wall = summary["ended"] - summary["started"]
+        jobs = [j for j in summary["jobs"] if j["status"] != "up_to_date"]
+        invocations = sum(1 for j in jobs if j["rule"].endswith("_invoke"))
+        ws = info.workspace_path
+        startup = cellprofiler_startup_seconds(
+            naming.cppipe_path(ws, "cp_illum_calc"), naming.unit_csv(naming.loaddata_dir(ws, "cp_illum_calc"), info.plates[0])
+        )
+        job_seconds = float(bench["s"].sum())
+        cpu = float(bench["cpu_time"].sum())
+        score = score_tables(info.root, naming.analysis.cell_table(ws))
+
+        print(f"preset {args.preset}: {info.n_cells} true cells, {len(info.plates)} plate(s) x {len(info.wells)} wells")
+        print(f"run wall time:            {wall:8.1f} s  ({summary['status']})")
+        print(f"jobs:                     {len(jobs):8d}  ({invocations} CellProfiler invocations)")
+        print(f"CPU efficiency:           {cpu / (wall * args.cores):8.2f}  (job CPU {cpu:.0f} s / ({wall:.0f} s x {args.cores} cores))")
+        print(f"CellProfiler start-up:    {startup:8.1f} s each; share of job time "
+              f"{2 * invocations * startup / job_seconds:.0%} (validation + run, {job_seconds:.0f} s of jobs)")
+        print(score.report())
+
+
+if __name__ == "__main__":
+    main()
