@@ -53,5 +53,5 @@ def test_seed_notebook_runs_end_to_end_on_demo_dataset(tmp_path):
 
     cells = pl.read_parquet(naming.analysis.cell_table(info.workspace_path))
     assert cells.height > 0
-    for column in ("plate", "well", "site", "gene", "barcode_match_score"):
+    for column in ("plate", "well", "site", "gene", "match_score"):
         assert column in cells.columns

@@ -7,7 +7,6 @@ start-up must not pay for polars, numpy or snakemake unless the command needs th
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import click
 
@@ -28,31 +27,54 @@ COMMANDS: dict[str, str] = {
     "demo": "starrynight.demo:demo_command",
 }
 
-
-def _available(target: str) -> bool:
-    module = target.split(":", 1)[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+# one-line help shown by `--help` (kept here so listing commands imports none of them)
+COMMAND_HELP: dict[str, str] = {
+    "inventory": "List every file under the images root into parquet.",
+    "index": "Parse image paths into plates, wells, sites, cycles, channels.",
+    "exp": "Configure an experiment from the index and an init config.",
+    "demo-data": "Generate a synthetic screen with ground truth.",
+    "cp": "Validate and run CellProfiler pipelines.",
+    "illum": "Cell Painting illumination: calculate, apply + segment.",
+    "segcheck": "Cell Painting segmentation check (overlays, counts).",
+    "sbs": "SBS arm: illumination, cycle alignment, barcode calling.",
+    "analysis": "CP-SBS registration, phenotypes, foci -> cells, table.",
+    "run": "Run a whole screen from one config file.",
+    "score": "Compare a per-cell table with the ground truth.",
+    "qc": "Quality control: the HTML report.",
+    "demo": "Generate the demo screen and run the whole pipeline.",
+}
 
 
 class LazyGroup(click.Group):
     """A click group whose sub-commands are imported only when invoked."""
 
-    def __init__(self, *args, commands: dict[str, str] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        commands: dict[str, str] | None = None,
+        command_help: dict[str, str] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = COMMANDS if commands is None else commands
+        self.command_help = COMMAND_HELP if command_help is None else command_help
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, target in self.lazy_commands.items() if _available(target))
+        return sorted(self.lazy_commands)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = self.lazy_commands.get(cmd_name)
-        if target is None or not _available(target):
+        if target is None:
             return None
         module_name, attr = target.split(":", 1)
         return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List sub-commands with their one-line help without importing them."""
+        rows = [(name, self.command_help.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup)
