@@ -33,8 +33,22 @@ if TYPE_CHECKING:
     import pipecraft as pc
 
 
-def _no_upstream(workspace: Path, experiment: Any, params: Any, unit: UnitOfWork) -> dict:
+UnitInputs = dict[str, list[Path]]
+#: (workspace, experiment, params, units) -> unit id -> {input name: files of earlier steps}
+Upstream = Callable[[Path, Any, Any, list[UnitOfWork]], dict[str, UnitInputs]]
+
+
+def _no_upstream(workspace: Path, experiment: Any, params: Any, units: list[UnitOfWork]) -> dict:
     return {}
+
+
+def each_unit(fn: Callable[[Path, Any, Any, UnitOfWork], UnitInputs]) -> Upstream:
+    """An `upstream` from a function of one unit (for steps whose lookup is cheap per unit)."""
+
+    def upstream(workspace: Path, experiment: Any, params: Any, units: list[UnitOfWork]) -> dict:
+        return {unit.id: fn(workspace, experiment, params, unit) for unit in units}
+
+    return upstream
 
 
 @dataclass(frozen=True)
@@ -49,8 +63,9 @@ class CPStep:
     #: "module:function" returning the step's pipeline: (experiment, params) -> cppipe builder object
     cppipe_builder: str
     units: Callable[[Any, Any], list[UnitOfWork]]
-    #: files of earlier steps a unit reads, by input name
-    upstream: Callable[[Path, Any, Any, UnitOfWork], dict[str, list[Path]]] = _no_upstream
+    #: files of earlier steps each unit reads, for all units at once (so shared lookups are
+    #: computed once: planning stays linear in the number of units)
+    upstream: Upstream = _no_upstream
     #: files (globs, relative to the unit's output dir) a successful unit must produce
     expected_outputs: Callable[[Any, Any], list[str]] = field(default=lambda exp, params: [])
     cores: int = 1
@@ -213,16 +228,18 @@ class InvokeCPModule(_CPStepModule):
         expect: list[str] = []
         for pattern in step.expected_outputs(self.experiment, self.parameters):
             expect += ["--expect", pattern]
+        planned = self.uow
+        earlier = step.upstream(self.workspace, self.experiment, self.parameters, planned)
         units = [
             pc.Unit(
                 id=unit.id,
                 inputs={
                     "loaddata": [naming.unit_csv(self.spec.inputs["loaddata"], unit.id)],
                     "cppipe": [self.spec.inputs["cppipe"]],
-                    **step.upstream(self.workspace, self.experiment, self.parameters, unit),
+                    **earlier.get(unit.id, {}),
                 },
             )
-            for unit in self.uow
+            for unit in planned
         ]
         return pc.FanOut(
             name=f"{self.step}_invoke",

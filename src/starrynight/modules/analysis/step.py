@@ -36,7 +36,7 @@ SBS_NUCLEI = "SBSNuclei"
 class AnalysisParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
-    sites_per_unit: int = Field(4, ge=0, description="sites per unit of work; 0: one unit per well")
+    sites_per_unit: int = Field(16, ge=0, description="sites per unit of work; 0: one unit per well")
     cp_sites_per_unit: int = Field(
         CPIllumApplyParameters.model_fields["sites_per_unit"].default, ge=0,
         description="sites_per_unit of cp_illum_apply (which of its unit folders holds a site)",
@@ -166,14 +166,19 @@ def expected_outputs(experiment: Any, params: AnalysisParameters) -> list[str]:
     return [*tables, names.cell_labels_glob()]
 
 
-def upstream(workspace: Path, experiment: Any, params: AnalysisParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
-    """The unit folders of cp_illum_apply and sbs_illum_apply holding this unit's images."""
-    sites = site_table(experiment, params).filter(pl.col("unit") == unit.id)
-    cp_dirs, sbs_dirs = set(), set()
-    for row in sites.iter_rows(named=True):
+def upstream(
+    workspace: Path, experiment: Any, params: AnalysisParameters, units: list[UnitOfWork]
+) -> dict[str, dict[str, list[Path]]]:
+    """Per unit, the unit folders of cp_illum_apply and sbs_illum_apply holding its images."""
+    dirs: dict[str, tuple[set[Path], set[Path]]] = {}
+    for row in site_table(experiment, params).iter_rows(named=True):
+        cp_dirs, sbs_dirs = dirs.setdefault(row["unit"], (set(), set()))
         cp_dirs.add(_cp_image(workspace, row, params, experiment.cp.nuclear_channel, experiment).parent)
         sbs_dirs.add(_sbs_nuclei(workspace, row, params, experiment).parent)
-    return {"cp_images": sorted(cp_dirs), "sbs_images": sorted(sbs_dirs)}
+    return {
+        unit.id: {"cp_images": sorted(dirs[unit.id][0]), "sbs_images": sorted(dirs[unit.id][1])}
+        for unit in units if unit.id in dirs
+    }
 
 
 ANALYSIS_STEP = CPStep(

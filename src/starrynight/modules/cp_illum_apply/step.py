@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starrynight import naming
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cellprofiler_step import CPStep, each_unit
 from starrynight.modules.cp_illum_calc.step import CP_ILLUM_CALC, illum_names
 from starrynight.modules.cp_illum_calc.step import image_names as raw_image_names
 
@@ -197,6 +197,6 @@ CP_ILLUM_APPLY = CPStep(
     loaddata_writer="starrynight.modules.cp_illum_apply.step:write_loaddata",
     cppipe_builder="starrynight.modules.cp_illum_apply.step:build_cppipe",
     units=units,
-    upstream=upstream,
+    upstream=each_unit(upstream),
     expected_outputs=expected_outputs,
 )

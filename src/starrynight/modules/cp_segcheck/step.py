@@ -18,7 +18,7 @@ from pydantic import Field
 from starrynight import naming
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cellprofiler_step import CPStep, each_unit
 from starrynight.modules.cp_illum_apply.step import (
     CP_ILLUM_APPLY,
     CPIllumApplyParameters,
@@ -155,6 +155,6 @@ CP_SEGCHECK = CPStep(
     loaddata_writer="starrynight.modules.cp_segcheck.step:write_loaddata",
     cppipe_builder="starrynight.modules.cp_segcheck.step:build_cppipe",
     units=units,
-    upstream=upstream,
+    upstream=each_unit(upstream),
     expected_outputs=expected_outputs,
 )

@@ -121,13 +121,17 @@ def write_loaddata(
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
-def upstream(workspace: Path, experiment: Any, params: SBSPreprocessParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
-    """The sbs_illum_apply unit folders holding this unit's sites."""
+def upstream(
+    workspace: Path, experiment: Any, params: SBSPreprocessParameters, units: list[UnitOfWork]
+) -> dict[str, dict[str, list[Path]]]:
+    """Per unit, the sbs_illum_apply unit folders holding its sites."""
     own = site_units(experiment, params.sites_per_unit)
     source = site_units(experiment, params.illum_apply_sites_per_unit)
     outputs = naming.outputs_dir(workspace, names.SBS_ILLUM_APPLY)
-    folders = dict.fromkeys(naming.unit_dir(outputs, source[key]) for key, u in own.items() if u == unit.id)
-    return {"aligned": list(folders)}
+    folders: dict[str, dict[Path, None]] = {}
+    for key, unit_id in own.items():
+        folders.setdefault(unit_id, {})[naming.unit_dir(outputs, source[key])] = None
+    return {unit.id: {"aligned": list(folders.get(unit.id, {}))} for unit in units}
 
 
 def _tophat(cycle: int, base: str, size: int) -> Module:
