@@ -19,7 +19,7 @@ from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep
 
 if TYPE_CHECKING:
-    from starrynight.cellprofiler.cppipe import Pipeline
+    from starrynight.cellprofiler.cppipe import Module, Pipeline
 
 
 class CPIllumCalcParameters(BaseModel):
@@ -68,31 +68,34 @@ def write_loaddata(
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
+def illum_function_modules(raw: str, illum: str, params: CPIllumCalcParameters) -> list[Module]:
+    """Downsample `raw`, estimate its illumination over all image sets, upsample back to the
+    raw size, save `<illum>.npy` at the last cycle. Shared by the CP and SBS arms."""
+    from starrynight.cellprofiler import cppipe as cp
+
+    to_raw_size = {
+        "Resizing method": "Resize by specifying desired final dimensions",
+        "Method to specify the dimensions": "Image",
+        "Select the image with the desired dimensions": raw,
+    }
+    return [
+        cp.resize(raw, f"Down{raw}", params.downsample_factor),
+        cp.correct_illumination_calculate(
+            f"Down{raw}", f"{illum}Small", each_or_all="All", method=params.method,
+            filter_size=params.filter_size, extra={"Block size": params.block_size},
+        ),
+        cp.resize(f"{illum}Small", illum, 1.0, extra=to_raw_size),
+        cp.save_images(illum, file_format="npy", single_name=illum, when="Last cycle"),
+    ]  # fmt: skip
+
+
 def build_cppipe(experiment: Any, params: CPIllumCalcParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
-    modules = [cp.load_data()]
     originals, illums = image_names(experiment), illum_names(experiment)
+    modules = [cp.load_data()]
     for channel in experiment.cp.channel_map:
-        raw, illum = originals[channel], illums[channel]
-        modules += [
-            cp.resize(raw, f"Down{raw}", params.downsample_factor),
-            cp.correct_illumination_calculate(
-                f"Down{raw}", f"{illum}Small", each_or_all="All", method=params.method,
-                filter_size=params.filter_size, extra={"Block size": params.block_size},
-            ),
-            cp.resize(
-                f"{illum}Small",
-                illum,
-                1.0,
-                extra={
-                    "Resizing method": "Resize by specifying desired final dimensions",
-                    "Method to specify the dimensions": "Image",
-                    "Select the image with the desired dimensions": raw,
-                },
-            ),  # fmt: skip
-            cp.save_images(illum, file_format="npy", single_name=illum, when="Last cycle"),
-        ]
+        modules += illum_function_modules(originals[channel], illums[channel], params)
     return cp.Pipeline(modules=modules)
 
 

@@ -16,7 +16,7 @@ import polars as pl
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep
-from starrynight.modules.cp_illum_calc.step import CPIllumCalcParameters
+from starrynight.modules.cp_illum_calc.step import CPIllumCalcParameters, illum_function_modules
 from starrynight.naming import sbs as names
 
 if TYPE_CHECKING:
@@ -91,25 +91,7 @@ def build_cppipe(experiment: Any, params: SBSIllumCalcParameters) -> Pipeline:
 
     modules = [cp.load_data()]
     for raw, channel in raw_channels(experiment).items():
-        orig, illum = image_names(experiment)[raw], names.illum_image(channel)
-        modules += [
-            cp.resize(orig, f"Down{orig}", params.downsample_factor),
-            cp.correct_illumination_calculate(
-                f"Down{orig}", f"{illum}Small", each_or_all="All", method=params.method,
-                filter_size=params.filter_size, extra={"Block size": params.block_size},
-            ),
-            cp.resize(
-                f"{illum}Small",
-                illum,
-                1.0,
-                extra={
-                    "Resizing method": "Resize by specifying desired final dimensions",
-                    "Method to specify the dimensions": "Image",
-                    "Select the image with the desired dimensions": orig,
-                },
-            ),  # fmt: skip
-            cp.save_images(illum, file_format="npy", single_name=illum, when="Last cycle"),
-        ]
+        modules += illum_function_modules(image_names(experiment)[raw], names.illum_image(channel), params)
     return cp.Pipeline(modules=modules)
 
 
