@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,24 +109,40 @@ def segmentation_section(workspace: Path, max_images: int = 6) -> Section:
 
 
 def alignment_section(workspace: Path) -> Section:
+    """Per cycle, the shift that registered it to cycle 1 (all channels of a cycle share it)."""
     tables = sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_APPLY).glob(f"*/{naming.sbs.image_table_file()}"))
     frame = _read_csvs(tables)
-    shift_cols = [c for c in frame.columns if c.startswith("Align_") and "shift" in c]
+    shift_cols = [c for c in frame.columns if re.fullmatch(r"Align_[XY]shift_Aligned\S*Cycle\d+_\S+", c)]
     if frame.is_empty() or not shift_cols:
         return "SBS alignment to cycle 1", _missing("no alignment measurements (sbs_illum_apply)")
-    long = frame.select(shift_cols).unpivot().with_columns(pl.col("value").cast(pl.Float64).abs())
-    summary = long.group_by("variable").agg(
-        pl.col("value").mean().alias("mean |shift| px"), pl.col("value").max().alias("max |shift| px")
-    ).sort("variable")
+    long = (
+        frame.select(shift_cols).with_row_index("site_row").unpivot(index="site_row")
+        .with_columns(
+            pl.col("variable").str.extract(r"Align_([XY])shift").alias("axis"),
+            pl.col("variable").str.extract(r"Cycle(\d+)").cast(pl.Int64).alias("cycle"),
+            pl.col("value").cast(pl.Float64).abs(),
+        )
+        .unique(["site_row", "axis", "cycle"], maintain_order=True)  # one channel per cycle
+    )  # fmt: skip
+    summary = (
+        long.group_by("cycle").agg(
+            pl.col("value").filter(pl.col("axis") == "X").mean().alias("mean |dx| px"),
+            pl.col("value").filter(pl.col("axis") == "Y").mean().alias("mean |dy| px"),
+            pl.col("value").max().alias("max |shift| px"),
+        ).sort("cycle")
+    )  # fmt: skip
 
     def draw(fig):
         ax = fig.add_subplot(1, 1, 1)
-        labels = summary["variable"].to_list()
-        ax.bar(range(len(labels)), summary["mean |shift| px"].to_list())
-        ax.set_xticks(range(len(labels)), [label.replace("Align_", "") for label in labels], rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("mean |shift| (px)")
+        cycles = summary["cycle"].to_numpy()
+        ax.bar(cycles - 0.2, summary["mean |dx| px"].to_numpy(), width=0.4, label="|dx|")
+        ax.bar(cycles + 0.2, summary["mean |dy| px"].to_numpy(), width=0.4, label="|dy|")
+        ax.set_xlabel("cycle (aligned to cycle 1)")
+        ax.set_ylabel("mean shift (px)")
+        ax.set_xticks(cycles)
+        ax.legend(fontsize=8)
 
-    return "SBS alignment to cycle 1", _figure(draw, 8, 3.5) + _table(summary)
+    return "SBS alignment to cycle 1", _figure(draw, 6, 3) + _table(summary)
 
 
 def barcode_section(workspace: Path) -> Section:
