@@ -1,16 +1,18 @@
 """List every file under the images root into a parquet table (key, size, mtime).
 
 Local disks are walked with `os.scandir` in a thread pool (one task per folder, so wide and
-deep trees both list in parallel and network disks hide their latency); object stores go
-through fsspec's `find`. Both yield the same table. Re-running on an unchanged tree lists it
+deep trees both list in parallel and network disks hide their latency); symlinked folders are
+followed (symlink loops are reported, not followed). Object stores go through fsspec's `find`. Both yield the same table. Re-running on an unchanged tree lists it
 again but does not rewrite the table.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
@@ -39,37 +41,61 @@ class InventoryError(Exception):
     """The images root cannot be listed (missing, not a folder, unreadable)."""
 
 
+class InventoryWarning(UserWarning):
+    """Something under the images root was not listed (a symlink loop)."""
+
+
 def stderr_progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+Chain = tuple[tuple[int, int], ...]  # (st_dev, st_ino) of a folder and of its ancestors
+
+
 def _scan_dir(
-    directory: str, prefix: str, skip: frozenset[str]
-) -> tuple[list[str], list[int], list[float], list[tuple[str, str]]]:
+    directory: str, prefix: str, skip: frozenset[str], chain: Chain
+) -> tuple[list[str], list[int], list[float], list[tuple[str, str, Chain]], list[str]]:
+    """List one folder: its files, its subfolders (with their ancestry) and symlink loops.
+
+    Symlinked folders are followed (HPC trees link plates in from elsewhere); their keys go
+    through the link name. A link to a folder already on the way down from the images root
+    (same st_dev/st_ino) is a loop: it is returned, not followed. Dangling links are files.
+    """
     keys: list[str] = []
     sizes: list[int] = []
     mtimes: list[float] = []
-    subdirs: list[tuple[str, str]] = []
+    subdirs: list[tuple[str, str, Chain]] = []
+    loops: list[str] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 key = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.path not in skip:
-                        subdirs.append((entry.path, key + "/"))
+                    if entry.path in skip:
+                        continue
+                    info = entry.stat(follow_symlinks=False)
+                    is_dir = True
+                else:
+                    try:
+                        info = entry.stat()  # through a symlink to its target
+                    except OSError:  # dangling or looping link: still a file the user has
+                        info = entry.stat(follow_symlinks=False)
+                    is_dir = stat.S_ISDIR(info.st_mode)
+                if is_dir:
+                    folder = (info.st_dev, info.st_ino)
+                    if folder in chain:
+                        loops.append(key)
+                    elif entry.path not in skip:
+                        subdirs.append((entry.path, key + "/", (*chain, folder)))
                     continue
-                try:
-                    stat = entry.stat()
-                except FileNotFoundError:  # a dangling symlink is still a file the user has
-                    stat = entry.stat(follow_symlinks=False)
                 keys.append(key)
-                sizes.append(stat.st_size)
-                mtimes.append(stat.st_mtime)
+                sizes.append(info.st_size)
+                mtimes.append(info.st_mtime)
     except OSError as error:
         raise InventoryError(
             f"cannot list folder {directory!r}: {error.strerror or error}"
         ) from error
-    return keys, sizes, mtimes, subdirs
+    return keys, sizes, mtimes, subdirs, loops
 
 
 def list_local(
@@ -78,27 +104,50 @@ def list_local(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
-    """All files under `root` (symlinked folders are not followed, so cycles cannot occur)."""
+    """All files under `root`, through symlinked folders; symlink loops are reported, not followed.
+
+    A loop (a link to the folder itself or to one of its ancestors) is reported through
+    `progress`, or as an `InventoryWarning` without it; it adds no row.
+    """
     skip_set = frozenset(str(p) for p in skip)
     keys: list[str] = []
     sizes: list[int] = []
     mtimes: list[float] = []
+    loops: list[str] = []
     folders = 0
     last_report = time.monotonic()
+    try:
+        top = root.stat()
+    except OSError as error:
+        raise InventoryError(
+            f"cannot list folder {str(root)!r}: {error.strerror or error}"
+        ) from error
     with ThreadPoolExecutor(max_workers=workers or min(32, (os.cpu_count() or 1) * 4)) as pool:
-        pending: set[Future[Any]] = {pool.submit(_scan_dir, str(root), "", skip_set)}
+        pending: set[Future[Any]] = {
+            pool.submit(_scan_dir, str(root), "", skip_set, ((top.st_dev, top.st_ino),))
+        }
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                k, s, m, subdirs = future.result()
+                k, s, m, subdirs, found_loops = future.result()
                 keys += k
                 sizes += s
                 mtimes += m
+                loops += found_loops
                 folders += 1
-                pending |= {pool.submit(_scan_dir, d, p, skip_set) for d, p in subdirs}
+                pending |= {pool.submit(_scan_dir, d, p, skip_set, c) for d, p, c in subdirs}
             if progress and time.monotonic() - last_report > 1.0:
                 last_report = time.monotonic()
                 progress(f"inventory: {len(keys):,} files in {folders:,} folders so far")
+    for key in sorted(loops):
+        message = (
+            f"inventory: symlink loop not followed: {key} -> {os.path.realpath(root / key)} "
+            "(a folder that contains the link)"
+        )
+        if progress:
+            progress(message)
+        else:
+            warnings.warn(message, InventoryWarning, stacklevel=2)
     return pl.DataFrame({"key": keys, "size": sizes, "mtime": mtimes}, schema=SCHEMA)
 
 

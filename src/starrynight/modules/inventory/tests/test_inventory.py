@@ -16,6 +16,7 @@ from starrynight.cli import main
 from starrynight.config import RemotePath, read_parquet
 from starrynight.modules.inventory.inventory import (
     InventoryError,
+    InventoryWarning,
     build_inventory,
     inventory_images_root,
 )
@@ -59,6 +60,46 @@ def test_dangling_symlink_is_listed_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "images" / "gone.tif").symlink_to(tmp_path / "missing.tif")
     keys = read_parquet(build_inventory(tmp_path / "images", tmp_path / "ws"))["key"].to_list()
     assert "gone.tif" in keys and len(keys) == len(FILES) + 1
+
+
+def test_symlinked_plate_folder_is_followed_with_keys_through_the_link(tmp_path: Path) -> None:
+    plate = "ds/S1/B1/images/P1/"
+    elsewhere = tmp_path / "archive" / "P1"
+    make_tree(
+        elsewhere, {k.removeprefix(plate): v for k, v in FILES.items() if k.startswith(plate)}
+    )
+    images = tmp_path / "images"
+    (images / "ds/S1/B1/images").mkdir(parents=True)
+    (images / "ds/S1/B1/images/P1").symlink_to(elsewhere, target_is_directory=True)
+    frame = read_parquet(build_inventory(images, tmp_path / "ws"))
+    expected = {k: len(v) for k, v in FILES.items() if k.startswith(plate)}
+    assert dict(zip(frame["key"], frame["size"], strict=True)) == expected
+
+
+def test_symlink_loop_is_reported_not_followed(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    make_tree(images)
+    (images / "ds/S1/loop").symlink_to(images / "ds", target_is_directory=True)
+    (images / "ds/self").symlink_to(".", target_is_directory=True)
+    (images / "ds/S1/S1_again").symlink_to(images / "ds/S1/B1", target_is_directory=True)
+    messages: list[str] = []
+    frame = read_parquet(build_inventory(images, tmp_path / "ws", progress=messages.append))
+    keys = frame.get_column("key").to_list()
+    # a link to a sibling folder is not a loop: its files are listed under the link name
+    again = [k for k in keys if k.startswith("ds/S1/S1_again/")]
+    assert sorted(again) == sorted(
+        k.replace("ds/S1/B1/", "ds/S1/S1_again/") for k in FILES if k.startswith("ds/S1/B1/")
+    )
+    assert sorted(set(keys) - set(again)) == sorted(FILES)
+    loops = [m for m in messages if "symlink loop" in m]
+    assert len(loops) == 2
+    assert "ds/S1/loop -> " in loops[0] and "ds/self -> " in loops[1]
+    with pytest.warns(InventoryWarning) as caught:  # without a progress callback
+        build_inventory(images, tmp_path / "ws2")
+    assert [str(w.message).split(" -> ")[0] for w in caught] == [
+        "inventory: symlink loop not followed: ds/S1/loop",
+        "inventory: symlink loop not followed: ds/self",
+    ]
 
 
 def test_workspace_inside_images_root_is_not_listed(tmp_path: Path) -> None:
