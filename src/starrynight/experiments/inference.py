@@ -112,9 +112,26 @@ def _channels(sites: pl.DataFrame, label: str) -> list[str]:
     return sites.get_column("channels")[0].to_list()
 
 
+def _check_cycles_present(rows: pl.DataFrame) -> None:
+    """Every SBS image needs its cycle: a parser pattern without a `cycle` group gives nulls."""
+    missing = rows.filter(pl.col("cycle").is_null())
+    if missing.height == 0:
+        return
+    wells = missing.select(_well_name(missing).unique()).to_series().to_list()
+    where = f"well(s) {_listing(wells)}"
+    if "key" in missing.columns:
+        where += f"; e.g. {', '.join(missing.get_column('key').head(3).to_list())}"
+    share = "all" if missing.height == rows.height else f"{missing.height:,} of {rows.height:,}"
+    raise InferenceError(
+        f"{share} SBS image(s) have no cycle number ({where}); the parser pattern must "
+        "capture the cycle of every SBS image in a named group 'cycle'"
+    )
+
+
 def _cycles(sites: pl.DataFrame) -> list[int]:
     """SBS cycles, numerically sorted; a missing cycle (overall or in some well) is an error."""
-    cycles = sorted(sites.get_column("cycle").drop_nulls().unique().to_list())
+    _check_cycles_present(sites)
+    cycles = sorted(sites.get_column("cycle").unique().to_list())
     missing = sorted(set(range(1, max(cycles) + 1)) - set(cycles))
     if missing:
         raise InferenceError(
@@ -173,6 +190,8 @@ def infer_arm(index: pl.DataFrame, arm: str, sites_per_well: int | None = None) 
     rows = index.filter(pl.col("arm") == arm)
     if rows.height == 0:
         raise InferenceError(f"the index has no {arm} images")
+    if arm == "SBS":  # before grouping by cycle: null cycles would merge all cycles of a site
+        _check_cycles_present(rows)
     sites = _site_channels(rows, arm)
     channels = _channels(sites, arm)
     cycles = _cycles(sites) if arm == "SBS" else []

@@ -7,14 +7,20 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from starrynight import naming
 from starrynight.cli import main
-from starrynight.experiments.pcp_generic import ExperimentError, PCPGenericExperiment
+from starrynight.experiments.inference import InferenceError, _cycles, infer_arm
+from starrynight.experiments.pcp_generic import (
+    INDEX_COLUMNS,
+    ExperimentError,
+    PCPGenericExperiment,
+)
 from starrynight.experiments.registry import get_experiment, load_experiment
-from starrynight.modules.index.index import build_index
+from starrynight.modules.index.index import build_index, load_index
 from starrynight.modules.index.tests.screen import screen_keys, write_barcodes, write_files
 
 PLATES = {"Plate10": ["A1", "A10", "A2"], "Plate2": ["B01"]}
@@ -200,6 +206,43 @@ def test_malformed_barcode_csv(tmp_path: Path, content: str, expected: str) -> N
 def test_cycle_gap_names_the_cycle(tmp_path: Path) -> None:
     message = error_of(tmp_path, screen_keys(PLATES, cycles=(1, 2, 4)))
     assert "SBS cycle(s) 3 missing" in message
+
+
+# a user pattern that reads the arm but not the cycle: every SBS row has a null cycle
+NO_CYCLE_PATTERN = (
+    r"^(?P<dataset>[^/]+)/(?P<source>[^/]+)/(?P<batch>[^/]+)/images/(?P<plate>[^/]+)/"
+    r"\d+X_(?:c\d+_)?(?P<arm>CP|SBS)[-_][^/]+/Well(?P<well>[A-Z]+\d+)_Point[^_]+_"
+    r"(?P<site>\d+)_Channel(?P<channels>[^_/]+)_Seq\d+\.ome\.tiff$"
+)
+
+
+def test_sbs_without_cycle_is_a_clear_error(tmp_path: Path) -> None:
+    write_files(tmp_path / "images", screen_keys(PLATES))
+    manifest = build_index(tmp_path / "ws", tmp_path / "images", patterns=[NO_CYCLE_PATTERN])
+    with pytest.raises(ExperimentError) as info:
+        PCPGenericExperiment.from_index(manifest, init(tmp_path))
+    message = str(info.value)
+    assert "all SBS image(s) have no cycle number" in message
+    assert "well(s) Plate2/B01, Plate10/A1, Plate10/A2, Plate10/A10" in message
+    assert "named group 'cycle'" in message
+
+
+def test_some_sbs_rows_without_cycle_are_named_not_counted(tmp_path: Path) -> None:
+    index = load_index(index_for(tmp_path, screen_keys(PLATES)), ["key", *INDEX_COLUMNS])
+    broken = pl.col("key").str.contains("c2_SBS-2/WellA10_")
+    index = index.with_columns(cycle=pl.when(broken).then(None).otherwise(pl.col("cycle")))
+    with pytest.raises(InferenceError) as info:
+        infer_arm(index, "SBS")
+    message = str(info.value)
+    assert message.startswith(
+        "1 of 12 SBS image(s) have no cycle number (well(s) Plate10/A10; e.g. "
+    )
+    assert "10X_c2_SBS-2/WellA10_PointA10_0000" in message
+    sites = index.filter(pl.col("arm") == "SBS").select("plate", "well", "site", "cycle")
+    with pytest.raises(InferenceError, match="1 of 12 SBS image"):
+        _cycles(sites)  # nulls are not a cycle, even when called on its own
+    with pytest.raises(InferenceError, match="all SBS image"):
+        _cycles(sites.with_columns(cycle=pl.lit(None, pl.Int32)))
 
 
 def test_well_missing_a_cycle_is_named(tmp_path: Path) -> None:
