@@ -4,7 +4,7 @@
 
 Prints: wall time of the run, jobs, CPU efficiency (sum of job CPU time / (wall x cores),
 from Snakemake's per-job benchmarks), the share of job time spent starting CellProfiler
-(invocations x one measured start-up, twice per unit: validation + run), and the scores
+(invocations x one measured start-up: a unit validates and runs in one CellProfiler process), and the scores
 against the generator's truth (right gene, wrong gene, nuclei count error).
 """
 
@@ -67,7 +67,7 @@ def main() -> None:
         print(f"jobs:                     {len(jobs):8d}  ({invocations} CellProfiler invocations)")
         print(f"CPU efficiency:           {cpu / (wall * args.cores):8.2f}  (job CPU {cpu:.0f} s / ({wall:.0f} s x {args.cores} cores))")
         print(f"CellProfiler start-up:    {startup:8.1f} s each; share of job time "
-              f"{2 * invocations * startup / job_seconds:.0%} (validation + run, {job_seconds:.0f} s of jobs)")
+              f"{invocations * startup / job_seconds:.0%} (one per invocation, {job_seconds:.0f} s of jobs)")
         print(score.report())
 
 

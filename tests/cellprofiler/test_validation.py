@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from cp_testdata import CHANNELS, write_loaddata
 
 from starrynight.cellprofiler.cli import cp_group
-from starrynight.cellprofiler.errors import PipelineValidationError
+from starrynight.cellprofiler.errors import CellProfilerRunError, PipelineValidationError
+from starrynight.cellprofiler.runner import run_pipeline
 from starrynight.cellprofiler.validation import validate_pipeline
 
 
@@ -37,6 +38,15 @@ def test_unknown_module_fails_and_cli_exits_nonzero(intensity_pipeline, constant
                                            "-o", str(out), "--expect", "Image.csv"])
     assert result.exit_code != 0
     assert "NoSuchPluginModule" in result.output and "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_unknown_module_fails_the_run_even_without_validation(intensity_pipeline, constant_site, tmp_path):
+    """CellProfiler itself would drop the module and exit 0; the runner's driver refuses to run."""
+    bad = _edited(intensity_pipeline, tmp_path, "MeasureImageIntensity:[", "NoSuchPluginModule:[")
+    out = tmp_path / "out"
+    with pytest.raises(CellProfilerRunError, match="NoSuchPluginModule"):
+        run_pipeline(bad, constant_site[1], out, expect=["Image.csv"], validate=False)
     assert not out.exists()
 
 

@@ -52,14 +52,6 @@ def cellprofiler_python() -> Path:
     )
 
 
-def cellprofiler_executable(python: Path) -> Path:
-    """The `cellprofiler` console script beside a CellProfiler Python."""
-    exe = python.parent / "cellprofiler"
-    if not exe.exists():
-        raise CellProfilerNotFound(f"no `cellprofiler` next to {python}")
-    return exe
-
-
 def cellprofiler_env() -> dict[str, str]:
     """Environment for CellProfiler's Python: a headless matplotlib backend whatever the caller
     uses (a notebook kernel exports one CellProfiler's matplotlib cannot load)."""

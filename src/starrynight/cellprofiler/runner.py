@@ -1,9 +1,11 @@
 """Run one headless CellProfiler invocation into an output directory, all-or-nothing.
 
-CellProfiler writes into a hidden temporary sibling of the output directory; only when it
-exited cleanly, reported "Complete" and produced every expected file is that directory
-renamed to the output directory. A killed or failed run therefore never leaves an output
-directory that looks complete (Snakemake declares it as `directory()` output).
+One CellProfiler process validates the pipeline and then runs it (`_cp_driver.py`), so a
+unit of work pays CellProfiler's start-up once. It writes into a hidden temporary sibling of
+the output directory; only when it exited cleanly, reported "Complete" and produced every
+expected file is that directory renamed to the output directory. A killed or failed run
+therefore never leaves an output directory that looks complete (Snakemake declares it as
+`directory()` output).
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from starrynight.cellprofiler import PLUGINS_DIR
-from starrynight.cellprofiler.errors import CellProfilerError, CellProfilerRunError
-from starrynight.cellprofiler.locate import (
-    cellprofiler_env,
-    cellprofiler_executable,
-    cellprofiler_python,
+from starrynight.cellprofiler.errors import (
+    CellProfilerError,
+    CellProfilerRunError,
+    PipelineValidationError,
 )
-from starrynight.cellprofiler.validation import check_group, validate_pipeline
+from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
+from starrynight.cellprofiler.validation import check_group, driver_argv, read_report
 
 LOG_NAME = "cellprofiler.log"
 MARKER_NAME = ".starrynight-cp-run.json"
 _DONE_NAME = ".cellprofiler.done"
+_REPORT_NAME = ".validation.json"
 # Built-in readers left on: Bio-Formats downloads Java jars at run time (fails offline), so only
 # imageio; the project's plugin readers (tifffile, Frame_-aware) are added on top of these.
 BUILTIN_READERS = ("imageio_reader",)
@@ -137,7 +140,8 @@ def run_pipeline(
     python: Path | None = None,
     validate: bool = True,
 ) -> RunResult:
-    """Validate, run `cellprofiler -c -r` for one unit of work, check outputs, publish atomically.
+    """Validate and run the pipeline for one unit of work (one CellProfiler process), check
+    outputs, publish atomically.
 
     On failure raises CellProfilerRunError with the tail of CellProfiler's log; the partial
     outputs are kept in `<output_dir>.failed` for inspection, never in `output_dir`.
@@ -146,21 +150,22 @@ def run_pipeline(
     check_group(groups)
     _check_patterns(expect)
     pipeline, data_file, output_dir = Path(pipeline), Path(data_file), Path(output_dir).absolute()
+    for label, path in (("pipeline", pipeline), ("data file", data_file)):
+        if not path.is_file():
+            raise CellProfilerError(f"{label} {path} does not exist")
     python = python or cellprofiler_python()
-    exe = cellprofiler_executable(python)
-    if validate:
-        validate_pipeline(pipeline, data_file, groups, plugins_directory, python)
     _check_replaceable(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(output_dir)
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     log = tmp / LOG_NAME
-    argv = [str(exe), "-c", "-r", "-p", str(pipeline.resolve()), "--data-file", str(data_file.resolve()),
-            "-o", str(tmp), "--plugins-directory", str(Path(plugins_directory).resolve()),
-            "-e", *BUILTIN_READERS, "-d", str(tmp / _DONE_NAME), "-t", str(tmp / ".cptmp")]
-    if groups:
-        argv += ["-g", ",".join(f"{k}={v}" for k, v in groups.items())]
+    argv = driver_argv(python, tmp / _REPORT_NAME, pipeline, plugins_directory, data_file, groups)
+    argv += ["--run-into", str(tmp), "--done-file", str(tmp / _DONE_NAME),
+             "--temp-dir", str(tmp / ".cptmp")]
+    argv += [a for name in BUILTIN_READERS for a in ("--reader", name)]
+    if not validate:
+        argv.append("--no-validate")
     env = cellprofiler_env()
     start = time.monotonic()
     try:
@@ -181,6 +186,11 @@ def run_pipeline(
         raise
     seconds = time.monotonic() - start
     shutil.rmtree(tmp / ".cptmp", ignore_errors=True)
+    report = read_report(tmp / _REPORT_NAME) if (tmp / _REPORT_NAME).exists() else None
+    (tmp / _REPORT_NAME).unlink(missing_ok=True)
+    if report is not None and report.problems:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PipelineValidationError(str(pipeline), report.problems)
     done = (tmp / _DONE_NAME).read_text().strip() if (tmp / _DONE_NAME).exists() else "no status"
     (tmp / _DONE_NAME).unlink(missing_ok=True)
     outputs, missing = find_expected(tmp, expect)

@@ -1,4 +1,8 @@
-"""Validate a pipeline before CellProfiler runs it (the check itself runs in CellProfiler's Python)."""
+"""Validate a pipeline before CellProfiler runs it (the check itself runs in CellProfiler's Python).
+
+`starrynight cp run` validates and runs in one CellProfiler process (see `runner`); this module
+is the validation on its own, and the shared pieces: the driver's command line and its report.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler.errors import CellProfilerError, PipelineValidationError
 from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
 
-_SCRIPT = Path(__file__).with_name("_cp_validate.py")
+DRIVER = Path(__file__).with_name("_cp_driver.py")
 
 
 class ValidationReport(BaseModel):
@@ -56,17 +60,29 @@ def validate_pipeline(
     python = python or cellprofiler_python()
     with tempfile.TemporaryDirectory(prefix="sn-cp-validate-") as tmp:
         report_path = Path(tmp) / "report.json"
-        argv = [str(python), str(_SCRIPT), str(report_path), str(Path(pipeline).resolve()),
-                str(Path(plugins_directory).resolve())]
-        if data_file is not None:
-            argv.append(str(Path(data_file).resolve()))
-        argv += [f"{k}={v}" for k, v in groups.items()]
+        argv = driver_argv(python, report_path, pipeline, plugins_directory, data_file, groups)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp,
                               env=cellprofiler_env())
         if proc.returncode != 0 or not report_path.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-20:])
             raise CellProfilerError(f"validating {pipeline} failed inside CellProfiler:\n{tail}")
-        report = ValidationReport.model_validate(json.loads(report_path.read_text()))
+        report = read_report(report_path)
     if report.problems:
         raise PipelineValidationError(str(pipeline), report.problems)
     return report
+
+
+def driver_argv(python: Path, report: Path, pipeline: Path, plugins_directory: Path,
+                data_file: Path | None, groups: dict[str, str]) -> list[str]:
+    """The command that loads CellProfiler once and validates `pipeline` (see `_cp_driver.py`)."""
+    argv = [str(python), str(DRIVER), "--report", str(report), "--pipeline",
+            str(Path(pipeline).resolve()), "--plugins", str(Path(plugins_directory).resolve())]
+    if data_file is not None:
+        argv += ["--data-file", str(Path(data_file).resolve())]
+    for key, value in groups.items():
+        argv += ["--group", f"{key}={value}"]
+    return argv
+
+
+def read_report(path: Path) -> ValidationReport:
+    return ValidationReport.model_validate(json.loads(path.read_text()))
