@@ -29,6 +29,23 @@ def cellprofiler_startup_seconds(pipeline: Path, data_file: Path) -> float:
     return time.perf_counter() - start
 
 
+def cp_arm_nuclei_errors(workspace: Path, truth_root: Path) -> pl.DataFrame:
+    """Per site: the CP arm's Count_Nuclei (illumination apply + segmentation) vs the truth."""
+    from starrynight import naming
+
+    images = pl.concat(
+        [pl.read_csv(p, infer_schema_length=0)
+         for p in naming.outputs_dir(workspace, "cp_illum_apply").glob(f"*/{naming.cp.measurement_table('Image')}")],
+        how="diagonal_relaxed",
+    ).select(
+        pl.col("Metadata_Plate").alias("plate"), pl.col("Metadata_Well").alias("well"),
+        pl.col("Metadata_Site").cast(pl.Int64).alias("site"), pl.col("Count_Nuclei").cast(pl.Float64),
+    )
+    truth = pl.read_parquet(truth_root / "truth" / "sites.parquet").select("plate", "well", "site", "n_cells")
+    return truth.join(images, on=["plate", "well", "site"], how="left").with_columns(
+        ((pl.col("Count_Nuclei") - pl.col("n_cells")).abs() / pl.col("n_cells")).alias("rel_error"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="demo")
@@ -68,6 +85,9 @@ def main() -> None:
         print(f"CPU efficiency:           {cpu / (wall * args.cores):8.2f}  (job CPU {cpu:.0f} s / ({wall:.0f} s x {args.cores} cores))")
         print(f"CellProfiler start-up:    {startup:8.1f} s each; share of job time "
               f"{invocations * startup / job_seconds:.0%} (one per invocation, {job_seconds:.0f} s of jobs)")
+        sites = cp_arm_nuclei_errors(ws, info.root)
+        print(f"CP arm nuclei per site:   {sites['rel_error'].mean():8.1%} mean, {sites['rel_error'].max():.1%} worst "
+              f"of {sites.height} sites (Count_Nuclei of illumination apply vs truth; target <= 10 %)")
         print(score.report())
 
 
