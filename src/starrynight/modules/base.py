@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from starrynight.config import DataConfig
 
 #: Container image every StarryNight command runs in when a container runtime is chosen;
-#: built from the Dockerfile at the repository root.
+#: built from the Dockerfile at the repository root (`docker build -t starrynight/starrynight:0.1.0 .`).
 DEFAULT_CONTAINER_IMAGE = "docker://starrynight/starrynight:0.1.0"
 
 
