@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from starrynight import naming
 from starrynight.modules.base import StarryNightModule, register_module
@@ -20,13 +20,52 @@ class IndexParameters(BaseModel):
     preset: str = Field(
         "default", description="file-name layout preset (`starrynight index presets`)"
     )
+    patterns: list[str] = Field(
+        default_factory=list,
+        description=(
+            "user parser patterns: regexes with named groups (plate, well, site, channels or "
+            "channel, and optionally dataset, source, batch, arm, cycle, magnification, "
+            "timestamp, extension, <field>_check) matched against each path relative to the "
+            "images root; the first that matches wins. When given they replace `preset` "
+            "(same as `starrynight index gen --pattern`)"
+        ),
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str) -> str:
+        from starrynight.modules.index.parse import ParserError, get_parser
+
+        try:
+            get_parser(preset)
+        except ParserError as error:
+            raise ValueError(f"GenIndexModule parameter 'preset': {error}") from None
+        return preset
+
+    @field_validator("patterns", mode="before")
+    @classmethod
+    def _one_pattern_is_a_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("patterns")
+    @classmethod
+    def _usable_patterns(cls, patterns: list[str]) -> list[str]:
+        from starrynight.modules.index.parse import ParserError, check_pattern
+
+        for pattern in patterns:
+            try:
+                check_pattern(pattern)
+            except ParserError as error:
+                raise ValueError(f"GenIndexModule parameter 'patterns': {error}") from None
+        return patterns
 
 
 @register_module
 class GenIndexModule(StarryNightModule):
     """Parse the image paths into the index (plates, wells, sites, cycles, channels).
 
-    Builds the inventory first when there is none yet, so it may run before GenInvModule.
+    Refreshes the inventory first (so it may run before GenInvModule) and writes it too.
+    The layout comes from `preset`, or from user `patterns` (named-group regexes) that replace it.
     """
 
     module_id = "gen_index"
@@ -40,6 +79,7 @@ class GenIndexModule(StarryNightModule):
             {"images": self.data_config.images_path},
             {
                 "manifest": naming.index_manifest(ws),
+                "inventory": naming.inventory_table(ws),  # refreshed from `images` first
                 "index": naming.index_table(ws),
                 "unparsed": naming.unparsed_table(ws),
             },
@@ -60,6 +100,7 @@ class GenIndexModule(StarryNightModule):
                 str(self.spec.inputs["images"]),
                 "--preset",
                 self.parameters.preset,
+                *(arg for pattern in self.parameters.patterns for arg in ("--pattern", pattern)),
             ],
             outputs={key: [path] for key, path in self.spec.outputs.items()},
             container=self.container_image,
