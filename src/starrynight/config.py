@@ -2,7 +2,8 @@
 
 Local paths stay plain `pathlib.Path` (absolute). Object-store URLs (`s3://`, `gs://`,
 `memory://`, ...) become `RemotePath`, a small fsspec-backed path that supports the same `/`
-joins, so code written as `data_config.workspace_path / "x"` works for both.
+joins, so code written as `data_config.workspace_path / "x"` works for both. `s3://` needs
+the optional extra `pip install 'starrynight[s3]'` (s3fs).
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ import tempfile
 from pathlib import Path
 from typing import IO, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
+
+# protocol -> the optional extra of this package that installs its fsspec implementation
+EXTRAS = {"s3": "s3", "s3a": "s3"}
 
 
 class RemotePath:
-    """An fsspec URL with pathlib-like joins and the few file operations the steps need."""
+    """An fsspec URL with pathlib-like joins and the few file operations the steps need.
 
-    __slots__ = ("_protocol", "_path")
+    `storage_options` are passed to `fsspec.filesystem` (e.g. `endpoint_url`); paths joined
+    from this one keep them. They are not part of the URL: equality and `str()` ignore them.
+    """
 
-    def __init__(self, url: str) -> None:
+    __slots__ = ("_protocol", "_path", "_options")
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         protocol, sep, rest = str(url).partition("://")
         if not sep or not protocol:
             raise ValueError(f"not a URL with a protocol: {url!r}")
         self._protocol = protocol.lower()
         rest = posixpath.normpath("/" + rest).lstrip("/") if rest else ""
         self._path = rest
+        self._options = dict(storage_options or {})
 
     # --- identity -----------------------------------------------------------------------
     @property
@@ -38,6 +47,10 @@ class RemotePath:
     def path(self) -> str:
         """The location as fsspec expects it (no protocol prefix)."""
         return self._path
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return dict(self._options)
 
     def __str__(self) -> str:
         return f"{self._protocol}://{self._path}"
@@ -55,7 +68,7 @@ class RemotePath:
     def __truediv__(self, part: str | os.PathLike[str]) -> RemotePath:
         part = os.fspath(part)
         joined = posixpath.join(self._path, part.lstrip("/")) if self._path else part
-        return RemotePath(f"{self._protocol}://{joined}")
+        return RemotePath(f"{self._protocol}://{joined}", self._options)
 
     @property
     def name(self) -> str:
@@ -67,7 +80,7 @@ class RemotePath:
 
     @property
     def parent(self) -> RemotePath:
-        return RemotePath(f"{self._protocol}://{posixpath.dirname(self._path)}")
+        return RemotePath(f"{self._protocol}://{posixpath.dirname(self._path)}", self._options)
 
     def relative_to(self, other: RemotePath) -> Path:
         if not self.is_relative_to(other):
@@ -85,8 +98,12 @@ class RemotePath:
         import fsspec
 
         try:
-            return fsspec.filesystem(self._protocol)
-        except (ImportError, ValueError) as error:
+            return fsspec.filesystem(self._protocol, **self._options)
+        except ImportError as error:
+            extra = EXTRAS.get(self._protocol)
+            hint = f"; install it with: pip install 'starrynight[{extra}]'" if extra else ""
+            raise ValueError(f"cannot open {self}: {error}{hint}") from error
+        except ValueError as error:
             raise ValueError(f"cannot open {self}: {error}") from error
 
     def exists(self) -> bool:
@@ -117,17 +134,22 @@ class RemotePath:
 AnyPath = Path | RemotePath
 
 
-def to_path(value: str | os.PathLike[str] | RemotePath) -> AnyPath:
-    """Turn user input into a Path (absolute, local) or a RemotePath (URL)."""
+def to_path(
+    value: str | os.PathLike[str] | RemotePath, storage_options: dict[str, Any] | None = None
+) -> AnyPath:
+    """Turn user input into a Path (absolute, local) or a RemotePath (URL).
+
+    `storage_options` go to a URL's fsspec filesystem (they replace a RemotePath's own).
+    """
     if isinstance(value, RemotePath):
-        return value
+        return value if storage_options is None else RemotePath(str(value), storage_options)
     text = os.fspath(value) if not isinstance(value, str) else value
     if not text:
         raise ValueError("empty path")
     if text.startswith("file://"):
         return Path(text[len("file://") :]).expanduser().resolve()
     if "://" in text:
-        return RemotePath(text)
+        return RemotePath(text, storage_options)
     return Path(text).expanduser().resolve()
 
 
@@ -141,13 +163,41 @@ PathField = Annotated[Any, BeforeValidator(_validate), PlainSerializer(str, retu
 
 
 class DataConfig(BaseModel):
-    """The three locations of a screen: the workspace (outputs), the raw images, scratch space."""
+    """The three locations of a screen: the workspace (outputs), the raw images, scratch space.
+
+    Each is a local path (str or Path, made absolute) or an fsspec URL (`s3://bucket/x`, ...;
+    `s3://` needs `pip install 'starrynight[s3]'`).
+
+    `storage_options` (optional dict) are passed to fsspec for every URL of this config, e.g.
+    `{"endpoint_url": "https://minio.example.org:9000"}` for an S3-compatible server, or
+    `{"anon": True}` for a public bucket. Keep secrets out of it (it is saved with the config);
+    credentials come from the usual environment / credential files of the store. Steps that run
+    as separate commands get only the URLs: they read fsspec's own configuration (environment
+    variables such as `FSSPEC_S3_ENDPOINT_URL`, or `~/.config/fsspec`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     workspace_path: PathField
     images_path: PathField
     scratch_path: PathField
+    storage_options: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _urls_carry_storage_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("storage_options"):
+            return data
+        options = data["storage_options"]
+        if not isinstance(options, dict):
+            return data  # the field's own validation names the problem
+        data = dict(data)
+        for name in ("workspace_path", "images_path", "scratch_path"):
+            value = data.get(name)
+            if isinstance(value, RemotePath) or (isinstance(value, str) and "://" in value):
+                if not str(value).startswith("file://"):
+                    data[name] = to_path(value, options)
+        return data
 
 
 def write_bytes_atomic(path: AnyPath, data: bytes) -> None:

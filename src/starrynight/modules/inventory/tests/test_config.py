@@ -54,3 +54,60 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     remote = RemotePath("memory://cfgtest/dir/file.txt")
     write_text_atomic(remote, "hello")
     assert remote.exists() and remote.read_text() == "hello"
+
+
+def test_storage_options_reach_fsspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec
+
+    options = {"endpoint_url": "http://minio.local:9000", "client_kwargs": {"region_name": "x"}}
+    config = DataConfig(
+        workspace_path="memory://optstest/ws",
+        images_path="memory://optstest/images",
+        scratch_path="/tmp",
+        storage_options=options,
+    )
+    assert config.storage_options == options
+    assert isinstance(config.scratch_path, Path)  # local paths are untouched
+    target = config.workspace_path / "deep" / "file.txt"
+    assert target.storage_options == options and target.parent.storage_options == options
+    calls: list[tuple[str, dict[str, object]]] = []
+    real = fsspec.filesystem
+
+    def spy(protocol: str, **kwargs: object) -> object:
+        calls.append((protocol, kwargs))
+        return real(protocol, **kwargs)
+
+    monkeypatch.setattr(fsspec, "filesystem", spy)
+    write_text_atomic(target, "hello")
+    assert target.read_text() == "hello"
+    assert calls and all(call == ("memory", options) for call in calls)
+    assert target.fs.storage_options == options  # the memory filesystem got them too
+    assert config.images_path.fs.storage_options == options
+    again = DataConfig(**config.model_dump())  # the options round-trip with the config
+    assert (again.workspace_path / "x").storage_options == options
+    plain = DataConfig(workspace_path="memory://optstest/ws", images_path="/a", scratch_path="/b")
+    assert plain.storage_options is None and plain.workspace_path.storage_options == {}
+
+
+def test_missing_s3fs_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec
+
+    def no_s3fs(protocol: str, **kwargs: object) -> object:
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(fsspec, "filesystem", no_s3fs)
+    with pytest.raises(ValueError, match=r"pip install 'starrynight\[s3\]'"):
+        RemotePath("s3://bucket/images").exists()
+    with pytest.raises(ValueError, match="cannot open gs://b: Install") as info:
+        RemotePath("gs://b").exists()
+    assert "starrynight[" not in str(info.value)
+
+
+def test_s3_extra_is_declared() -> None:
+    import tomllib
+
+    pyproject = Path(__file__).parents[5] / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("not a source checkout")
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("s3fs") for req in extras["s3"])
