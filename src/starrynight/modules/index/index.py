@@ -1,7 +1,9 @@
 """Build the index (parsed images), the unparsed table and the `index.yaml` manifest.
 
-Table paths in the manifest are relative to the workspace, so a copied or moved workspace
-still finds them; the images root is recorded as given (it does not move with the workspace).
+Table paths in the manifest are relative to the workspace and index keys are relative to the
+images root, so a copied or moved workspace still works. Where the images were when the index
+was built is kept only as the informational `images_root_at_build`: nothing reads it back
+(steps take the images root from their DataConfig).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starrynight.modules.index.parse import Parser, get_parser, parse_keys
 from starrynight.modules.inventory.inventory import (
     Progress,
     build_inventory,
-    inventory_images_root,
+    inventory_images_root_at_build,
 )
 
 SCHEMA_VERSION = 1
@@ -43,7 +45,7 @@ def _relative(path: AnyPath, workspace: AnyPath) -> str:
 def manifest_dict(
     workspace: AnyPath,
     parser: Parser,
-    images_root: AnyPath | None,
+    images_root_at_build: str | None,
     index: pl.DataFrame,
     unparsed: pl.DataFrame,
 ) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def manifest_dict(
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "images_root": str(images_root) if images_root is not None else None,
+        "images_root_at_build": images_root_at_build,  # informational: keys are relative
         "parser": parser.describe(),
         "tables": {
             "inventory": _relative(naming.inventory_table(workspace), workspace),
@@ -88,12 +90,9 @@ def build_index(
     workspace = to_path(workspace_path)
     parser = get_parser(preset, patterns)
     inventory_path = naming.inventory_table(workspace)
-    images = to_path(images_path) if images_path is not None else None
-    if images is not None:
-        build_inventory(images, workspace, progress=progress)
-    elif inventory_path.exists():
-        images = inventory_images_root(inventory_path)
-    else:
+    if images_path is not None:
+        build_inventory(images_path, workspace, progress=progress)
+    elif not inventory_path.exists():
         raise IndexBuildError(
             f"no inventory at {inventory_path}; give the images path so it can be built"
         )
@@ -103,7 +102,8 @@ def build_index(
     index, unparsed = parse_keys(inventory, parser)
     write_parquet_atomic(index, naming.index_table(workspace))
     write_parquet_atomic(unparsed, naming.unparsed_table(workspace))
-    manifest = manifest_dict(workspace, parser, images, index, unparsed)
+    images_at_build = inventory_images_root_at_build(inventory_path)
+    manifest = manifest_dict(workspace, parser, images_at_build, index, unparsed)
     manifest_path = naming.index_manifest(workspace)
     write_text_atomic(manifest_path, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
     return manifest_path

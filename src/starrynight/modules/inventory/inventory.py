@@ -32,7 +32,10 @@ from starrynight.config import (
 )
 
 SCHEMA = {"key": pl.String, "size": pl.Int64, "mtime": pl.Float64}
-IMAGES_ROOT_METADATA = "starrynight.images_root"
+# Where the images were when the table was built: informational only. Keys are relative to
+# the images root; readers take the root from their DataConfig, never from here (the
+# workspace and the images may both move).
+IMAGES_ROOT_METADATA = "starrynight.images_root_at_build"
 
 Progress = Callable[[str], None]
 
@@ -235,7 +238,7 @@ def build_inventory(
     skip = (workspace,) if _inside(workspace, images) else ()
     frame = list_files(images, skip, workers, progress)
     target = naming.inventory_table(workspace)
-    metadata = {IMAGES_ROOT_METADATA: str(images)}
+    metadata = {IMAGES_ROOT_METADATA: str(images)}  # informational (see IMAGES_ROOT_METADATA)
     if target.exists():
         try:
             unchanged = read_parquet_metadata(target).get(IMAGES_ROOT_METADATA) == str(
@@ -253,7 +256,9 @@ def build_inventory(
     return target
 
 
-def inventory_images_root(table: AnyPath) -> AnyPath | None:
-    """The images root recorded in an inventory table, if any."""
-    root = read_parquet_metadata(table).get(IMAGES_ROOT_METADATA)
-    return to_path(root) if root else None
+def inventory_images_root_at_build(table: AnyPath) -> str | None:
+    """Where the images were when the table was built, as text, for humans only.
+
+    Not a path to open: the images may have moved since; use the DataConfig's images path.
+    """
+    return read_parquet_metadata(table).get(IMAGES_ROOT_METADATA) or None

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from starrynight import naming
 from starrynight.cli import main
-from starrynight.config import RemotePath, read_parquet
+from starrynight.config import RemotePath, read_parquet, read_parquet_metadata
 from starrynight.modules.index.index import IndexBuildError, build_index, load_index
 from starrynight.modules.index.tests.screen import screen_keys, write_files
 
@@ -44,7 +44,8 @@ def test_index_before_inventory_builds_the_inventory(images: Path, tmp_path: Pat
     assert index.height == 10 and set(index["arm"]) == {"CP", "SBS"}
     manifest = yaml.safe_load(manifest_path.read_text())
     assert manifest["schema_version"] == 1
-    assert manifest["images_root"] == str(images)
+    assert manifest["images_root_at_build"] == str(images)  # informational only
+    assert "images_root" not in manifest
     assert manifest["parser"]["name"] == "default"
     assert manifest["tables"] == {
         "inventory": "inventory/inventory.parquet",
@@ -63,11 +64,32 @@ def test_index_without_inventory_or_images_is_a_clear_error(tmp_path: Path) -> N
         build_index(tmp_path / "ws")
 
 
-def test_existing_inventory_is_used_and_images_root_recovered(images: Path, tmp_path: Path) -> None:
+def test_existing_inventory_is_used_and_images_root_at_build_kept(
+    images: Path, tmp_path: Path
+) -> None:
     ws = tmp_path / "ws"
     build_index(ws, images)
     manifest = yaml.safe_load(build_index(ws).read_text())
-    assert manifest["images_root"] == str(images)
+    assert manifest["images_root_at_build"] == str(images)
+
+
+def test_absolute_images_root_is_only_an_informational_field(images: Path, tmp_path: Path) -> None:
+    """SPEC 4.2: paths relative to the images root, so workspace and images can both move."""
+    ws = tmp_path / "ws"
+    build_index(ws, images)
+    moved_images, moved_ws = tmp_path / "new" / "images", tmp_path / "new" / "ws"
+    shutil.move(images, moved_images)
+    shutil.move(ws, moved_ws)
+    manifest_path = build_index(moved_ws)  # from the moved inventory, without the images
+    lines = [line for line in manifest_path.read_text().splitlines() if str(tmp_path) in line]
+    assert lines == [f"images_root_at_build: {images}"]
+    for table in (naming.inventory_table(moved_ws), naming.index_table(moved_ws)):
+        keys = read_parquet(table)["key"]
+        assert not keys.str.starts_with("/").any() and not keys.str.contains(str(tmp_path)).any()
+    meta = read_parquet_metadata(naming.inventory_table(moved_ws))
+    assert {k: v for k, v in meta.items() if k.startswith("starrynight.")} == {
+        "starrynight.images_root_at_build": str(images)
+    }
 
 
 def test_index_with_images_sees_files_added_since_the_inventory(

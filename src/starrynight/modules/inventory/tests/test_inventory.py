@@ -18,7 +18,7 @@ from starrynight.modules.inventory.inventory import (
     InventoryError,
     InventoryWarning,
     build_inventory,
-    inventory_images_root,
+    inventory_images_root_at_build,
 )
 
 FILES = {
@@ -52,7 +52,7 @@ def test_lists_every_file_with_relative_posix_key_size_and_mtime(tmp_path: Path)
     key = "ds/S1/B1/Barcodes.csv"
     mtime = frame.filter(pl.col("key") == key)["mtime"][0]
     assert mtime == pytest.approx(os.stat(images / key).st_mtime)
-    assert inventory_images_root(target) == images
+    assert inventory_images_root_at_build(target) == str(images)
 
 
 def test_dangling_symlink_is_listed_not_fatal(tmp_path: Path) -> None:
