@@ -10,7 +10,6 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from pipecraft.errors import RunFailedError
 from starrynight import naming
 from starrynight.cli import main
 from starrynight.config import DataConfig, read_parquet
@@ -110,13 +109,8 @@ def test_changing_patterns_later_is_validated_too(tmp_path: Path) -> None:
     assert module.pipeline.argv[-2:] == ["--pattern", USER_PATTERN]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RunFailedError,
-    reason="pipecraft puts the command in a Snakemake params string, where a regex quantifier "
-    "like {1,2} is read as a wildcard (WildcardError); remove this marker once it is escaped",
-)
 def test_pattern_with_braces_runs_through_snakemake(tmp_path: Path) -> None:
+    """A regex quantifier like {1,2} must not be read as a Snakemake wildcard."""
     import pipecraft as pc
 
     write_files(tmp_path / "images", USER_KEYS)
