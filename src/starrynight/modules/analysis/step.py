@@ -21,7 +21,11 @@ from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
-from starrynight.modules.cp_illum_apply.step import CPIllumApplyParameters, channel_names
+from starrynight.modules.cp_illum_apply.step import (
+    CPIllumApplyParameters,
+    channel_names,
+    corrected_names,
+)
 from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
 from starrynight.naming import analysis as names
 from starrynight.naming import cp as cp_names
@@ -82,8 +86,8 @@ def site_table(experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
 
 
 def cp_image_names(experiment: Any) -> dict[str, str]:
-    """CP channel -> CellProfiler image name of its corrected image in this pipeline."""
-    return {ch: ld.image_name(ch, prefix="Corr") for ch in experiment.cp.channels}
+    """CP channel -> CellProfiler image name of its corrected image (as cp_illum_apply names it)."""
+    return corrected_names(experiment)
 
 
 def chunk_unit(plate: str, well: str, site_rank: int, sites_per_unit: int) -> str:

@@ -19,7 +19,7 @@ from starrynight import naming
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep, each_unit
-from starrynight.modules.cp_illum_calc.step import CP_ILLUM_CALC, illum_names
+from starrynight.modules.cp_illum_calc.step import CP_ILLUM_CALC, cp_rows, illum_names
 from starrynight.modules.cp_illum_calc.step import image_names as raw_image_names
 
 if TYPE_CHECKING:
@@ -81,12 +81,12 @@ def units(experiment: Any, params: CPIllumApplyParameters) -> list[UnitOfWork]:
 
 
 def channel_names(experiment: Any) -> dict[str, str]:
-    """Raw CP channel -> its name in file and image names (the mapped, cleaned channel)."""
-    return {raw: ld.image_name(name, prefix="") for raw, name in experiment.cp.channel_map.items()}
+    """CP channel (`experiment.cp.channels`) -> its name in file and image names (cleaned)."""
+    return {ch: ld.image_name(ch, prefix="") for ch in experiment.cp.channels}
 
 
 def corrected_names(experiment: Any) -> dict[str, str]:
-    """Raw CP channel -> CellProfiler image name of the corrected image."""
+    """CP channel -> CellProfiler image name of the corrected image."""
     return {ch: f"Corr{name}" for ch, name in channel_names(experiment).items()}
 
 
@@ -106,7 +106,7 @@ def write_loaddata(
 ) -> list[Path]:
     """One CSV per unit: raw planes of every site, plus the plate's illumination functions."""
     workspace = ld.step_workspace(out_dir, STEP)
-    rows = ld.with_site_rank(ld.channel_rows(index, "CP").filter(pl.col("plate").is_in(experiment.plates)))
+    rows = ld.with_site_rank(cp_rows(index, experiment))
     rows = rows.with_columns(
         unit=ld.unit_ids(pl.col("plate"), pl.col("well"), pl.col("site_rank"), "well", params.sites_per_unit)
     )

@@ -41,14 +41,23 @@ def units(experiment: Any, params: CPIllumCalcParameters) -> list[UnitOfWork]:
     return [UnitOfWork(id=plate, keys={"plate": plate}) for plate in experiment.plates]
 
 
+# Every CP helper is keyed by the experiment's channel names (`experiment.cp.channels`, the
+# names the channel roles use, i.e. after the user's channel_map). The microscope's raw names
+# appear only in the index; `cp_rows` translates them once, where the index is read.
+def cp_rows(index: pl.DataFrame, experiment: Any) -> pl.DataFrame:
+    """The experiment's CP (file, channel) rows, each channel renamed by `experiment.cp.channel_map`."""
+    rows = ld.channel_rows(index, "CP").filter(pl.col("plate").is_in(experiment.plates))
+    return rows.with_columns(pl.col("channel").replace(experiment.cp.channel_map))
+
+
 def image_names(experiment: Any) -> dict[str, str]:
-    """Raw CP channel -> CellProfiler image name of the raw plane."""
-    return {raw: ld.image_name(name) for raw, name in experiment.cp.channel_map.items()}
+    """CP channel -> CellProfiler image name of its raw plane."""
+    return {ch: ld.image_name(ch) for ch in experiment.cp.channels}
 
 
 def illum_names(experiment: Any) -> dict[str, str]:
-    """Raw CP channel -> name (and .npy file stem) of its illumination function."""
-    return {raw: ld.image_name(name, prefix="Illum") for raw, name in experiment.cp.channel_map.items()}
+    """CP channel -> name (and .npy file stem) of its illumination function."""
+    return {ch: ld.image_name(ch, prefix="Illum") for ch in experiment.cp.channels}
 
 
 def write_loaddata(
@@ -59,8 +68,7 @@ def write_loaddata(
     out_dir: Path,
 ) -> list[Path]:
     """One CSV per plate listing every CP site of the plate, one image per channel plane."""
-    rows = ld.channel_rows(index, "CP").filter(pl.col("plate").is_in(experiment.plates))
-    rows = rows.with_columns(unit=pl.col("plate"))
+    rows = cp_rows(index, experiment).with_columns(unit=pl.col("plate"))
     frame = ld.wide_image_sets(
         rows, images_root, image_names(experiment),
         metadata=("Batch", "Plate", "Well", "Site"), set_keys=("unit", "batch", "plate", "well", "site"),
@@ -94,7 +102,7 @@ def build_cppipe(experiment: Any, params: CPIllumCalcParameters) -> Pipeline:
 
     originals, illums = image_names(experiment), illum_names(experiment)
     modules = [cp.load_data()]
-    for channel in experiment.cp.channel_map:
+    for channel in experiment.cp.channels:
         modules += illum_function_modules(originals[channel], illums[channel], params)
     return cp.Pipeline(modules=modules)
 
