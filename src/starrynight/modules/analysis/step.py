@@ -10,6 +10,7 @@ are joined to the cells afterwards in plain Python (`join.py`, `analysis_join`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +28,7 @@ from starrynight.modules.cp_illum_apply.step import (
     corrected_names,
 )
 from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
+from starrynight.modules.sbs_preprocess.step import name_expr
 from starrynight.naming import analysis as names
 from starrynight.naming import cp as cp_names
 from starrynight.naming import sbs as sbs_names
@@ -90,42 +92,40 @@ def cp_image_names(experiment: Any) -> dict[str, str]:
     return corrected_names(experiment)
 
 
-def chunk_unit(plate: str, well: str, site_rank: int, sites_per_unit: int) -> str:
-    """The unit of a site under the well-chunk rule of `loaddata.plan_unit_ids(..., "well", n)`."""
-    if sites_per_unit <= 0:
-        return naming.unit_id(plate, well)
-    return naming.unit_id(plate, well, f"{site_rank // sites_per_unit:04d}")
+def unit_folder(workspace: Path, step: str, site_rank: pl.Expr, sites_per_unit: int) -> pl.Expr:
+    """Per row, the folder of `step`'s unit holding the site (the well-chunk rule of
+    `loaddata.plan_unit_ids(..., "well", sites_per_unit)`, which cp_illum_apply and
+    sbs_illum_apply plan their units with)."""
+    unit = ld.unit_ids(pl.col("plate"), pl.col("well"), site_rank, "well", sites_per_unit)
+    return pl.concat_str([pl.lit(str(naming.outputs_dir(workspace, step))), unit], separator=os.sep)
 
 
-def _cp_image(workspace: Path, row: dict, params: AnalysisParameters, channel: str, experiment: Any) -> Path:
-    """cp_illum_apply's corrected image of a site and CP channel."""
-    unit = chunk_unit(row["plate"], row["well"], row["site_rank"], params.cp_sites_per_unit)
-    folder = naming.unit_dir(naming.outputs_dir(workspace, CP_ILLUM_APPLY), unit)
-    name = channel_names(experiment)[channel]
-    return folder / cp_names.corrected_image(row["plate"], row["well"], row["site"], name)
+def _cp_folder(workspace: Path, params: AnalysisParameters) -> pl.Expr:
+    return unit_folder(workspace, CP_ILLUM_APPLY, pl.col("site_rank"), params.cp_sites_per_unit)
 
 
-def _sbs_nuclei(workspace: Path, row: dict, params: AnalysisParameters, experiment: Any) -> Path:
-    return sbs_names.aligned_image_path(
-        workspace, row["plate"], row["well"], row["site"], row["site_rank"], params.sbs_sites_per_unit,
-        experiment.sbs.cycles[0], experiment.sbs.nuclear_channel,
-    )  # fmt: skip
+def _sbs_folder(workspace: Path, params: AnalysisParameters) -> pl.Expr:
+    return unit_folder(workspace, sbs_names.SBS_ILLUM_APPLY, pl.col("site_rank"), params.sbs_sites_per_unit)
 
 
 def loaddata_frame(workspace: Path, experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
     """One LoadData row per site: corrected CP channels and the aligned SBS cycle-1 nuclei."""
-    images = {name: lambda row, ch=ch: _cp_image(workspace, row, params, ch, experiment)
-              for ch, name in cp_image_names(experiment).items()}  # fmt: skip
-    images[SBS_NUCLEI] = lambda row: _sbs_nuclei(workspace, row, params, experiment)
-    out = []
-    for row in site_table(experiment, params).iter_rows(named=True):
-        record: dict[str, Any] = {"Metadata_Batch": row["batch"], "Metadata_Plate": row["plate"],
-                                  "Metadata_Well": row["well"], "Metadata_Site": row["site"]}  # fmt: skip
-        for name, path_of in images.items():
-            path = path_of(row)
-            record |= {f"FileName_{name}": path.name, f"PathName_{name}": str(path.parent), f"Frame_{name}": 0}
-        out.append(record | {"unit": row["unit"]})
-    return pl.DataFrame(out)
+    fields = {"plate": pl.col("plate"), "well": pl.col("well"), "site": pl.col("site").cast(pl.String)}
+    cp_folder, channels = _cp_folder(workspace, params), channel_names(experiment)
+    columns = [
+        column
+        for ch, image in cp_image_names(experiment).items()
+        for column in ld.file_columns(
+            image, cp_names.corrected_image_expr(*fields.values(), channels[ch]), cp_folder
+        )
+    ]
+    cycle, nuclear = experiment.sbs.cycles[0], experiment.sbs.nuclear_channel
+    sbs_file = name_expr(lambda **k: sbs_names.aligned_image_file(cycle=cycle, channel=nuclear, **k), **fields)
+    columns += ld.file_columns(SBS_NUCLEI, sbs_file, _sbs_folder(workspace, params))
+    return site_table(experiment, params).select(
+        pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
+        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"), *columns, "unit",
+    )  # fmt: skip
 
 
 def write_loaddata(
@@ -174,15 +174,17 @@ def upstream(
     workspace: Path, experiment: Any, params: AnalysisParameters, units: list[UnitOfWork]
 ) -> dict[str, dict[str, list[Path]]]:
     """Per unit, the unit folders of cp_illum_apply and sbs_illum_apply holding its images."""
-    dirs: dict[str, tuple[set[Path], set[Path]]] = {}
-    for row in site_table(experiment, params).iter_rows(named=True):
-        cp_dirs, sbs_dirs = dirs.setdefault(row["unit"], (set(), set()))
-        cp_dirs.add(_cp_image(workspace, row, params, experiment.cp.nuclear_channel, experiment).parent)
-        sbs_dirs.add(_sbs_nuclei(workspace, row, params, experiment).parent)
+    folders = (
+        site_table(experiment, params)
+        .group_by("unit", maintain_order=True)
+        .agg(cp=_cp_folder(workspace, params).unique().sort(), sbs=_sbs_folder(workspace, params).unique().sort())
+    )
+    dirs = {row["unit"]: row for row in folders.iter_rows(named=True)}
     return {
-        unit.id: {"cp_images": sorted(dirs[unit.id][0]), "sbs_images": sorted(dirs[unit.id][1])}
+        unit.id: {"cp_images": [Path(p) for p in dirs[unit.id]["cp"]],
+                  "sbs_images": [Path(p) for p in dirs[unit.id]["sbs"]]}
         for unit in units if unit.id in dirs
-    }
+    }  # fmt: skip
 
 
 ANALYSIS_STEP = CPStep(

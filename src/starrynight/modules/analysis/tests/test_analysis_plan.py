@@ -9,7 +9,7 @@ import pytest
 
 from starrynight import naming
 from starrynight.modules.analysis import AnalysisParameters, analysis_modules
-from starrynight.modules.analysis.step import SBS_NUCLEI, write_loaddata
+from starrynight.modules.analysis.step import SBS_NUCLEI, loaddata_frame, site_table, write_loaddata
 from starrynight.modules.loaddata import LoadDataError
 from starrynight.naming import analysis as names
 from starrynight.naming import cp as cp_names
@@ -53,3 +53,47 @@ def test_graph_reads_the_foci_units_holding_each_units_sites(tiny_workspace) -> 
     sbs_inputs = invoke.pipeline.units[0].inputs["sbs_images"]
     assert [Path(p).name for p in sbs_inputs] == ["Plate1__A1__0000", "Plate1__A1__0001"]
     assert table.pipeline.outputs["table"][0].path == str(names.cell_table(data_config.workspace_path))
+
+
+@pytest.mark.parametrize("sizes", [(1, 2, 0), (0, 0, 1), (3, 1, 2)])
+def test_loaddata_frame_names_every_site_as_the_upstream_steps_do(tiny_workspace, sizes) -> None:
+    """The vectorised LoadData equals a row-by-row build from the naming functions."""
+    data_config, experiment, _ = tiny_workspace
+    ws = data_config.workspace_path
+    params = AnalysisParameters(sites_per_unit=sizes[0], sbs_sites_per_unit=sizes[1], cp_sites_per_unit=sizes[2])
+    frame = loaddata_frame(ws, experiment, params)
+    expected = []
+    for row in site_table(experiment, params).iter_rows(named=True):
+        plate, well, site, rank = row["plate"], row["well"], row["site"], row["site_rank"]
+        record = {"Metadata_Batch": row["batch"], "Metadata_Plate": plate, "Metadata_Well": well,
+                  "Metadata_Site": site}  # fmt: skip
+        cp_unit = naming.unit_dir(naming.outputs_dir(ws, "cp_illum_apply"),
+                                  sbs_names.site_unit_id(plate, well, rank, params.cp_sites_per_unit))  # fmt: skip
+        for ch in experiment.cp.channels:
+            path = cp_unit / cp_names.corrected_image(plate, well, site, ch)
+            record |= {f"FileName_Corr{ch}": path.name, f"PathName_Corr{ch}": str(path.parent), f"Frame_Corr{ch}": 0}
+        path = sbs_names.aligned_image_path(ws, plate, well, site, rank, params.sbs_sites_per_unit,
+                                            1, experiment.sbs.nuclear_channel)  # fmt: skip
+        record |= {f"FileName_{SBS_NUCLEI}": path.name, f"PathName_{SBS_NUCLEI}": str(path.parent),
+                   f"Frame_{SBS_NUCLEI}": 0, "unit": row["unit"]}  # fmt: skip
+        expected.append(record)
+    assert frame.height == 4
+    assert frame.equals(pl.DataFrame(expected))
+    assert frame.columns == list(expected[0])
+
+
+def test_loaddata_frame_is_vectorised(tiny_screen) -> None:
+    """120k sites in well under the ~5 s a per-row Python build takes."""
+    import time
+
+    _, experiment, _ = tiny_screen
+    wells = [f"A{i}" for i in range(1, 7)]
+    big = experiment.model_copy(update={
+        "plates": ["P1"], "wells": {"P1": wells},
+        "cp": experiment.cp.model_copy(update={"sites_per_well": 20_000}),
+        "sbs": experiment.sbs.model_copy(update={"sites_per_well": 20_000}),
+    })  # fmt: skip
+    start = time.perf_counter()
+    frame = loaddata_frame(Path("/workspace"), big, AnalysisParameters())
+    assert frame.height == 120_000
+    assert time.perf_counter() - start < 2.0
