@@ -244,14 +244,15 @@ def flatten(pipeline: Pipeline) -> tuple[list[Node], set[tuple[str, str]]]:
         if isinstance(p, Seq):
             entries: list[str] = []
             exits: list[str] = []
-            for i, part in enumerate(p.parts):
+            for part in p.parts:
                 ent, ex = walk(part)
-                if i == 0:
-                    entries = ent
-                else:
+                if not ent:  # an empty part (Seq([]), Parallel([])) orders nothing
+                    continue
+                if entries:
                     edges.update((a, b) for a in exits for b in ent)
-                if ent or ex:
-                    exits = ex
+                else:
+                    entries = ent
+                exits = ex
             return entries, exits
         if isinstance(p, Parallel):
             ents: list[str] = []

@@ -114,3 +114,14 @@ def test_large_fanouts_are_batched_and_small_ones_are_not(tmp_path):
     assert plan(fan, tmp_path, max_jobs_per_fanout=10).rules[0].batch_size == 3
     assert len(plan(fan, tmp_path, max_jobs_per_fanout=10).rules[0].batches) == 9
     assert plan(fan, tmp_path, max_jobs_per_fanout=100).rules[0].batches == []
+
+
+@pytest.mark.parametrize("empty", [pc.Seq([]), pc.Parallel([]), pc.Seq([pc.Seq([]), pc.Parallel([])])])
+def test_empty_part_at_the_start_of_a_seq_keeps_the_edge_from_before(empty):
+    from pipecraft.graph import flatten
+
+    a, b, c = (pc.Command(name=n, argv=["true"]) for n in ("a", "b", "c"))
+    _, edges = flatten(pc.Seq([a, pc.Seq([empty, b]), empty, c]))
+    assert edges == {("a", "b"), ("b", "c")}
+    _, edges = flatten(pc.Seq([a, pc.Parallel([pc.Seq([empty, b]), c])]))
+    assert edges == {("a", "b"), ("a", "c")}
