@@ -7,6 +7,11 @@ planning stays linear in the number of units. Very large fan-outs are packed int
 Every node also gets a tiny `<name>__done` rule touching `.pipecraft/done/<name>`; nodes
 that come later in a `Seq` require it with `ancient()`, which orders them without making
 them re-run merely because an earlier node re-ran (data edges, via shared paths, do that).
+
+Text from the graph never reaches the Snakefile unescaped: paths and commands are Python
+string literals with every non-printable character escaped, argv is shown in comments with
+the same escaping, and commands are params computed by functions (Snakemake would apply
+wildcard formatting to literal param strings, so `{word}` in an argv would break).
 """
 
 from __future__ import annotations
@@ -111,6 +116,22 @@ def _check_path(path: str, where: str) -> None:
             f"{where}: path {path!r} contains {SNAKEMAKE_WILDCARD.search(path).group(0)!r}, "
             "which Snakemake would read as a wildcard; rename the file"
         )
+
+
+def _escape_char(c: str) -> str:
+    return "\\\\" if c == "\\" else c.encode("unicode_escape").decode("ascii")
+
+
+def _comment_text(text: str) -> str:
+    """Text that cannot end a `#` comment: backslashes and non-printable characters escaped.
+
+    Snakemake reads the Snakefile in text mode, which ends a line at \\r as well as \\n; the
+    other separators str.splitlines() knows (\\x0b, \\x0c, \\x1c-\\x1e, \\x85, \\u2028,
+    \\u2029) are not printable either, so none of them can reach a comment raw.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(c if c.isprintable() and c != "\\" else _escape_char(c) for c in text)
 
 
 def _argv_template(argv: list[str]) -> list[tuple[str, str]]:
@@ -358,6 +379,7 @@ HEADER = '''\
 # One rule per pipeline node. A fan-out is one rule with the wildcard {{unit}}; its units,
 # their inputs and their commands are in the job table jobs/<rule>.json next to this file.
 # Each command is a precomputed, shell-quoted argv (params.cmd), so file names are data.
+# params are functions so that Snakemake does not read {{braces}} in them as wildcards.
 # Every job writes logs/<rule>/<unit>.log and benchmarks/<rule>/<unit>.tsv.
 # <rule>__done rules touch .pipecraft/done/<rule> once a node is complete; later nodes of a
 # Seq require that marker with ancient(): it orders them without forcing re-runs.
@@ -386,6 +408,10 @@ def _inputs(table):
     return _once(lambda wc: table[wc.unit]["i"] if wc.unit in table else [{no_such!r}])
 
 
+def _const(value):
+    return _once(lambda wc: value)
+
+
 def _param(table, key):
     return _once(lambda wc: table[wc.unit][key] if wc.unit in table else "")
 
@@ -405,8 +431,12 @@ rule all:
 
 
 def _lit(s: str) -> str:
-    """A Python string literal; json quoting is unambiguous and readable."""
-    return json.dumps(s, ensure_ascii=False)
+    """A Python string literal; json quoting is unambiguous and readable. Non-printable
+    characters JSON leaves alone (\\x7f-\\x9f, \\u2028, ...) are escaped as well."""
+    out = json.dumps(s, ensure_ascii=False)
+    if out.isprintable():
+        return out
+    return "".join(c if c.isprintable() else _escape_char(c) for c in out)
 
 
 def _out_decl(path: str, kind: str) -> str:
@@ -450,7 +480,7 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
     node = rp.node
     name = node.name
     after = [f"        ancient({_lit(f'{DONE_DIR}/{a}')}),  # after node {a}" for a in rp.after]
-    argv_doc = "# argv: " + " ".join(node.argv).replace("\n", "\\n")
+    argv_doc = "# argv: " + _comment_text(" ".join(node.argv))
     out: list[str] = [""]
     if isinstance(node, Command):
         entry = rp.table[""]
@@ -462,10 +492,10 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
         out += [f"        {_lit(p)}," for p in entry["i"]]
         out.append("    output:")
         if outs:
-            out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in outs]
+            out += [f"        {_out_decl(o.path, o.kind)},  # {_comment_text(k)}" for k, o in outs]
         else:
             out.append(f"        touch({_lit(f'{STAMP_DIR}/{name}/{name}')}),")
-        out.append(f"    params: cmd={_lit(entry['c'])}")
+        out.append(f"    params: cmd=_const({_lit(entry['c'])})")
         out += _rule_common(node, f"logs/{name}/{name}.log", f"benchmarks/{name}/{name}.tsv")
         out += _container_line(node, runtime)
         out.append('    shell: "( {params.cmd} ) > {log:q} 2>&1"')
@@ -499,7 +529,8 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
             out += after
             out += [f"        _inputs({table_var}),", "    output:"]
             if templates:
-                out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in templates]
+                out += [f"        {_out_decl(o.path, o.kind)},  # {_comment_text(k)}"
+                        for k, o in templates]
                 tmpl = [o.path for _, o in templates]
             else:
                 tmpl = [f"{STAMP_DIR}/{name}/{{unit}}"]

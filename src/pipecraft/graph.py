@@ -66,6 +66,14 @@ def _path_str(v: Any, what: str) -> str:
     return v
 
 
+def _check_key(key: Any, what: str) -> str:
+    """Input, output and param names are Python identifiers: argv tokens and comments use them."""
+    if not isinstance(key, str) or not key.isidentifier():
+        raise ValueError(f"{what} name {key!r} is not allowed: use a Python identifier "
+                         "(letters, digits and underscores, not starting with a digit)")
+    return key
+
+
 def _path_list(v: Any, what: str) -> list[str]:
     items = v if isinstance(v, list | tuple) else [v]
     return [_path_str(p, what) for p in items]
@@ -134,12 +142,12 @@ class Command(_Node):
     @field_validator("inputs", mode="before")
     @classmethod
     def _inputs(cls, v: Any) -> dict[str, list[str]]:
-        return {k: _path_list(p, f"input {k!r}") for k, p in dict(v).items()}
+        return {_check_key(k, "input"): _path_list(p, f"input {k!r}") for k, p in dict(v).items()}
 
     @field_validator("outputs", mode="before")
     @classmethod
     def _outputs(cls, v: Any) -> dict[str, list[Output]]:
-        return {k: _output_list(o) for k, o in dict(v).items()}
+        return {_check_key(k, "output"): _output_list(o) for k, o in dict(v).items()}
 
 
 class Unit(BaseModel):
@@ -163,12 +171,13 @@ class Unit(BaseModel):
     @field_validator("inputs", mode="before")
     @classmethod
     def _inputs(cls, v: Any) -> dict[str, list[str]]:
-        return {k: _path_list(p, f"input {k!r}") for k, p in dict(v).items()}
+        return {_check_key(k, "input"): _path_list(p, f"input {k!r}") for k, p in dict(v).items()}
 
     @field_validator("params", mode="before")
     @classmethod
     def _params(cls, v: Any) -> dict[str, str]:
-        return {k: str(p) if not isinstance(p, str) else p for k, p in dict(v).items()}
+        return {_check_key(k, "param"): str(p) if not isinstance(p, str) else p
+                for k, p in dict(v).items()}
 
 
 class FanOut(_Node):
@@ -187,7 +196,7 @@ class FanOut(_Node):
     @field_validator("outputs", mode="before")
     @classmethod
     def _outputs(cls, v: Any) -> dict[str, list[Output]]:
-        outs = {k: _output_list(o) for k, o in dict(v).items()}
+        outs = {_check_key(k, "output"): _output_list(o) for k, o in dict(v).items()}
         for key, items in outs.items():
             for o in items:
                 if "{unit}" not in o.path:

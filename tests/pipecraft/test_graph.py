@@ -87,7 +87,7 @@ def test_resources_retries_and_env_reach_the_snakefile(backend, tmp_path):
     text = backend.compile(cmd, working_dir=tmp_path).read_text()
     assert "threads: 2" in text and "mem_mb=_mem(1000)" in text and "runtime=5" in text
     assert "retries: 2" in text
-    assert "params: cmd=\"MY_VAR='v w' prog --x 'a b'\"" in text
+    assert "params: cmd=_const(\"MY_VAR='v w' prog --x 'a b'\")" in text
 
 
 def test_snakemake_args_scheduler_executor_and_resources():
@@ -125,3 +125,28 @@ def test_empty_part_at_the_start_of_a_seq_keeps_the_edge_from_before(empty):
     assert edges == {("a", "b"), ("b", "c")}
     _, edges = flatten(pc.Seq([a, pc.Parallel([pc.Seq([empty, b]), c])]))
     assert edges == {("a", "b"), ("a", "c")}
+
+
+@pytest.mark.parametrize("key", ["a\rb", "a\nb", "x y", "1st", "a-b", "", "o\u2028import os"])
+def test_input_output_and_param_names_must_be_identifiers(key):
+    with pytest.raises(ValidationError, match="not allowed: use a Python identifier"):
+        pc.Command(name="c", argv=["true"], outputs={key: [pc.file("o")]})
+    with pytest.raises(ValidationError, match="not allowed: use a Python identifier"):
+        pc.Command(name="c", argv=["true"], inputs={key: ["i"]})
+    with pytest.raises(ValidationError, match="not allowed: use a Python identifier"):
+        pc.FanOut(name="f", argv=["true"], units=[], outputs={key: pc.file("{unit}")})
+    with pytest.raises(ValidationError, match="not allowed: use a Python identifier"):
+        pc.Unit(id="u", inputs={key: ["i"]})
+    with pytest.raises(ValidationError, match="not allowed: use a Python identifier"):
+        pc.Unit(id="u", params={key: "v"})
+
+
+def test_comments_escape_every_line_separator(backend, tmp_path):
+    seps = ["\r", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+    cmd = pc.Command(name="c", argv=["echo", *[f"x{s}import os" for s in seps], "back\\slash"],
+                     outputs={"o": [pc.file(str(tmp_path / "o\u2028\x85.txt"))]})
+    text = backend.compile(cmd, working_dir=tmp_path).read_text(encoding="utf-8")
+    comment = next(line for line in text.split("\n") if line.startswith("# argv: echo"))
+    assert comment.endswith(r"x\u2029import os back\\slash")
+    for s in seps:
+        assert s not in text.replace("\n", "")

@@ -235,3 +235,40 @@ def test_print_exec_echoes_commands(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"[hello] ( touch '{tmp_path}/h i' )" in out
     assert "steps (100%) done" in out
+
+
+INJECT = "x\r__import__('os').system('touch PWNED')"
+SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+ARGS_JSON = "import sys, json; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
+
+
+def test_line_separators_in_argv_cannot_inject_code_into_the_snakefile(backend, tmp_path):
+    payloads = [INJECT] + [f"y{s}__import__('os').system('touch PWNED{i}')"
+                           for i, s in enumerate(SEPARATORS)]
+    cmd = pc.Command(name="cmd", argv=[PY, "-c", ARGS_JSON, "{output.o}", *payloads],
+                     outputs={"o": [pc.file(str(tmp_path / "cmd.json"))]})
+    fan = pc.FanOut(name="fan", argv=[PY, "-c", ARGS_JSON, "{output.o}", INJECT],
+                    units=[pc.Unit(id="u")], outputs={"o": pc.file(str(tmp_path / "{unit}.json"))})
+    wd = tmp_path / "wd"
+    pipeline = pc.Parallel([cmd, fan])
+    backend.compile(pipeline, working_dir=wd)
+    assert backend.dry_run(pipeline, working_dir=wd).jobs == {"cmd": 1, "fan": 1}
+    assert backend.run(pipeline, working_dir=wd).status == "succeeded"
+    assert json.loads((tmp_path / "cmd.json").read_text()) == payloads
+    assert json.loads((tmp_path / "u.json").read_text()) == [INJECT]
+    pwned = [p for root in (tmp_path, Path.cwd()) for p in root.rglob("PWNED*")]
+    assert pwned == []
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_braces_in_argv_reach_the_program_literally(backend, tmp_path, batch_size):
+    braces = ["{d}", "'{0}'.format", "{0}", "{{x}}", "}{", "{output}", "{wildcards.unit}"]
+    cmd = pc.Command(name="cmd", argv=[PY, "-c", ARGS_JSON, "{output.o}", *braces],
+                     outputs={"o": [pc.file(str(tmp_path / "cmd.json"))]})
+    fan = pc.FanOut(name="fan", argv=[PY, "-c", ARGS_JSON, "{output.o}", "{unit}", *braces],
+                    units=[pc.Unit(id=f"u{i}") for i in range(3)], batch_size=batch_size,
+                    outputs={"o": pc.file(str(tmp_path / "fan" / "{unit}.json"))})
+    assert backend.run(pc.Parallel([cmd, fan]), working_dir=tmp_path / "wd").status == "succeeded"
+    assert json.loads((tmp_path / "cmd.json").read_text()) == braces
+    for i in range(3):
+        assert json.loads((tmp_path / "fan" / f"u{i}.json").read_text()) == [f"u{i}", *braces]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from starrynight import naming
-from starrynight.modules.analysis.step import ANALYSIS_STEP, AnalysisParameters, site_table, units
+from starrynight.modules import loaddata as ld
+from starrynight.modules.analysis.step import ANALYSIS_STEP, AnalysisParameters, site_ranks, units
 from starrynight.modules.base import StarryNightModule, UnitOfWork, register_module
 from starrynight.modules.cellprofiler_step import (
     GenCPipeModule,
@@ -64,12 +65,10 @@ class AnalysisJoinModule(StarryNightModule):
 
     def foci_dirs(self) -> dict[str, list[Path]]:
         """Analysis unit -> the sbs_preprocess unit folders holding its sites' foci."""
-        per_site = site_table(self.experiment, self.parameters).with_columns(
-            foci_unit=pl.struct("plate", "well", "site_rank").map_elements(
-                lambda r: sbs_names.site_unit_id(
-                    r["plate"], r["well"], r["site_rank"], self.parameters.sbs_sites_per_unit
-                ),
-                return_dtype=pl.String,
+        # sbs_preprocess units hold the same site ranks as sbs_illum_apply's (`site_unit_id`)
+        per_site = site_ranks(self.experiment, self.parameters).with_columns(
+            foci_unit=ld.unit_ids(
+                pl.col("plate"), pl.col("well"), pl.col("site_rank"), "well", self.parameters.sbs_sites_per_unit
             )
         )
         out: dict[str, list[Path]] = {}

@@ -65,8 +65,9 @@ class AnalysisParameters(BaseModel):
 
 
 def _sites(experiment: Any) -> dict[tuple[str, str], int]:
-    """Sites per well analysed: those imaged in both arms. This version pairs CP site k with
-    SBS site k (same field, SPEC 8); mapping CP sites onto fewer, larger SBS sites comes later."""
+    """Sites per well analysed: those imaged in both arms. This version pairs the k-th CP site
+    of a well with its k-th SBS site, which must be the same field (same site id, SPEC 8);
+    mapping CP sites onto fewer, larger SBS sites comes later."""
     paired = min(experiment.cp.sites_per_well, experiment.sbs.sites_per_well)
     return {(plate, well): paired for plate in experiment.plates for well in experiment.wells[plate]}
 
@@ -76,15 +77,56 @@ def units(experiment: Any, params: AnalysisParameters) -> list[UnitOfWork]:
     return [UnitOfWork(id=u) for u in ld.plan_unit_ids(sites, "well", params.sites_per_unit)]
 
 
-def site_table(experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
-    """batch, plate, well, site, site_rank and unit of every CP site the experiment has."""
-    rows = [{"batch": experiment.batch or "", "plate": plate, "well": well, "site": site}
-            for (plate, well), count in sorted(_sites(experiment).items()) for site in range(count)]  # fmt: skip
-    frame = ld.with_site_rank(pl.DataFrame(rows, schema={"batch": pl.String, "plate": pl.String,
-                                                         "well": pl.String, "site": pl.Int64}))  # fmt: skip
+def _with_unit(frame: pl.DataFrame, params: AnalysisParameters) -> pl.DataFrame:
     return frame.with_columns(
         unit=ld.unit_ids(pl.col("plate"), pl.col("well"), pl.col("site_rank"), "well", params.sites_per_unit)
     )
+
+
+def site_ranks(experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
+    """plate, well, site_rank and unit of every analysed site, from the experiment alone.
+
+    Enough for planning: like cp_illum_apply and sbs_illum_apply, a unit holds consecutive
+    site RANKS of a well, whatever the sites' ids (`site_table` adds them from the index).
+    """
+    counts = pl.DataFrame(
+        [{"plate": p, "well": w, "n": n} for (p, w), n in sorted(_sites(experiment).items())],
+        schema={"plate": pl.String, "well": pl.String, "n": pl.Int64},
+    )
+    ranks = counts.select("plate", "well", pl.int_ranges(pl.col("n")).alias("site_rank")).explode("site_rank")
+    return _with_unit(ranks.with_columns(pl.col("site_rank").cast(pl.Int64)), params)
+
+
+def _arm_sites(index: pl.DataFrame, experiment: Any, arm: str) -> pl.DataFrame:
+    """batch, plate, well, site and site_rank (0-based, within the well) of an arm's sites."""
+    sites = (
+        index.filter(pl.col("is_image") & (pl.col("arm") == arm) & pl.col("plate").is_in(experiment.plates))
+        .select("batch", "plate", "well", pl.col("site").cast(pl.Int64))
+        .unique()
+    )
+    return ld.with_site_rank(sites)
+
+
+def site_table(index: pl.DataFrame, experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
+    """batch, plate, well, site, site_rank and unit of every analysed site, ids from the index.
+
+    The k-th CP site of a well pairs with its k-th SBS site (the ranks cp_illum_apply and
+    sbs_illum_apply chunk by), which must carry the same site id; a well whose arms number
+    their sites differently is an error naming it.
+    """
+    cp = _arm_sites(index, experiment, "CP")
+    sbs = _arm_sites(index, experiment, "SBS").select("plate", "well", "site_rank", sbs_site="site")
+    paired = cp.join(sbs, on=["plate", "well", "site_rank"], how="inner")
+    differ = paired.filter(pl.col("site") != pl.col("sbs_site"))
+    if differ.height:
+        row = differ.sort("plate", "well", "site_rank").row(0, named=True)
+        raise ld.LoadDataError(
+            f"analysis pairs the k-th CP and SBS site of a well, which must be the same site; "
+            f"{differ.height} pair(s) differ, first: {row['plate']}/{row['well']} CP site {row['site']} "
+            f"vs SBS site {row['sbs_site']}"
+        )
+    table = paired.select("batch", "plate", "well", "site", "site_rank").sort("plate", "well", "site")
+    return _with_unit(table, params)
 
 
 def cp_image_names(experiment: Any) -> dict[str, str]:
@@ -108,7 +150,9 @@ def _sbs_folder(workspace: Path, params: AnalysisParameters) -> pl.Expr:
     return unit_folder(workspace, sbs_names.SBS_ILLUM_APPLY, pl.col("site_rank"), params.sbs_sites_per_unit)
 
 
-def loaddata_frame(workspace: Path, experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
+def loaddata_frame(
+    workspace: Path, experiment: Any, params: AnalysisParameters, index: pl.DataFrame
+) -> pl.DataFrame:
     """One LoadData row per site: corrected CP channels and the aligned SBS cycle-1 nuclei."""
     fields = {"plate": pl.col("plate"), "well": pl.col("well"), "site": pl.col("site").cast(pl.String)}
     cp_folder, channels = _cp_folder(workspace, params), channel_names(experiment)
@@ -122,7 +166,7 @@ def loaddata_frame(workspace: Path, experiment: Any, params: AnalysisParameters)
     cycle, nuclear = experiment.sbs.cycles[0], experiment.sbs.nuclear_channel
     sbs_file = name_expr(lambda **k: sbs_names.aligned_image_file(cycle=cycle, channel=nuclear, **k), **fields)
     columns += ld.file_columns(SBS_NUCLEI, sbs_file, _sbs_folder(workspace, params))
-    return site_table(experiment, params).select(
+    return site_table(index, experiment, params).select(
         pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
         pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"), *columns, "unit",
     )  # fmt: skip
@@ -131,8 +175,9 @@ def loaddata_frame(workspace: Path, experiment: Any, params: AnalysisParameters)
 def write_loaddata(
     index: pl.DataFrame, experiment: Any, params: AnalysisParameters, images_root: Path, out_dir: Path
 ) -> list[Path]:
-    """One CSV per unit; rows point at earlier steps' outputs in the workspace (not at the index)."""
-    frame = loaddata_frame(ld.step_workspace(out_dir, names.ANALYSIS), experiment, params)
+    """One CSV per unit; rows point at earlier steps' outputs in the workspace (the index gives
+    only the sites: their ids and batch, as the upstream steps wrote them)."""
+    frame = loaddata_frame(ld.step_workspace(out_dir, names.ANALYSIS), experiment, params, index)
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
@@ -175,7 +220,7 @@ def upstream(
 ) -> dict[str, dict[str, list[Path]]]:
     """Per unit, the unit folders of cp_illum_apply and sbs_illum_apply holding its images."""
     folders = (
-        site_table(experiment, params)
+        site_ranks(experiment, params)
         .group_by("unit", maintain_order=True)
         .agg(cp=_cp_folder(workspace, params).unique().sort(), sbs=_sbs_folder(workspace, params).unique().sort())
     )

@@ -21,7 +21,8 @@ def test_loaddata_points_each_site_at_its_own_upstream_files(tiny_workspace) -> 
     ws = data_config.workspace_path
     params = AnalysisParameters(sites_per_unit=1, sbs_sites_per_unit=2, cp_sites_per_unit=0)
     out = naming.loaddata_dir(ws, names.ANALYSIS)
-    written = write_loaddata(pl.DataFrame(), experiment, params, data_config.images_path, out)
+    index = pl.read_parquet(naming.index_table(ws))
+    written = write_loaddata(index, experiment, params, data_config.images_path, out)
     assert [p.name for p in written] == ["Plate1__A1__0000.csv", "Plate1__A1__0001.csv",
                                          "Plate1__A2__0000.csv", "Plate1__A2__0001.csv"]  # fmt: skip
     frame = pl.read_csv(written[1])
@@ -61,9 +62,10 @@ def test_loaddata_frame_names_every_site_as_the_upstream_steps_do(tiny_workspace
     data_config, experiment, _ = tiny_workspace
     ws = data_config.workspace_path
     params = AnalysisParameters(sites_per_unit=sizes[0], sbs_sites_per_unit=sizes[1], cp_sites_per_unit=sizes[2])
-    frame = loaddata_frame(ws, experiment, params)
+    index = pl.read_parquet(naming.index_table(ws))
+    frame = loaddata_frame(ws, experiment, params, index)
     expected = []
-    for row in site_table(experiment, params).iter_rows(named=True):
+    for row in site_table(index, experiment, params).iter_rows(named=True):
         plate, well, site, rank = row["plate"], row["well"], row["site"], row["site_rank"]
         record = {"Metadata_Batch": row["batch"], "Metadata_Plate": plate, "Metadata_Well": well,
                   "Metadata_Site": site}  # fmt: skip
@@ -93,7 +95,89 @@ def test_loaddata_frame_is_vectorised(tiny_screen) -> None:
         "cp": experiment.cp.model_copy(update={"sites_per_well": 20_000}),
         "sbs": experiment.sbs.model_copy(update={"sites_per_well": 20_000}),
     })  # fmt: skip
+    sites = pl.DataFrame({"well": wells}).join(pl.DataFrame({"site": range(20_000)}), how="cross")
+    index = pl.concat([
+        sites.with_columns(pl.lit(arm).alias("arm"))
+        for arm in ("CP", "SBS")
+    ]).with_columns(is_image=pl.lit(True), batch=pl.lit("B1"), plate=pl.lit("P1"))  # fmt: skip
     start = time.perf_counter()
-    frame = loaddata_frame(Path("/workspace"), big, AnalysisParameters())
+    frame = loaddata_frame(Path("/workspace"), big, AnalysisParameters(), index)
     assert frame.height == 120_000
     assert time.perf_counter() - start < 2.0
+
+
+def _renumbered_screen(tiny_workspace, tmp_path: Path, sites: dict[str, dict[int, int]]):
+    """The tiny screen's index with each arm's sites renumbered (`sites[arm]`: old -> new) and
+    a copy of Plate1 as Plate2 in another batch; its experiment and the index."""
+    from starrynight.experiments.pcp_generic import PCPGenericExperiment
+
+    data_config, _, _ = tiny_workspace
+    ws = data_config.workspace_path
+    index = pl.read_parquet(naming.index_table(ws)).filter(pl.col("is_image"))
+    index = pl.concat([
+        index.filter(pl.col("arm") == arm).with_columns(pl.col("site").replace_strict(mapping))
+        for arm, mapping in sites.items()
+    ])  # fmt: skip
+    plate2 = index.with_columns(
+        pl.col("key").str.replace_all("Plate1", "Plate2").str.replace_all("Batch1", "Batch2"),
+        plate=pl.lit("Plate2"), batch=pl.lit("Batch2"),
+    )
+    index = pl.concat([index, plate2])
+    index.write_parquet(tmp_path / "renumbered.parquet")
+    experiment = PCPGenericExperiment.from_index(tmp_path / "renumbered.parquet", {
+        "nuclear_channel": "DAPI", "cell_channel": "CellMask", "mito_channel": "MitoTracker",
+        "barcode_csv_path": str(ws / "barcodes.csv"), "image_overlap_percentage": 10,
+    })  # fmt: skip
+    return data_config, experiment, index
+
+
+def _site_units(csvs: list[Path]) -> dict[tuple[str, str, int], str]:
+    """(plate, well, site) -> the unit whose LoadData lists the site."""
+    return {
+        (r["Metadata_Plate"], r["Metadata_Well"], r["Metadata_Site"]): csv.stem
+        for csv in csvs for r in pl.read_csv(csv).iter_rows(named=True)
+    }  # fmt: skip
+
+
+def test_loaddata_uses_the_index_site_ids_and_batches(tiny_workspace, tmp_path: Path) -> None:
+    """Sites numbered from 1 with a gap, two batches: analysis reads the files the upstream
+    steps wrote for those very sites (SaveImages names them from Metadata_Site)."""
+    from starrynight.modules.cp_illum_apply.step import CPIllumApplyParameters
+    from starrynight.modules.cp_illum_apply.step import write_loaddata as write_cp
+    from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
+    from starrynight.modules.sbs_illum_apply.step import write_loaddata as write_sbs
+
+    renumber = {0: 1, 1: 3}
+    data_config, experiment, index = _renumbered_screen(tiny_workspace, tmp_path, {"CP": renumber, "SBS": renumber})
+    assert experiment.batch is None  # two batches
+    ws, images = data_config.workspace_path, data_config.images_path
+    cp_units = _site_units(write_cp(index, experiment, CPIllumApplyParameters(sites_per_unit=1), images,
+                                    naming.loaddata_dir(ws, "cp_illum_apply")))  # fmt: skip
+    sbs_units = _site_units(write_sbs(index, experiment, SBSIllumApplyParameters(sites_per_unit=1), images,
+                                      naming.loaddata_dir(ws, "sbs_illum_apply")))  # fmt: skip
+    params = AnalysisParameters(sites_per_unit=0, cp_sites_per_unit=1, sbs_sites_per_unit=1)
+    written = write_loaddata(index, experiment, params, images, naming.loaddata_dir(ws, names.ANALYSIS))
+    frame = pl.concat([pl.read_csv(p) for p in written])
+    assert frame.height == 8
+    assert set(frame["Metadata_Site"]) == {1, 3}
+    assert dict(frame.select("Metadata_Plate", "Metadata_Batch").unique().iter_rows()) == {
+        "Plate1": "Batch1", "Plate2": "Batch2"}  # fmt: skip
+    for row in frame.iter_rows(named=True):
+        key = (row["Metadata_Plate"], row["Metadata_Well"], row["Metadata_Site"])
+        plate, well, site = key
+        assert row["FileName_CorrDAPI"] == cp_names.corrected_image(plate, well, site, "DAPI")
+        assert Path(row["PathName_CorrDAPI"]) == naming.outputs_dir(ws, "cp_illum_apply") / cp_units[key]
+        assert row[f"FileName_{SBS_NUCLEI}"] == sbs_names.aligned_image_file(plate, well, site, 1, "DAPI")
+        assert Path(row[f"PathName_{SBS_NUCLEI}"]) == naming.outputs_dir(ws, "sbs_illum_apply") / sbs_units[key]
+    # planning (no index) names the same folders
+    invoke = analysis_modules(data_config, experiment, params)[0][2]
+    unit = next(u for u in invoke.pipeline.units if u.id == "Plate2__A2")
+    assert [Path(p).name for p in unit.inputs["cp_images"]] == [cp_units[("Plate2", "A2", s)] for s in (1, 3)]
+
+
+def test_arms_numbering_a_well_differently_are_named(tiny_workspace, tmp_path: Path) -> None:
+    data_config, experiment, index = _renumbered_screen(tiny_workspace, tmp_path, {"CP": {0: 0, 1: 1}, "SBS": {0: 1, 1: 2}})
+    ws = data_config.workspace_path
+    with pytest.raises(LoadDataError, match="Plate1/A1 CP site 0 vs SBS site 1"):
+        write_loaddata(index, experiment, AnalysisParameters(), data_config.images_path,
+                       naming.loaddata_dir(ws, names.ANALYSIS))  # fmt: skip
