@@ -50,7 +50,7 @@ def create_pcp_generic_pipeline(
     from starrynight.modules.analysis import analysis_modules
     from starrynight.qc.module import QCReportModule
 
-    parameters = couple_unit_sizes(parameters or {})
+    parameters = couple_parameters(parameters or {})
     unknown = set(parameters) - set(CP_ARM) - set(SBS_ARM) - {"analysis"}
     if unknown:
         raise ValueError(f"parameters given for unknown step(s): {sorted(unknown)}")
@@ -86,10 +86,20 @@ UNIT_SIZE_LINKS = [
 ]
 
 
-def couple_unit_sizes(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Step parameters (as dicts) with every linked chunk size copied from its upstream step.
+def parameter_links() -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """Every (downstream step, field) copied from an (upstream step, field): the chunk sizes, and
+    the segmentation check's segmentation settings, which are illumination apply's (it checks
+    the segmentation that step made)."""
+    from starrynight.modules.cp_illum_apply.step import SegmentationParameters
 
-    A user sets a chunk size once, on the upstream step; giving a downstream copy that
+    segmentation = [(("cp_segcheck", f), ("cp_illum_apply", f)) for f in SegmentationParameters.model_fields]
+    return UNIT_SIZE_LINKS + segmentation
+
+
+def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Step parameters (as dicts) with every linked setting copied from its upstream step.
+
+    A user sets a linked setting once, on the upstream step; giving a downstream copy that
     disagrees is an error naming both settings.
     """
     from starrynight.modules.analysis import AnalysisParameters
@@ -97,10 +107,10 @@ def couple_unit_sizes(parameters: dict[str, Any]) -> dict[str, Any]:
 
     def as_dict(step: str) -> dict[str, Any]:
         given = parameters.get(step) or {}
-        return dict(given) if isinstance(given, dict) else given.model_dump()
+        return dict(given) if isinstance(given, dict) else given.model_dump(exclude_unset=True)
 
     out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis"}}
-    for (down, down_field), (up, up_field) in UNIT_SIZE_LINKS:
+    for (down, down_field), (up, up_field) in parameter_links():
         up_model = get_module(f"{up}_loaddata").Parameters
         value = out[up].get(up_field, up_model.model_fields[up_field].default)
         if down_field in out[down] and out[down][down_field] != value:
@@ -111,3 +121,7 @@ def couple_unit_sizes(parameters: dict[str, Any]) -> dict[str, Any]:
         out[down][down_field] = value
     out["analysis"] = AnalysisParameters(**out["analysis"])
     return out
+
+
+#: the former name, when only chunk sizes were coupled
+couple_unit_sizes = couple_parameters

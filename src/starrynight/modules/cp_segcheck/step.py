@@ -36,7 +36,9 @@ NUCLEI_COLOR, CELLS_COLOR = "#0080FF", "#FF4000"
 
 class CPSegcheckParameters(CPIllumApplyParameters):
     """The illumination apply step's parameters (segmentation, and its chunking, which says
-    where its images are) plus the sampling of sites."""
+    where its images are) plus the sampling of sites. The pcp-generic pipeline copies the
+    shared ones from cp_illum_apply (`pipelines.pcp_generic.couple_parameters`); alone, use
+    `for_illum_apply`."""
 
     sites_per_unit: int = Field(
         0, ge=0, description="cp_illum_apply's sites_per_unit (its unit folders hold the images)"

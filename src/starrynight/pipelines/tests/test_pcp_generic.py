@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from starrynight.pipelines.pcp_generic import couple_unit_sizes, create_pcp_generic_pipeline
+from starrynight.pipelines.pcp_generic import couple_parameters, create_pcp_generic_pipeline
 
 
 def test_chunk_size_set_upstream_reaches_every_downstream_step():
-    params = couple_unit_sizes({"cp_illum_apply": {"sites_per_unit": 2}, "sbs_illum_apply": {"sites_per_unit": 1}})
+    params = couple_parameters({"cp_illum_apply": {"sites_per_unit": 2}, "sbs_illum_apply": {"sites_per_unit": 1}})
     assert params["cp_segcheck"]["sites_per_unit"] == 2
     assert params["analysis"].cp_sites_per_unit == 2
     assert params["sbs_preprocess"]["sites_per_unit"] == 1
@@ -20,7 +20,33 @@ def test_chunk_size_set_upstream_reaches_every_downstream_step():
 
 def test_a_disagreeing_downstream_chunk_size_is_named():
     with pytest.raises(ValueError, match="cp_segcheck.sites_per_unit=3 must equal cp_illum_apply.sites_per_unit"):
-        couple_unit_sizes({"cp_illum_apply": {"sites_per_unit": 2}, "cp_segcheck": {"sites_per_unit": 3}})
+        couple_parameters({"cp_illum_apply": {"sites_per_unit": 2}, "cp_segcheck": {"sites_per_unit": 3}})
+
+
+def test_segcheck_segments_with_illum_apply_settings():
+    from starrynight.modules.cp_segcheck.step import CPSegcheckParameters
+
+    params = couple_parameters({"cp_illum_apply": {"nuclei_diameter_max": 33, "cell_threshold_method": "Otsu"},
+                                "cp_segcheck": CPSegcheckParameters(every_nth_site=1)})  # fmt: skip
+    segcheck = CPSegcheckParameters(**params["cp_segcheck"])
+    assert segcheck.nuclei_diameter_max == 33 and segcheck.every_nth_site == 1
+    with pytest.raises(ValueError, match="cp_segcheck.declump_method=Intensity must equal cp_illum_apply.declump_method"):
+        couple_parameters({"cp_segcheck": {"declump_method": "Intensity"}})
+
+
+def test_editing_illum_apply_segmentation_changes_the_segcheck_command(tiny_screen):
+    data_config, experiment, _ = tiny_screen
+
+    def segcheck_commands(parameters):
+        modules, _ = create_pcp_generic_pipeline(data_config, experiment, parameters)
+        return {m.module_id: list(m.pipeline.argv) for m in modules if m.module_id.startswith("cp_segcheck")}
+
+    before = segcheck_commands({})
+    after = segcheck_commands({"cp_illum_apply": {"nuclei_diameter_max": 33}})
+    for module_id in ("cp_segcheck_loaddata", "cp_segcheck_cppipe"):
+        argv = after[module_id]
+        assert argv != before[module_id]
+        assert argv[argv.index("--nuclei-diameter-max") + 1] == "33"
 
 
 def test_whole_pipeline_compiles_and_plans(tiny_screen, tmp_path):
