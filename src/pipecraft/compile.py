@@ -4,9 +4,16 @@ One rule per node. A fan-out is one wildcard rule (`{unit}`) whose per-unit inpu
 precomputed, shell-quoted command come from a JSON job table next to the Snakefile, so
 planning stays linear in the number of units. Very large fan-outs are packed into batches
 (several units per Snakemake job) to keep Snakemake's per-job planning cost bounded.
-Every node also gets a tiny `<name>__done` rule touching `.pipecraft/done/<name>`; nodes
-that come later in a `Seq` require it with `ancient()`, which orders them without making
-them re-run merely because an earlier node re-ran (data edges, via shared paths, do that).
+Every node also gets a tiny `<name>__done` rule touching `.pipecraft/done/<name>`.
+
+Ordering a `Seq` A -> B is per unit of B: a unit that reads outputs of A waits for exactly
+those outputs (a data edge), and a unit that reads nothing from A waits for the whole of A
+through A's done marker, required with `ancient()` so that it orders without forcing a
+re-run when A re-runs (data edges do that). When no unit of B reads from A the marker is a
+static input line of B's rule; when only some do, the marker is listed per unit in B's job
+table (key "a") and the rule's input function returns it wrapped in `ancient()`. Batched
+fan-outs take the union over the units of a batch. A node reading its own output, and any
+cycle, is a GraphError naming the nodes.
 
 Text from the graph never reaches the Snakefile unescaped: paths and commands are Python
 string literals with every non-printable character escaped, argv is shown in comments with
@@ -302,17 +309,19 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
         if j.unit is not None:
             j.batch = batch_of.get((j.rule, j.unit))
 
-    data_edges = _map_inputs(rules, producers, dir_outputs, batch_of)
-    edges = comp_edges | data_edges
-    _check_cycles([rp.node.name for rp in rules], edges)
-    for rp in rules:
-        rp.after = sorted(a for a, b in comp_edges if b == rp.node.name and (a, b) not in data_edges)
+    preds: dict[str, list[str]] = defaultdict(list)
+    for a, b in comp_edges:
+        preds[b].append(a)
+    data_edges = _map_inputs(rules, producers, dir_outputs, batch_of, preds)
+    _check_cycles([rp.node.name for rp in rules], comp_edges | data_edges)
     return Plan(rules=rules, jobs=jobs)
 
 
 def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | None]],
-                dir_outputs: dict[str, str], batch_of: dict[tuple[str, str], str]) -> set[tuple[str, str]]:
-    """Point each input at what Snakemake must build first; return node-level data edges.
+                dir_outputs: dict[str, str], batch_of: dict[tuple[str, str], str],
+                preds: dict[str, list[str]]) -> set[tuple[str, str]]:
+    """Point each input at what Snakemake must build first; set the order markers each unit
+    needs (see the module docstring); return node-level data edges.
 
     An input inside a produced directory is replaced by that directory; an input produced by a
     batched fan-out is replaced by its batch stamp (the batch's unit outputs are not rules'
@@ -320,7 +329,12 @@ def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | Non
     """
     edges: set[tuple[str, str]] = set()
     for rp in rules:
-        for entry in rp.table.values():
+        name = rp.node.name
+        before = preds.get(name, [])
+        before_set = set(before)
+        reads_of: list[set[str]] = []  # per unit: the composition predecessors it reads from
+        for uid, entry in rp.table.items():
+            reads: set[str] = set()
             mapped: list[str] = []
             for p in entry["i"]:
                 key = _norm(p)
@@ -335,22 +349,43 @@ def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | Non
                         parent = os.path.dirname(parent)
                 if hit is not None:
                     prod, unit = hit
-                    if prod != rp.node.name:
-                        edges.add((prod, rp.node.name))
+                    if prod == name:
+                        raise GraphError(
+                            f"node {name!r}" + (f", unit {uid!r}," if uid else "")
+                            + f" reads its own output {p!r}: a node cannot depend on itself")
+                    edges.add((prod, name))
+                    if prod in before_set:
+                        reads.add(prod)
                     b = batch_of.get((prod, unit)) if unit else None
                     if b is not None:
                         target = f"{STAMP_DIR}/{prod}/{b}"
                 if target not in mapped:
                     mapped.append(target)
             entry["i"] = mapped
+            if before:
+                reads_of.append(reads)
+        if not before:
+            continue
+        count = dict.fromkeys(before, 0)
+        for reads in reads_of:
+            for a in reads:
+                count[a] += 1
+        rp.after = sorted(a for a in before if count[a] == 0)
+        some = sorted(a for a in before if 0 < count[a] < len(reads_of))
+        if some:
+            for entry, reads in zip(rp.table.values(), reads_of, strict=True):
+                markers = [f"{DONE_DIR}/{a}" for a in some if a not in reads]
+                if markers:
+                    entry["a"] = markers
     return edges
 
 
 def _check_cycles(names: list[str], edges: set[tuple[str, str]]) -> None:
     succ: dict[str, list[str]] = defaultdict(list)
     for a, b in edges:
-        if a != b:
-            succ[a].append(b)
+        if a == b:
+            raise GraphError(f"the pipeline has a cycle: {a} -> {a}")
+        succ[a].append(b)
     state: dict[str, int] = {}
     stack_path: list[str] = []
 
@@ -381,8 +416,9 @@ HEADER = '''\
 # Each command is a precomputed, shell-quoted argv (params.cmd), so file names are data.
 # params are functions so that Snakemake does not read {{braces}} in them as wildcards.
 # Every job writes logs/<rule>/<unit>.log and benchmarks/<rule>/<unit>.tsv.
-# <rule>__done rules touch .pipecraft/done/<rule> once a node is complete; later nodes of a
-# Seq require that marker with ancient(): it orders them without forcing re-runs.
+# <rule>__done rules touch .pipecraft/done/<rule> once a node is complete. In a Seq, a unit
+# that reads nothing from an earlier node requires that node's marker with ancient(): it
+# orders without forcing re-runs. (Per-unit markers: key "a" of the job table.)
 
 import inspect
 import json
@@ -405,7 +441,13 @@ def _once(fn):
 
 
 def _inputs(table):
-    return _once(lambda wc: table[wc.unit]["i"] if wc.unit in table else [{no_such!r}])
+    def inputs(wc):
+        entry = table.get(wc.unit)
+        if entry is None:
+            return [{no_such!r}]
+        after = entry.get("a")
+        return entry["i"] + [ancient(p) for p in after] if after else entry["i"]
+    return _once(inputs)
 
 
 def _const(value):
@@ -591,14 +633,21 @@ def _write_workflow(plan_: Plan, working_dir: Path, container_runtime: str) -> P
                 runner = [sys.executable, "-m", "pipecraft._batchrun", rel, str(len(blob)),
                           str(len(raw))]
                 inputs: list[str] = []
+                after: list[str] = []
                 seen: set[str] = set()
                 for uid in ids:
-                    for p in rp.table[uid]["i"]:
+                    entry = rp.table[uid]
+                    for p in entry["i"]:
                         if p not in seen:
                             seen.add(p)
                             inputs.append(p)
+                    for p in entry.get("a", ()):
+                        if p not in after:
+                            after.append(p)
                 table[bid] = {"i": inputs, "c": shell_command(runner, {}),
                               "d": hashlib.sha1(raw).hexdigest()}
+                if after:
+                    table[bid]["a"] = after
                 blob += raw
             write_atomic(working_dir / rel, bytes(blob))
         else:

@@ -127,6 +127,27 @@ def test_empty_part_at_the_start_of_a_seq_keeps_the_edge_from_before(empty):
     assert edges == {("a", "b"), ("a", "c")}
 
 
+def test_node_or_unit_reading_its_own_output_is_a_graph_error(backend, tmp_path):
+    out = str(tmp_path / "o.txt")
+    cmd = pc.Command(name="selfish", argv=["true"], inputs={"i": [out]},
+                     outputs={"o": [pc.file(out)]})
+    with pytest.raises(pc.GraphError, match=r"node 'selfish' reads its own output"):
+        backend.compile(cmd, working_dir=tmp_path)
+    fan = pc.FanOut(name="loop", argv=["true"],
+                    units=[pc.Unit(id="u1", inputs={"i": [str(tmp_path / "u1.txt")]})],
+                    outputs={"o": pc.file(str(tmp_path / "{unit}.txt"))})
+    with pytest.raises(pc.GraphError, match=r"node 'loop', unit 'u1', reads its own output"):
+        backend.compile(fan, working_dir=tmp_path)
+    inside = pc.FanOut(name="nested", argv=["true"],
+                       units=[pc.Unit(id="u1", inputs={"i": [str(tmp_path / "d" / "u1" / "f")]})],
+                       outputs={"o": pc.directory(str(tmp_path / "d" / "{unit}"))})
+    with pytest.raises(pc.GraphError, match=r"node 'nested', unit 'u1', reads its own output"):
+        backend.compile(inside, working_dir=tmp_path)
+    twice = pc.Command(name="again", argv=["true"])
+    with pytest.raises(pc.GraphError, match=r"cycle: again -> again"):
+        backend.compile(pc.Seq([twice, twice]), working_dir=tmp_path)
+
+
 @pytest.mark.parametrize("key", ["a\rb", "a\nb", "x y", "1st", "a-b", "", "o\u2028import os"])
 def test_input_output_and_param_names_must_be_identifiers(key):
     with pytest.raises(ValidationError, match="not allowed: use a Python identifier"):
@@ -150,3 +171,39 @@ def test_comments_escape_every_line_separator(backend, tmp_path):
     assert comment.endswith(r"x\u2029import os back\\slash")
     for s in seps:
         assert s not in text.replace("\n", "")
+
+
+def test_seq_order_markers_are_per_unit(tmp_path):
+    from pipecraft.compile import DONE_DIR, plan
+
+    a = pc.FanOut(name="a", argv=["true"], units=[pc.Unit(id="x"), pc.Unit(id="y")],
+                  outputs={"o": pc.file(str(tmp_path / "a" / "{unit}"))})
+    b = pc.FanOut(name="b", argv=["true"],
+                  units=[pc.Unit(id="reads", inputs={"i": [str(tmp_path / "a" / "x")]}),
+                         pc.Unit(id="free")],
+                  outputs={"o": pc.file(str(tmp_path / "b" / "{unit}"))})
+    c = pc.Command(name="c", argv=["true"], inputs={"i": [str(tmp_path / "b" / "free")]})
+    d = pc.Command(name="d", argv=["true"])
+    rules = {rp.node.name: rp for rp in plan(pc.Seq([a, b, c, d]), tmp_path).rules}
+    assert rules["b"].after == []  # some units read from a: markers are per unit
+    assert "a" not in rules["b"].table["reads"]
+    assert rules["b"].table["free"]["a"] == [f"{DONE_DIR}/a"]
+    assert rules["c"].after == [] and "a" not in rules["c"].table[""]  # reads from b
+    assert rules["d"].after == ["c"]  # reads nothing from c: the static marker line
+
+
+def test_per_unit_markers_reach_the_snakefile_and_batched_job_tables(tmp_path):
+    import json
+
+    a = pc.Command(name="a", argv=["true"], outputs={"o": [pc.file(str(tmp_path / "a.txt"))]})
+    units = [pc.Unit(id=f"r{i}", inputs={"i": [str(tmp_path / "a.txt")]}) for i in range(2)]
+    units += [pc.Unit(id=f"f{i}") for i in range(2)]
+    b = pc.FanOut(name="b", argv=["true"], units=units, batch_size=2,
+                  outputs={"o": pc.file(str(tmp_path / "b" / "{unit}"))})
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=1))
+    text = backend.compile(pc.Seq([a, b]), working_dir=tmp_path).read_text()
+    assert "ancient(p) for p in after" in text
+    assert 'ancient(".pipecraft/done/a")' not in text  # not static: r0 and r1 read a.txt
+    table = json.loads((tmp_path / "jobs" / "b.json").read_text())
+    assert "a" not in table["batch000000"]
+    assert table["batch000001"]["a"] == [".pipecraft/done/a"]

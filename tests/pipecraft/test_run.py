@@ -237,6 +237,33 @@ def test_print_exec_echoes_commands(tmp_path, capsys):
     assert "steps (100%) done" in out
 
 
+STAMP = ("import sys, time; open(sys.argv[1], 'w').write(repr(time.time())); "
+         "time.sleep(float(sys.argv[2])); open(sys.argv[3], 'w').write(repr(time.time()))")
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_seq_unit_reading_nothing_from_the_previous_node_waits_for_all_of_it(tmp_path, batch_size):
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=3))
+    a = pc.FanOut(name="a", argv=[PY, "-c", STAMP, str(tmp_path / "a_{unit}.start"),
+                                  "{param.delay}", "{output.end}"],
+                  units=[pc.Unit(id="fast", params={"delay": "0"}),
+                         pc.Unit(id="slow", params={"delay": "3"})],
+                  outputs={"end": pc.file(str(tmp_path / "a_{unit}.end"))})
+    reads = {"i": [str(tmp_path / "a_fast.end")]}
+    b = pc.FanOut(name="b", argv=[PY, "-c", STAMP, str(tmp_path / "b_{unit}.start"), "0",
+                                  "{output.end}"],
+                  units=[pc.Unit(id="reads1", inputs=reads), pc.Unit(id="reads2", inputs=reads),
+                         pc.Unit(id="free1"), pc.Unit(id="free2")],
+                  outputs={"end": pc.file(str(tmp_path / "b_{unit}.end"))}, batch_size=batch_size)
+    backend.run(pc.Seq([a, b]), working_dir=tmp_path / "wd")
+    slow_end = float((tmp_path / "a_slow.end").read_text())
+    fast_end = float((tmp_path / "a_fast.end").read_text())
+    for u in ("free1", "free2"):
+        assert float((tmp_path / f"b_{u}.start").read_text()) >= slow_end
+    for u in ("reads1", "reads2"):
+        assert float((tmp_path / f"b_{u}.start").read_text()) >= fast_end
+
+
 INJECT = "x\r__import__('os').system('touch PWNED')"
 SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 ARGS_JSON = "import sys, json; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
