@@ -84,28 +84,6 @@ def test_loaddata_frame_names_every_site_as_the_upstream_steps_do(tiny_workspace
     assert frame.columns == list(expected[0])
 
 
-def test_loaddata_frame_is_vectorised(tiny_screen) -> None:
-    """120k sites in well under the ~5 s a per-row Python build takes."""
-    import time
-
-    _, experiment, _ = tiny_screen
-    wells = [f"A{i}" for i in range(1, 7)]
-    big = experiment.model_copy(update={
-        "plates": ["P1"], "wells": {"P1": wells},
-        "cp": experiment.cp.model_copy(update={"sites_per_well": 20_000}),
-        "sbs": experiment.sbs.model_copy(update={"sites_per_well": 20_000}),
-    })  # fmt: skip
-    sites = pl.DataFrame({"well": wells}).join(pl.DataFrame({"site": range(20_000)}), how="cross")
-    index = pl.concat([
-        sites.with_columns(pl.lit(arm).alias("arm"))
-        for arm in ("CP", "SBS")
-    ]).with_columns(is_image=pl.lit(True), batch=pl.lit("B1"), plate=pl.lit("P1"))  # fmt: skip
-    start = time.perf_counter()
-    frame = loaddata_frame(Path("/workspace"), big, AnalysisParameters(), index)
-    assert frame.height == 120_000
-    assert time.perf_counter() - start < 2.0
-
-
 def _renumbered_screen(tiny_workspace, tmp_path: Path, sites: dict[str, dict[int, int]]):
     """The tiny screen's index with each arm's sites renumbered (`sites[arm]`: old -> new) and
     a copy of Plate1 as Plate2 in another batch; its experiment and the index."""
