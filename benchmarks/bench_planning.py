@@ -41,7 +41,7 @@ def plan_screen(root: Path, plates: int, wells: int, cp_sites: int, sbs_sites: i
     from starrynight.pipelines.pcp_generic import (
         CP_ARM,
         SBS_ARM,
-        couple_unit_sizes,
+        couple_parameters,
         create_pcp_generic_pipeline,
     )
 
@@ -63,7 +63,7 @@ def plan_screen(root: Path, plates: int, wells: int, cp_sites: int, sbs_sites: i
     data_config = DataConfig(workspace_path=workspace, images_path=images, scratch_path=scratch)
 
     index = pl.read_parquet(naming.index_table(workspace))
-    parameters = couple_unit_sizes({})
+    parameters = couple_parameters({})
     for step in (*CP_ARM, *SBS_ARM, "analysis"):
         module_cls = get_module(f"{step}_loaddata")
         params = parameters[step]

@@ -121,7 +121,3 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         out[down][down_field] = value
     out["analysis"] = AnalysisParameters(**out["analysis"])
     return out
-
-
-#: the former name, when only chunk sizes were coupled
-couple_unit_sizes = couple_parameters
