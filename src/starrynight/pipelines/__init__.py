@@ -8,6 +8,7 @@ from typing import Any
 
 # pipeline name -> "module:function" returning (modules, pipeline)
 _PIPELINES = {
+    "index": "starrynight.pipelines.index:create_index_pipeline",
     "pcp-generic": "starrynight.pipelines.pcp_generic:create_pcp_generic_pipeline",
 }
 

@@ -6,7 +6,7 @@ parameters and backend settings. Relative paths are relative to the config file.
     workspace_path: workspace
     images_path: images
     scratch_path: scratch
-    index_preset: default
+    index_preset: default         # or index_patterns: [regex with named groups, ...]
     experiment:
       nuclear_channel: DAPI
       cell_channel: CellMask
@@ -39,6 +39,7 @@ class ScreenConfig(BaseModel):
     images_path: str
     scratch_path: str
     index_preset: str = "default"
+    index_patterns: list[str] = Field(default_factory=list)
     experiment: dict[str, Any]
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backend: dict[str, Any] = Field(default_factory=dict)
@@ -73,8 +74,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     import pipecraft as pc
     from starrynight.config import DataConfig
     from starrynight.experiments.pcp_generic import PCPGenericExperiment
-    from starrynight.modules.index import GenIndexModule
     from starrynight.pipelines import get_pipeline
+    from starrynight.pipelines.index import create_index_pipeline
 
     config, base = load_screen_config(config_path)
     data_config = DataConfig(
@@ -86,8 +87,12 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     backend = pc.SnakemakeBackend(backend_config)
     runs = Path(data_config.scratch_path) / "runs"
 
-    index_module = GenIndexModule.from_config(data_config, preset=config.index_preset)
-    backend.run(index_module.pipeline, config=backend_config, working_dir=runs / "index")
+    try:
+        _, index_pipeline = create_index_pipeline(
+            data_config, parameters={"preset": config.index_preset, "patterns": config.index_patterns})
+    except ValidationError as err:
+        raise ScreenConfigError(f"{config_path}: {err.errors()[0]['msg']}") from None
+    backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
 
     init = dict(config.experiment)
     if "barcode_csv_path" in init:

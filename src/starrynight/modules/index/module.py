@@ -64,7 +64,8 @@ class IndexParameters(BaseModel):
 class GenIndexModule(StarryNightModule):
     """Parse the image paths into the index (plates, wells, sites, cycles, channels).
 
-    Refreshes the inventory first (so it may run before GenInvModule) and writes it too.
+    Refreshes the inventory first (so it may run before GenInvModule) and writes it too;
+    `after_inventory` makes it read GenInvModule's inventory instead (one graph holding both).
     The layout comes from `preset`, or from user `patterns` (named-group regexes) that replace it.
     """
 
@@ -85,9 +86,16 @@ class GenIndexModule(StarryNightModule):
             },
         )
 
+    def after_inventory(self, inventory: StarryNightModule) -> GenIndexModule:
+        """Read the inventory that `inventory` (a GenInvModule) writes, not the images root."""
+        self.spec.inputs = {"inventory": inventory.spec.outputs["inventory"]}
+        self.spec.outputs.pop("inventory", None)
+        return self
+
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
+        images = self.spec.inputs.get("images")
         return pc.Command(
             name="gen_index",
             argv=[
@@ -96,12 +104,12 @@ class GenIndexModule(StarryNightModule):
                 "gen",
                 "--workspace",
                 str(self.workspace),
-                "--images",
-                str(self.spec.inputs["images"]),
+                *(["--images", str(images)] if images is not None else []),
                 "--preset",
                 self.parameters.preset,
                 *(arg for pattern in self.parameters.patterns for arg in ("--pattern", pattern)),
             ],
+            inputs={key: [str(path)] for key, path in self.spec.inputs.items() if key != "images"},
             outputs={key: [path] for key, path in self.spec.outputs.items()},
             container=self.container_image,
         )
