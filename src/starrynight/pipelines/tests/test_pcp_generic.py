@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from starrynight.modules.cellprofiler_step import step_modules
 from starrynight.pipelines.pcp_generic import couple_parameters, create_pcp_generic_pipeline
 
 
@@ -65,32 +66,33 @@ def test_whole_pipeline_compiles_and_plans(tiny_screen, tmp_path):
 
 @pytest.mark.slow
 def test_rerun_does_nothing_and_an_edit_reruns_only_its_step_and_dependents(tiny_workspace):
-    """CP arm through Snakemake: run, run again, edit a cp_illum_apply parameter, run again."""
+    """CP arm (calc -> apply -> segcheck) beside SBS illum calc, through Snakemake: run, run
+    again, edit a cp_illum_apply parameter, run again. The edit must re-run illum apply and
+    the segmentation check that depends on it, and nothing upstream or beside them."""
     import pipecraft as pc
-    from starrynight.modules.base import get_module
-    from starrynight.modules.cellprofiler_step import step_modules
+    from starrynight.pipelines.pcp_generic import CP_ARM, _step_graph, _trio
 
     data_config, experiment, _ = tiny_workspace
     backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2))
     wd = data_config.scratch_path / "runs" / "cp"
 
-    def graph(apply_params=None):
-        steps = []
-        for step, params in (("cp_illum_calc", None), ("cp_illum_apply", apply_params)):
-            trio = tuple(get_module(f"{step}_{stage}") for stage in ("loaddata", "cppipe", "invoke"))
-            ld, cppipe, invoke = step_modules(trio, data_config, experiment, params)
-            steps.append(pc.Seq([pc.Parallel([ld.pipeline, cppipe.pipeline]), invoke.pipeline]))
-        return pc.Seq(steps)
+    def graph(apply_params: dict | None = None) -> pc.Parallel:
+        params = couple_parameters({"cp_illum_apply": apply_params or {}})
+
+        def step(name: str) -> pc.Seq:
+            trio = _trio(name)
+            return _step_graph(step_modules(trio, data_config, experiment, trio[0].Parameters(**params[name])))
+
+        return pc.Parallel([pc.Seq([step(name) for name in CP_ARM]), step("sbs_illum_calc")])
 
     def ran(handle) -> set[str]:
         jobs = json.loads(handle.summary_path.read_text())["jobs"]
         return {j["rule"] for j in jobs if j["status"] == "succeeded" and not j["rule"].endswith("__done")}
 
-    first = backend.run(graph(), working_dir=wd)
-    assert {"cp_illum_calc_invoke", "cp_illum_apply_invoke"} <= ran(first)
+    first = ran(backend.run(graph(), working_dir=wd))
+    assert {"cp_illum_calc_invoke", "cp_illum_apply_invoke", "cp_segcheck_invoke", "sbs_illum_calc_invoke"} <= first
     assert ran(backend.run(graph(), working_dir=wd)) == set()
 
-    apply_params = get_module("cp_illum_apply_loaddata").Parameters(nuclei_diameter_max=28)
-    edited = ran(backend.run(graph(apply_params), working_dir=wd))
-    assert "cp_illum_apply_invoke" in edited
-    assert not any(rule.startswith("cp_illum_calc") for rule in edited)
+    edited = ran(backend.run(graph({"nuclei_diameter_max": 28}), working_dir=wd))
+    assert {"cp_illum_apply_invoke", "cp_segcheck_invoke"} <= edited
+    assert not any(rule.startswith(("cp_illum_calc", "sbs_illum_calc")) for rule in edited), edited
