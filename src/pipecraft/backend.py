@@ -1,13 +1,19 @@
 """The Snakemake backend: compile a pipeline, run Snakemake as a subprocess, watch it.
 
 Snakemake runs in its own process group in the working directory, writing to a run log
-that a watcher thread follows for progress, echoed commands and failures. A lock file
-(pid + start time) keeps two runs out of one working directory; a lock left by a killed
-run is recognised as stale and cleared, together with Snakemake's own lock.
+that a watcher thread follows for progress, echoed commands and failures.
+
+One run per working directory: `.pipecraft/run.lock` is held with an exclusive flock() by
+the pipecraft process for the whole run and inherited by Snakemake, so the kernel releases
+it only when both are gone; compile and dry_run hold it while they write. The file also
+records the Snakemake pid, its create time and the start time, for the error message and
+for clearing up after a run that died: its leftover jobs are killed only if they are
+verifiably that run's (see `_kill_leftovers`), and Snakemake's own lock is removed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -91,8 +97,11 @@ class SnakemakeBackend:
         """Write the Snakefile and job tables into working_dir; return the Snakefile path."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
-        _refuse_if_running(wd)
-        return write_workflow(p, wd, cfg.container_runtime)
+        lock = RunLock(wd, "compile")
+        try:
+            return write_workflow(p, wd, cfg.container_runtime)
+        finally:
+            lock.release()
 
     def snakemake_args(self, cfg: SnakemakeBackendConfig, n_jobs: int) -> list[str]:
         """The Snakemake command line pipecraft uses (after `python -m snakemake`)."""
@@ -124,12 +133,15 @@ class SnakemakeBackend:
         """Compile, then ask Snakemake what it would run (nothing is executed)."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
-        _refuse_if_running(wd)
-        write_workflow(p, wd, cfg.container_runtime)
-        _invalidate_batches(p, wd)
-        args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
-        proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd,
-                              capture_output=True, text=True, env=_job_env())
+        lock = RunLock(wd, "dry run")
+        try:
+            write_workflow(p, wd, cfg.container_runtime)
+            _invalidate_batches(p, wd)
+            args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
+            proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd,
+                                  capture_output=True, text=True, env=_job_env())
+        finally:
+            lock.release()
         out = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise PipecraftError(f"Snakemake dry run failed in {wd}:\n{_tail(out)}")
@@ -148,8 +160,9 @@ class SnakemakeBackend:
         cfg, wd = self._cfg(config), _dir(working_dir)
         wd.mkdir(parents=True, exist_ok=True)
         p = self._plan(pipeline, cfg, wd)
-        _acquire_lock(wd)
+        lock = RunLock(wd, "run")
         try:
+            lock.clear_stale()
             write_workflow(p, wd, cfg.container_runtime)
             _invalidate_batches(p, wd)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -160,12 +173,12 @@ class SnakemakeBackend:
                 proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=wd,
                                         stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=_job_env(),
-                                        start_new_session=True)
-            _write_lock(wd, proc.pid)
+                                        start_new_session=True, pass_fds=(lock.fd,))
+            lock.record_snakemake(proc.pid)
         except BaseException:
-            _release_lock(wd)
+            lock.release()
             raise
-        handle = RunHandle(p, wd, run_log, proc, cfg)
+        handle = RunHandle(p, wd, run_log, proc, cfg, lock)
         if wait:
             handle.wait()
             if check and handle.status != "succeeded":
@@ -200,6 +213,7 @@ def _invalidate_batches(p: Plan, wd: Path) -> None:
 # ---- lock -------------------------------------------------------------------------------
 
 def _alive(info: dict) -> bool:
+    """Is the Snakemake recorded in a lock file still running (same pid AND create time)?"""
     try:
         proc = psutil.Process(int(info["pid"]))
         return (abs(proc.create_time() - float(info["created"])) < 1.0
@@ -210,69 +224,124 @@ def _alive(info: dict) -> bool:
 
 def _lock_info(wd: Path) -> dict:
     try:
-        return json.loads((wd / LOCK).read_text())
+        info = json.loads((wd / LOCK).read_text())
     except (OSError, ValueError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _locked_message(wd: Path, info: dict) -> str:
-    return (f"working directory {wd} is in use by another pipecraft run (Snakemake pid "
-            f"{info.get('pid')}, started {info.get('started')}); wait for it to finish or "
-            "terminate it, then run again")
+    if info.get("pid"):
+        who = f"Snakemake pid {info.get('pid')}, started {info.get('started')}"
+    elif info.get("owner"):
+        who = f"pipecraft pid {info.get('owner')} ({info.get('what', 'run')}), " \
+              f"started {info.get('started')}"
+    else:
+        who = "lock held, just starting"
+    return (f"working directory {wd} is in use by another pipecraft run ({who}); wait for it "
+            "to finish or terminate it, then run again")
 
 
-def _refuse_if_running(wd: Path) -> None:
-    """compile/dry_run rewrite the job tables that an active run reads: refuse then."""
-    info = _lock_info(wd)
-    if info and _alive(info):
-        raise RunLockedError(_locked_message(wd, info))
+class RunLock:
+    """An exclusive flock() on `.pipecraft/run.lock`; RunLockedError if another holds it.
 
-
-def _acquire_lock(wd: Path) -> None:
-    lock = wd / LOCK
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            info = _lock_info(wd)
-            if _alive(info):
-                raise RunLockedError(_locked_message(wd, info)) from None
-            _clear_stale(wd, info)
-            continue
-        me = psutil.Process()
-        with os.fdopen(fd, "w") as f:
-            json.dump({"pid": me.pid, "created": me.create_time(),
-                       "started": datetime.now(UTC).isoformat()}, f)
-        return
-    raise RunLockedError(f"could not take the run lock {lock}")
-
-
-def _clear_stale(wd: Path, info: dict) -> None:
-    """Remove a dead run's lock, kill jobs it orphaned, and unlock Snakemake.
-
-    Linux does not reuse a pid while a process group of that id still has members, so
-    signalling the dead Snakemake's group only reaches jobs that run left behind.
+    The kernel drops a flock when the last descriptor of its open file goes away, so a held
+    lock is never stale and there is no read-then-delete race. The file is never deleted
+    (a new inode would be a second lock); its JSON content says who holds it.
     """
-    pid = info.get("pid")
-    if isinstance(pid, int) and info.get("pgid") == pid:
+
+    def __init__(self, wd: Path, what: str) -> None:
+        path = wd / LOCK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLockedError(_locked_message(wd, _lock_info(wd))) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self.wd, self.fd, self.what = wd, fd, what
+        self.previous = self._read()
+        self.info: dict = {}
+        self._write({"owner": os.getpid(), "what": what,
+                     "started": datetime.now(UTC).isoformat()})
+
+    def _read(self) -> dict:
+        try:
+            data = os.pread(self.fd, 1 << 16, 0)
+            info = json.loads(data) if data.strip() else {}
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def _write(self, info: dict) -> None:
+        self.info = info
+        data = json.dumps(info).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def clear_stale(self) -> None:
+        """Clear up after the run recorded in the file, if it died without releasing it."""
+        info = self.previous
+        if not isinstance(info.get("pid"), int):
+            return
+        if _alive(info):  # Snakemake runs although no one holds the lock: do not touch it
+            self.release()
+            raise RunLockedError(_locked_message(self.wd, info))
+        if isinstance(info.get("created"), int | float):
+            _kill_leftovers(info["pid"], float(info["created"]))
+        _unlock_snakemake(self.wd)
+        self.previous = {}
+
+    def record_snakemake(self, pid: int) -> None:
+        self._write({**self.info, "pid": pid, "pgid": pid,
+                     "created": psutil.Process(pid).create_time()})
+
+    def release(self) -> None:
+        """Unlock. A compile or dry run puts back what a dead run left, for the next run."""
+        if self.fd < 0:
+            return
+        try:
+            if self.what == "run" or not self.previous:
+                os.ftruncate(self.fd, 0)
+            else:
+                self._write(self.previous)
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _unlock_snakemake(wd: Path) -> None:
     for f in (wd / ".snakemake" / "locks").glob("*"):
         f.unlink(missing_ok=True)
-    (wd / LOCK).unlink(missing_ok=True)
 
 
-def _write_lock(wd: Path, pid: int) -> None:
-    created = psutil.Process(pid).create_time()
-    write_atomic(wd / LOCK, json.dumps({"pid": pid, "pgid": pid, "created": created,
-                                        "started": datetime.now(UTC).isoformat()}))
+def _kill_leftovers(pgid: int, created: float) -> None:
+    """Kill the jobs a dead Snakemake (process group leader `pgid`, started at `created`)
+    left in its process group, and nothing else.
 
-
-def _release_lock(wd: Path) -> None:
-    (wd / LOCK).unlink(missing_ok=True)
+    If a live process has that pid with another create time, the pid was reused, which the
+    kernel does only once the old group is empty: nothing is signalled. Otherwise each
+    member of the group must also have started no earlier than that Snakemake did, and is
+    killed through psutil, which re-checks the process's identity before signalling.
+    """
+    try:
+        leader = psutil.Process(pgid)
+        if abs(leader.create_time() - created) >= 1.0 or leader.status() != psutil.STATUS_ZOMBIE:
+            return
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error:
+        return
+    for proc in psutil.process_iter():
+        try:
+            if (proc.pid != pgid and os.getpgid(proc.pid) == pgid
+                    and proc.create_time() >= created - 0.5):
+                proc.kill()
+        except (psutil.Error, OSError):
+            continue
 
 
 # ---- run handle -------------------------------------------------------------------------
@@ -290,13 +359,15 @@ class RunHandle:
     """A running (or finished) Snakemake run in a working directory."""
 
     def __init__(self, plan_: Plan, working_dir: Path, run_log: Path,
-                 proc: subprocess.Popen, config: SnakemakeBackendConfig) -> None:
+                 proc: subprocess.Popen, config: SnakemakeBackendConfig,
+                 lock: RunLock | None = None) -> None:
         self.plan = plan_
         self.working_dir = working_dir
         self.run_log = run_log
         self.summary_path = working_dir / SUMMARY
         self._proc = proc
         self._cfg = config
+        self._lock = lock
         self._status = "running"
         self._done = 0
         self._total: int | None = None
@@ -442,7 +513,10 @@ class RunHandle:
     def _finish(self) -> None:
         rc = self._proc.returncode
         if rc is not None and rc < 0:  # killed: clear what a dead Snakemake leaves behind
-            _clear_stale(self.working_dir, {"pid": self._proc.pid, "pgid": self._proc.pid})
+            created = self._lock.info.get("created") if self._lock else None
+            if isinstance(created, float):
+                _kill_leftovers(self._proc.pid, created)
+            _unlock_snakemake(self.working_dir)
         if self._terminated or (rc is not None and rc < 0):
             self._status = "terminated"
         else:
@@ -456,7 +530,8 @@ class RunHandle:
 
                 export_spans(self._summary, self.working_dir, self._cfg.otlp_endpoint)
         finally:
-            _release_lock(self.working_dir)
+            if self._lock is not None:
+                self._lock.release()
 
 
 def _bench(path: Path) -> tuple[float | None, float | None, float | None]:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from pipecraft_helpers import PY, ledger_lines, record_argv
 
@@ -299,3 +300,91 @@ def test_braces_in_argv_reach_the_program_literally(backend, tmp_path, batch_siz
     assert json.loads((tmp_path / "cmd.json").read_text()) == braces
     for i in range(3):
         assert json.loads((tmp_path / "fan" / f"u{i}.json").read_text()) == [f"u{i}", *braces]
+
+
+RACE = """
+import sys, time
+import pipecraft as pc
+wd, out, go = sys.argv[1], sys.argv[2], float(sys.argv[3])
+cmd = pc.Command(name="slow", argv=[sys.executable, "-c",
+                 "import sys, time; time.sleep(2); open(sys.argv[1], 'w').write('x')", "{output.o}"],
+                 outputs={"o": [pc.file(out)]})
+backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=1))
+time.sleep(max(0.0, go - time.time()))
+try:
+    backend.run(cmd, working_dir=wd)
+    print("proceeded")
+except pc.RunLockedError as err:
+    print("locked", "in use by another pipecraft run" in str(err))
+except Exception as err:  # got past the lock, then collided with another run
+    print("proceeded", type(err).__name__)
+"""
+
+
+def _dead_process() -> tuple[int, float]:
+    proc = subprocess.Popen(["true"])
+    created = psutil.Process(proc.pid).create_time()  # a zombie until waited
+    proc.wait()
+    return proc.pid, created
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_runs_started_at_the_same_moment_exactly_one_proceeds(tmp_path, stale):
+    wd = tmp_path / "wd"
+    if stale:  # a lock left by a run that died: every contender sees it and clears it
+        pid, created = _dead_process()
+        (wd / ".pipecraft").mkdir(parents=True)
+        (wd / ".pipecraft" / "run.lock").write_text(json.dumps(
+            {"pid": pid, "pgid": pid, "created": created, "started": "earlier"}))
+    env = {**os.environ, "PYTHONPATH": str(Path(pc.__file__).parent.parent)}
+    go = time.time() + 6
+    procs = [subprocess.Popen([PY, "-c", RACE, str(wd), str(tmp_path / "out.txt"), str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    outcomes = sorted(out.strip() for out, _ in results)
+    assert outcomes == ["locked True"] * 3 + ["proceeded"], results
+
+
+def test_stale_lock_with_a_reused_pid_signals_no_one(backend, tmp_path):
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)  # pgid == its pid
+    try:
+        wd = tmp_path / "wd"
+        (wd / ".pipecraft").mkdir(parents=True)
+        created = psutil.Process(bystander.pid).create_time() - 100
+        (wd / ".pipecraft" / "run.lock").write_text(json.dumps(
+            {"pid": bystander.pid, "pgid": bystander.pid, "created": created, "started": "x"}))
+        quick = pc.Command(name="quick", argv=["touch", str(tmp_path / "q")],
+                           outputs={"o": [pc.file(str(tmp_path / "q"))]})
+        assert backend.run(quick, working_dir=wd).status == "succeeded"
+        time.sleep(0.5)
+        assert bystander.poll() is None  # the process that reused the pid is untouched
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_stale_lock_kills_the_jobs_a_dead_run_left_in_its_group(backend, tmp_path):
+    leader = subprocess.Popen(
+        [PY, "-c", "import subprocess, os; p = subprocess.Popen(['sleep', '60']); "
+                   "print(p.pid, flush=True); os._exit(0)"],
+        start_new_session=True, stdout=subprocess.PIPE, text=True)
+    created = psutil.Process(leader.pid).create_time()
+    orphan = psutil.Process(int(leader.stdout.readline()))
+    leader.wait()
+    wd = tmp_path / "wd"
+    (wd / ".pipecraft").mkdir(parents=True)
+    (wd / ".pipecraft" / "run.lock").write_text(json.dumps(
+        {"pid": leader.pid, "pgid": leader.pid, "created": created, "started": "x"}))
+    try:
+        quick = pc.Command(name="quick", argv=["touch", str(tmp_path / "q")],
+                           outputs={"o": [pc.file(str(tmp_path / "q"))]})
+        assert backend.run(quick, working_dir=wd).status == "succeeded"
+        deadline = time.time() + 10
+        while orphan.is_running() and orphan.status() != psutil.STATUS_ZOMBIE \
+                and time.time() < deadline:
+            time.sleep(0.1)
+        assert not orphan.is_running() or orphan.status() == psutil.STATUS_ZOMBIE
+    finally:
+        if orphan.is_running():
+            orphan.kill()
