@@ -388,3 +388,63 @@ def test_stale_lock_kills_the_jobs_a_dead_run_left_in_its_group(backend, tmp_pat
     finally:
         if orphan.is_running():
             orphan.kill()
+
+
+def test_unreachable_otlp_endpoint_does_not_stall_the_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/v1/traces")
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2, use_opentelemetry=True))
+    fan = pc.FanOut(name="t", argv=["touch", "{output.o}"],
+                    units=[pc.Unit(id=f"u{i}") for i in range(4)],
+                    outputs={"o": pc.file(str(tmp_path / "{unit}"))})
+    handle = backend.run(fan, working_dir=tmp_path / "wd")
+    exporting = time.time() - handle.summary()["ended"]  # the summary is written before export
+    assert exporting < 8, exporting  # the export budget is 5 s in all (was ~7 s per span)
+    assert not (tmp_path / "wd" / "telemetry").exists()
+
+
+class _Collector:
+    """A real OTLP/HTTP endpoint on localhost that records the paths it is sent to."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        paths = self.paths = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_otlp_traces_endpoint_is_the_full_url_and_the_base_endpoint_gets_v1_traces(
+        tmp_path, monkeypatch):
+    from pipecraft.telemetry import export_spans
+
+    now = time.time()
+    summary = {"started": now - 2, "ended": now, "working_dir": str(tmp_path), "status": "succeeded",
+               "jobs": [{"rule": "r", "unit": "u", "status": "succeeded", "end_time": now - 1,
+                         "wall_s": 0.5, "log": "logs/r/u.log"}]}
+    collector = _Collector()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url + "/base")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", collector.url + "/custom/path")
+        export_spans(summary, tmp_path)
+        monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        export_spans(summary, tmp_path)
+        export_spans(summary, tmp_path, endpoint=collector.url + "/conf")
+    finally:
+        collector.server.shutdown()
+    assert collector.paths == ["/custom/path", "/base/v1/traces", "/conf/v1/traces"]
