@@ -273,6 +273,21 @@ def measure_image_intensity(images: Sequence[str], extra: dict[str, SettingValue
     return _m("MeasureImageIntensity", {"Select images to measure": list(images)}, extra)
 
 
+def measure_correlation(images: Sequence[str], extra: dict[str, SettingValue] | None = None) -> Module:
+    """MeasureColocalization, Pearson correlation only, across whole images: one
+    `Correlation_Correlation_<A>_<B>` Image feature per pair of `images`."""
+    return _m("MeasureColocalization", {
+        "Select images to measure": list(images),
+        "Select where to measure correlation": "Across entire image",
+        "Run all metrics?": False,
+        "Calculate correlation and slope metrics?": True,
+        "Calculate the Manders coefficients?": False,
+        "Calculate the Rank Weighted Colocalization coefficients?": False,
+        "Calculate the Overlap coefficients?": False,
+        "Calculate the Manders coefficients using Costes auto threshold?": False,
+    }, extra)
+
+
 def export_to_spreadsheet(prefix: str = "", extra: dict[str, SettingValue] | None = None) -> Module:
     """All measurements as CSVs in the output dir (Image.csv, <Objects>.csv, Experiment.csv)."""
     return _m("ExportToSpreadsheet", {

@@ -125,6 +125,12 @@ def alignment_shift_feature(cycle: int, nuclear_channel: str, axis: str) -> str:
     return f"Align_{axis}shift_{aligned_image(cycle, nuclear_channel)}"
 
 
+def alignment_correlation_feature(cycle: int, nuclear_channel: str) -> str:
+    """Image.csv column: Pearson correlation of a cycle's aligned nuclear image with cycle 1's
+    (CellProfiler MeasureColocalization); near 1 when the alignment worked."""
+    return f"Correlation_Correlation_{aligned_image(1, nuclear_channel)}_{aligned_image(cycle, nuclear_channel)}"
+
+
 # ------------------------------------------------------------------ tables (CellProfiler exports)
 def image_table_file() -> str:
     """Per-site table (ExportToSpreadsheet `Image.csv`) in every unit folder of illum apply and preprocess."""

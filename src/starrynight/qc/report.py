@@ -109,7 +109,8 @@ def segmentation_section(workspace: Path, max_images: int = 6) -> Section:
 
 
 def alignment_section(workspace: Path) -> Section:
-    """Per cycle, the shift that registered it to cycle 1 (all channels of a cycle share it)."""
+    """Per cycle, the shift that registered it to cycle 1 (all channels of a cycle share it) and
+    the alignment score: correlation of its aligned nuclear image with cycle 1's."""
     tables = sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_APPLY).glob(f"*/{naming.sbs.image_table_file()}"))
     frame = _read_csvs(tables)
     shift_cols = [c for c in frame.columns if re.fullmatch(r"Align_[XY]shift_Aligned\S*Cycle\d+_\S+", c)]
@@ -131,18 +132,36 @@ def alignment_section(workspace: Path) -> Section:
             pl.col("value").max().alias("max |shift| px"),
         ).sort("cycle")
     )  # fmt: skip
+    # Correlation_Correlation_<cycle-1 aligned nuclei>_<cycle-k aligned nuclei>: the last CycleNN is k
+    score_cols = {c: int(re.findall(r"Cycle(\d+)", c)[-1])
+                  for c in frame.columns if c.startswith("Correlation_Correlation_Aligned")}
+    if score_cols:
+        scores = pl.concat([
+            frame.select(pl.col(c).cast(pl.Float64).alias("score")).with_columns(pl.lit(k).alias("cycle"))
+            for c, k in score_cols.items()
+        ]).group_by("cycle").agg(pl.col("score").mean().alias("mean score"), pl.col("score").min().alias("min score"))  # fmt: skip
+        summary = summary.join(scores, on="cycle", how="left")
 
     def draw(fig):
-        ax = fig.add_subplot(1, 1, 1)
         cycles = summary["cycle"].to_numpy()
+        ax = fig.add_subplot(1, 2 if score_cols else 1, 1)
         ax.bar(cycles - 0.2, summary["mean |dx| px"].to_numpy(), width=0.4, label="|dx|")
         ax.bar(cycles + 0.2, summary["mean |dy| px"].to_numpy(), width=0.4, label="|dy|")
         ax.set_xlabel("cycle (aligned to cycle 1)")
         ax.set_ylabel("mean shift (px)")
         ax.set_xticks(cycles)
         ax.legend(fontsize=8)
+        if score_cols:
+            ax = fig.add_subplot(1, 2, 2)
+            ax.plot(cycles, summary["mean score"].to_numpy(), "o-", label="mean")
+            ax.plot(cycles, summary["min score"].to_numpy(), "v--", label="worst site")
+            ax.set_xlabel("cycle")
+            ax.set_ylabel("correlation with cycle 1")
+            ax.set_xticks(cycles)
+            ax.set_ylim(min(0.5, float(np.nanmin(summary["min score"].to_numpy()))), 1.0)
+            ax.legend(fontsize=8)
 
-    return "SBS alignment to cycle 1", _figure(draw, 6, 3) + _table(summary)
+    return "SBS alignment to cycle 1", _figure(draw, 9 if score_cols else 6, 3) + _table(summary)
 
 
 def barcode_section(workspace: Path) -> Section:

@@ -163,7 +163,11 @@ def build_cppipe(experiment: Any, params: SBSIllumApplyParameters) -> Pipeline:
         for c, _, ch in images
     ]  # fmt: skip
     modules = [cp.load_data(), cp.correct_illumination_apply(corrected)]
-    modules += [_align(experiment, c, params.alignment_method) for c in check_cycles(experiment)[1:]]
+    later_cycles = check_cycles(experiment)[1:]
+    modules += [_align(experiment, c, params.alignment_method) for c in later_cycles]
+    nuclear = experiment.sbs.nuclear_channel
+    modules += [cp.measure_correlation([names.aligned_image(1, nuclear), names.aligned_image(c, nuclear)])
+                for c in later_cycles]  # alignment score per cycle: correlation with cycle 1
     modules += [
         cp.save_images(names.aligned_image(c, ch), single_name=names.aligned_image_pattern(c, ch), extra=NO_COMPRESSION)
         for c, _, ch in images

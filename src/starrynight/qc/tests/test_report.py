@@ -39,6 +39,7 @@ def _fake_run(ws: Path) -> Path:
         "Metadata_Well": ["A1", "A1"],
         naming.sbs.alignment_shift_feature(2, "DAPI", "X"): [2.0, -3.0],
         naming.sbs.alignment_shift_feature(2, "DAPI", "Y"): [1.0, 1.0],
+        naming.sbs.alignment_correlation_feature(2, "DAPI"): [0.9876, 0.9432],
     }).write_csv(apply_dir / naming.sbs.image_table_file())  # fmt: skip
     foci = naming.sbs.foci_table_path(ws, "Plate1__A1")
     foci.parent.mkdir(parents=True)
@@ -63,6 +64,7 @@ def test_every_section_has_content_when_outputs_exist(tmp_path):
     assert "Not available" not in page
     assert page.count("data:image/png;base64,") >= 5  # illum, overlay, alignment, barcodes, cells
     assert "cp_illum_calc_invoke" in page and "0.333" in page  # timing table, perfect-match share
+    assert "min score" in page and "0.943" in page  # worst alignment score of cycle 2
 
 
 def test_missing_outputs_are_reported_not_fatal(tmp_path):

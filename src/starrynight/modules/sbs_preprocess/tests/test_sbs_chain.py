@@ -127,6 +127,35 @@ def test_alignment_recovers_the_known_shifts(sbs_run):
     assert max(errors) <= 1.0
 
 
+def test_alignment_score_is_the_correlation_of_aligned_nuclei_with_cycle_1(sbs_run):
+    """The per-cycle score is near 1 after alignment, equals the Pearson correlation of the
+    saved aligned images, and is lower for the same images left unaligned."""
+    data_config, experiment, info, _ = sbs_run
+    table = outputs(data_config.workspace_path, names.SBS_ILLUM_APPLY, names.image_table_file())
+    nuclear = experiment.sbs.nuclear_channel
+    chunk = SBSIllumApplyGenLoadDataModule.Parameters().sites_per_unit
+    truth = pl.read_parquet(info.truth_sites).filter(pl.col("well") == "A2")
+    for site in truth.iter_rows(named=True):
+        row = table.filter((pl.col("Metadata_Well") == "A2") & (pl.col("Metadata_Site") == str(site["site"])))
+
+        def aligned(cycle: int, s=site["site"]) -> np.ndarray:
+            path = names.aligned_image_path(data_config.workspace_path, "Plate1", "A2", s, s, chunk, cycle, nuclear)
+            return tifffile.imread(path).astype(float)
+
+        reference = aligned(1)
+        for cycle in experiment.sbs.cycles[1:]:
+            score = float(row[names.alignment_correlation_feature(cycle, nuclear)][0])
+            image = aligned(cycle)
+            assert score > 0.9
+            assert abs(score - np.corrcoef(reference.ravel(), image.ravel())[0, 1]) < 0.02
+            # undo the alignment: move the image back by the shift that was recovered
+            dy = round(site["shift_dy"][cycle - 1] - site["shift_dy"][0])
+            dx = round(site["shift_dx"][cycle - 1] - site["shift_dx"][0])
+            if dy or dx:
+                unaligned = np.roll(image, (dy, dx), axis=(0, 1))
+                assert np.corrcoef(reference.ravel(), unaligned.ravel())[0, 1] < score
+
+
 def test_called_barcodes_match_the_truth_spots(sbs_run):
     data_config, experiment, info, _ = sbs_run
     foci = outputs(data_config.workspace_path, names.SBS_PREPROCESS, names.foci_table_file())
