@@ -44,6 +44,8 @@ class SnakemakeBackendConfig(BaseModel):
 
     use_opentelemetry: bool = False
     print_exec: bool = False
+    progress: bool = Field(True, description="while run(wait=True) blocks, print 'jobs "
+                           "done/total (failed N)' to stderr when it changes (at most 1/s)")
     cores: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     keep_going: bool = True
     retries: int = Field(0, ge=0)
@@ -180,7 +182,10 @@ class SnakemakeBackend:
             raise
         handle = RunHandle(p, wd, run_log, proc, cfg, lock)
         if wait:
-            handle.wait()
+            if cfg.progress:
+                handle._wait_reporting_progress()
+            else:
+                handle.wait()
             if check and handle.status != "succeeded":
                 raise RunFailedError(handle.failure_message(), handle)
         return handle
@@ -442,6 +447,29 @@ class RunHandle:
         return "\n".join(lines)
 
     # -- internals --
+    def _wait_reporting_progress(self, interval: float = 1.0) -> str:
+        """wait(), printing `pipecraft: jobs done/total (failed N)` to stderr whenever it
+        changes, at most once per `interval` seconds, and once more at the end. On a terminal
+        the line is rewritten in place."""
+        stream = sys.stderr
+        tty = stream.isatty()
+        shown, shown_at = None, 0.0
+        while True:
+            self._thread.join(0.2)
+            ended = not self._thread.is_alive()
+            done, total = self.progress
+            line = f"pipecraft: jobs {done}/{total} (failed {len(self._errors)})"
+            now = time.monotonic()
+            if line != shown and (ended or (total and now - shown_at >= interval)):
+                stream.write(f"\r{line}\x1b[K" if tty else line + "\n")
+                stream.flush()
+                shown, shown_at = line, now
+            if ended:
+                if tty and shown is not None:
+                    stream.write("\n")
+                    stream.flush()
+                return self._status
+
     def _unit_failures(self, rule: str, unit: str | None) -> list[FailedJob]:
         """Expand a failed batch job into its failed units (from the batch log)."""
         if rule in self._batched:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -448,3 +449,29 @@ def test_otlp_traces_endpoint_is_the_full_url_and_the_base_endpoint_gets_v1_trac
     finally:
         collector.server.shutdown()
     assert collector.paths == ["/custom/path", "/base/v1/traces", "/conf/v1/traces"]
+
+
+def test_progress_is_reported_on_stderr_and_can_be_switched_off(tmp_path, capsys):
+    code = "import sys; sys.exit(1) if sys.argv[1] == 'bad' else open(sys.argv[2], 'w').write('x')"
+
+    def fan(out: str) -> pc.FanOut:
+        return pc.FanOut(name="work", argv=[PY, "-c", code, "{unit}", "{output.o}"],
+                         units=[pc.Unit(id=u) for u in ("u1", "bad", "u3")],
+                         outputs={"o": pc.file(str(tmp_path / out / "{unit}"))})
+
+    quiet = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2, progress=False))
+    assert quiet.run(fan("q"), working_dir=tmp_path / "quiet", check=False).status == "failed"
+    assert capsys.readouterr().err == ""
+
+    loud = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2))
+    assert loud.run(fan("l"), working_dir=tmp_path / "loud", check=False).status == "failed"
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines and all(re.fullmatch(r"pipecraft: jobs \d+/\d+ \(failed \d\)", x) for x in lines)
+    assert lines[-1] == "pipecraft: jobs 2/5 (failed 1)"  # of 3 units, work__done and all
+    assert "pipecraft: jobs" not in captured.out
+
+    ok = pc.FanOut(name="fine", argv=["touch", "{output.o}"], units=[pc.Unit(id="a")],
+                   outputs={"o": pc.file(str(tmp_path / "fine" / "{unit}"))})
+    loud.run(ok, working_dir=tmp_path / "fine_wd")
+    assert capsys.readouterr().err.splitlines()[-1] == "pipecraft: jobs 3/3 (failed 0)"
