@@ -293,7 +293,7 @@ class RunLock:
         if not isinstance(info.get("pid"), int):
             return
         if _alive(info):  # Snakemake runs although no one holds the lock: do not touch it
-            self.release()
+            self.release(restore=True)
             raise RunLockedError(_locked_message(self.wd, info))
         if isinstance(info.get("created"), int | float):
             _kill_leftovers(info["pid"], float(info["created"]))
@@ -304,15 +304,18 @@ class RunLock:
         self._write({**self.info, "pid": pid, "pgid": pid,
                      "created": psutil.Process(pid).create_time()})
 
-    def release(self) -> None:
-        """Unlock. A compile or dry run puts back what a dead run left, for the next run."""
+    def release(self, restore: bool | None = None) -> None:
+        """Unlock. A compile or dry run (or a run that did not start) puts back what the
+        file said before, so a dead run's record stays for the next run to clear up."""
         if self.fd < 0:
             return
+        if restore is None:
+            restore = self.what != "run"
         try:
-            if self.what == "run" or not self.previous:
-                os.ftruncate(self.fd, 0)
-            else:
+            if restore and self.previous:
                 self._write(self.previous)
+            else:
+                os.ftruncate(self.fd, 0)
         finally:
             os.close(self.fd)
             self.fd = -1

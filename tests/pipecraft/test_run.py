@@ -475,3 +475,22 @@ def test_progress_is_reported_on_stderr_and_can_be_switched_off(tmp_path, capsys
                    outputs={"o": pc.file(str(tmp_path / "fine" / "{unit}"))})
     loud.run(ok, working_dir=tmp_path / "fine_wd")
     assert capsys.readouterr().err.splitlines()[-1] == "pipecraft: jobs 3/3 (failed 0)"
+
+
+def test_recorded_snakemake_still_alive_without_the_lock_is_refused_and_left_alone(backend,
+                                                                                   tmp_path):
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        wd = tmp_path / "wd"
+        (wd / ".pipecraft").mkdir(parents=True)
+        record = {"pid": other.pid, "pgid": other.pid, "started": "x",
+                  "created": psutil.Process(other.pid).create_time()}
+        (wd / ".pipecraft" / "run.lock").write_text(json.dumps(record))
+        quick = pc.Command(name="quick", argv=["true"])
+        with pytest.raises(pc.RunLockedError, match=f"Snakemake pid {other.pid}"):
+            backend.run(quick, working_dir=wd)
+        assert json.loads((wd / ".pipecraft" / "run.lock").read_text()) == record
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
