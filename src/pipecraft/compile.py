@@ -210,7 +210,8 @@ def _docker_argv(argv: list[str], env: dict[str, str], image: str, paths: list[s
         cmd += ["-v", f"{m}:{m}"]
     for k, v in env.items():
         cmd += ["-e", f"{k}={v}"]
-    return cmd + [image, *argv]
+    # an image named as a URI for apptainer (docker://repo:tag) is `repo:tag` to docker
+    return cmd + [image.removeprefix("docker://"), *argv]
 
 
 def _final_argv(node: Node, argv: list[str], paths: list[str], runtime: str,

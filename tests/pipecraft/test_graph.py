@@ -207,3 +207,16 @@ def test_per_unit_markers_reach_the_snakefile_and_batched_job_tables(tmp_path):
     table = json.loads((tmp_path / "jobs" / "b.json").read_text())
     assert "a" not in table["batch000000"]
     assert table["batch000001"]["a"] == [".pipecraft/done/a"]
+
+
+def test_docker_runtime_wraps_the_command_with_the_image_as_docker_names_it(tmp_path):
+    """No Docker engine runs here: this checks the compiled command, not a container run."""
+    out = tmp_path / "my dir" / "out.txt"
+    node = pc.Command(name="step", argv=["touch", "{output.out}"], outputs={"out": [pc.file(str(out))]},
+                      container="docker://starrynight/starrynight:0.1.0")
+    wd = tmp_path / "wd"
+    pc.SnakemakeBackend(pc.SnakemakeBackendConfig(container_runtime="docker")).compile(node, working_dir=wd)
+    (line,) = [x for x in (wd / "Snakefile").read_text().splitlines() if "params: cmd=" in x]
+    assert "docker run --rm" in line and "docker://" not in line
+    assert f" starrynight/starrynight:0.1.0 touch '{out}'" in line
+    assert f"-v '{out.parent}:{out.parent}'" in line and f"-w {wd}" in line
