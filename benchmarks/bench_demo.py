@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/bench_demo.py [--preset demo|tiny] [--cores 2]
 
 Prints: wall time of the run, jobs, CPU efficiency (sum of job CPU time / (wall x cores),
-from Snakemake's per-job benchmarks), the share of job time spent starting CellProfiler
+from Snakemake's per-job benchmarks, which miss short-lived grandchildren), core occupancy
+(sum of job wall time / (wall x cores)), the machine's CPU use over the whole
+`starrynight run` (all processes: jobs, Snakemake itself, anything else running), the share of job time spent starting CellProfiler
 (invocations x one measured start-up: a unit validates and runs in one CellProfiler process), and the scores
 against the generator's truth (right gene, wrong gene, nuclei count error).
 """
@@ -62,7 +64,13 @@ def main() -> None:
         info = generate_dataset(Path(tmp), args.preset, seed=0)
         config = Path(tmp) / "screen.yaml"
         config.write_text(SCREEN_YAML.format(cores=args.cores))
+        import psutil
+
+        cpu_before, run_start = psutil.cpu_times(), time.monotonic()
         handle = run_screen(config)
+        cpu_after, run_seconds = psutil.cpu_times(), time.monotonic() - run_start
+        machine_busy = ((cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)) / (
+            run_seconds * psutil.cpu_count())
         summary = json.loads(handle.summary_path.read_text())
         bench = pl.concat(
             [pl.read_csv(p, separator="\t") for p in (handle.working_dir / "benchmarks").rglob("*.tsv")],
@@ -83,6 +91,8 @@ def main() -> None:
         print(f"run wall time:            {wall:8.1f} s  ({summary['status']})")
         print(f"jobs:                     {len(jobs):8d}  ({invocations} CellProfiler invocations)")
         print(f"CPU efficiency:           {cpu / (wall * args.cores):8.2f}  (job CPU {cpu:.0f} s / ({wall:.0f} s x {args.cores} cores))")
+        print(f"core occupancy:           {job_seconds / (wall * args.cores):8.2f}  (job wall {job_seconds:.0f} s / ({wall:.0f} s x {args.cores} cores))")
+        print(f"machine CPU busy:         {machine_busy:8.2f}  (all processes, over the {run_seconds:.0f} s of index + pipeline + report)")
         print(f"CellProfiler start-up:    {startup:8.1f} s each; share of job time "
               f"{invocations * startup / job_seconds:.0%} (one per invocation, {job_seconds:.0f} s of jobs)")
         sites = cp_arm_nuclei_errors(ws, info.root)

@@ -5,8 +5,11 @@
     then:               analysis (registration, phenotype, foci -> cells) -> per-cell table
     last:               the QC report
 
-Each step is its three modules (LoadData + pipeline generation in parallel, then the
-CellProfiler fan-out), and the three modules of a step share one parameters object.
+Each step is its three modules (LoadData, pipeline generation, the CellProfiler fan-out),
+sharing one parameters object. A step's `.cppipe` needs only the experiment, so every step's
+pipeline generation runs from the start, beside the first steps, instead of on the critical
+path between two steps; a CellProfiler fan-out waits for its own `.cppipe` through the path
+it reads (pipecraft orders a unit after what it reads).
 """
 
 from __future__ import annotations
@@ -32,10 +35,19 @@ def _trio(step: str) -> tuple[type, type, type]:
 
 
 def _step_graph(modules: list[StarryNightModule]) -> pc.Seq:
+    """One step on its own: (LoadData || pipeline generation) -> CellProfiler."""
     import pipecraft as pc
 
     loaddata, cppipe, invoke = modules
     return pc.Seq([pc.Parallel([loaddata.pipeline, cppipe.pipeline]), invoke.pipeline])
+
+
+def _runs(modules: list[StarryNightModule]) -> pc.Seq:
+    """The modules in order, without pipeline generation (the composition runs that first)."""
+    import pipecraft as pc
+    from starrynight.modules.cellprofiler_step import GenCPipeModule
+
+    return pc.Seq([m.pipeline for m in modules if not isinstance(m, GenCPipeModule)])
 
 
 def create_pcp_generic_pipeline(
@@ -48,6 +60,7 @@ def create_pcp_generic_pipeline(
     """
     import pipecraft as pc
     from starrynight.modules.analysis import analysis_modules
+    from starrynight.modules.cellprofiler_step import GenCPipeModule
     from starrynight.qc.module import QCReportModule
 
     parameters = couple_parameters(parameters or {})
@@ -64,15 +77,17 @@ def create_pcp_generic_pipeline(
             params = trio[0].Parameters(**given) if isinstance(given, dict) else given
             step_mods = step_modules(trio, data_config, experiment, params)
             mods += step_mods
-            graphs.append(_step_graph(step_mods))
+            graphs.append(_runs(step_mods))
         return mods, pc.Seq(graphs)
 
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
-    analysis_mods, analysis_graph = analysis_modules(data_config, experiment, parameters["analysis"])
+    analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"])
     report = QCReportModule(data_config, experiment)
     modules = cp_mods + sbs_mods + analysis_mods + [report]
-    return modules, pc.Seq([pc.Parallel([cp_graph, sbs_graph]), analysis_graph, report.pipeline])
+    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods)])
+    cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]
+    return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
 
 
 # (downstream step, its field) that must equal (upstream step, its field): a downstream step

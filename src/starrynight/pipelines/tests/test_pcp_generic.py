@@ -62,6 +62,16 @@ def test_whole_pipeline_compiles_and_plans(tiny_screen, tmp_path):
     assert dry.jobs["cp_illum_calc_invoke"] == len(experiment.plates)
     assert dry.jobs["sbs_illum_calc_invoke"] == len(experiment.plates) * len(experiment.sbs.cycles)
     assert dry.jobs["qc_report"] == 1
+    # every step's .cppipe generation waits for nothing: it runs from the start, off the
+    # critical path; each CellProfiler fan-out is ordered after its own .cppipe by the path
+    rules = (tmp_path / "run" / "Snakefile").read_text().split("\nrule ")
+    for module in modules:
+        if module.module_id.endswith("_cppipe"):
+            (block,) = [r for r in rules if r.startswith(f"{module.module_id}:")]
+            assert "# after node" not in block, block
+    invokes = [m for m in modules if m.module_id.endswith("_invoke")]
+    assert invokes and all(
+        unit.inputs["cppipe"] == [str(m.spec.inputs["cppipe"])] for m in invokes for unit in m.pipeline.units)
 
 
 @pytest.mark.slow
