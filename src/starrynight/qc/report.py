@@ -182,6 +182,7 @@ def barcode_section(workspace: Path) -> Section:
             ax.bar(np.arange(1, length + 1), freq[:, j], bottom=bottom, label=base)
             bottom += freq[:, j]
         ax.set_xlabel("cycle")
+        ax.set_xticks(np.arange(1, length + 1))
         ax.set_ylabel("base frequency")
         ax.legend(fontsize=7, ncol=4)
         ax2 = fig.add_subplot(1, 2, 2)
