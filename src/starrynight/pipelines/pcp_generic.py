@@ -83,7 +83,7 @@ def create_pcp_generic_pipeline(
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
     analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"])
-    report = QCReportModule(data_config, experiment)
+    report = QCReportModule(data_config, experiment).reading(cp_mods + sbs_mods)
     modules = cp_mods + sbs_mods + analysis_mods + [report]
     screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods)])
     cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]

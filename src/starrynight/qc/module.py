@@ -12,16 +12,29 @@ if TYPE_CHECKING:
     import pipecraft as pc
 
 
+#: the steps whose unit folders the report reads (besides the per-cell table)
+REPORTED_STEPS = ("cp_illum_calc", "cp_segcheck", "sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess")
+
+
 @register_module
 class QCReportModule(StarryNightModule):
     """Write the HTML QC report of the workspace (timing is added when a run summary exists)."""
 
     module_id = "qc_report"
     step = "qc"
+    _reported: tuple[StarryNightModule, ...] = ()
 
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
         return {"cells": naming.analysis.cell_table(ws)}, {"report": naming.qc_report(ws)}
+
+    def reading(self, modules: list[StarryNightModule]) -> QCReportModule:
+        """Declare the unit folders of the reported steps among `modules` (their invoke
+        modules) as inputs, so a change in any of them refreshes the report."""
+        from starrynight.modules.cellprofiler_step import InvokeCPModule
+
+        self._reported = tuple(m for m in modules if isinstance(m, InvokeCPModule) and m.step in REPORTED_STEPS)
+        return self
 
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
@@ -30,7 +43,8 @@ class QCReportModule(StarryNightModule):
             name="qc_report",
             argv=["starrynight", "qc", "report", "--workspace", str(self.workspace),
                   "--out", str(self.spec.outputs["report"])],
-            inputs={"cells": [self.spec.inputs["cells"]]},
+            inputs={"cells": [self.spec.inputs["cells"]],
+                    **{m.step: [str(m.unit_output_dir(u)) for u in m.uow] for m in self._reported}},
             outputs={"report": [self.spec.outputs["report"]]},
             container=self.container_image,
         )

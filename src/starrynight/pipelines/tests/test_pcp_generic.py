@@ -70,6 +70,11 @@ def test_whole_pipeline_compiles_and_plans(tiny_screen, tmp_path):
             (block,) = [r for r in rules if r.startswith(f"{module.module_id}:")]
             assert "# after node" not in block, block
     invokes = [m for m in modules if m.module_id.endswith("_invoke")]
+    # the report reads the segmentation check's units (among others): a change there refreshes it
+    report_inputs = modules[-1].pipeline.inputs
+    segcheck = next(m for m in invokes if m.step == "cp_segcheck")
+    assert report_inputs["cp_segcheck"] == [str(segcheck.unit_output_dir(u)) for u in segcheck.uow]
+    assert {"cp_illum_calc", "sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess"} <= set(report_inputs)
     assert invokes and all(
         unit.inputs["cppipe"] == [str(m.spec.inputs["cppipe"])] for m in invokes for unit in m.pipeline.units)
 
