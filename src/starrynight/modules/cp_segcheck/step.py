@@ -22,6 +22,7 @@ from starrynight.modules.cellprofiler_step import CPStep, each_unit
 from starrynight.modules.cp_illum_apply.step import (
     CP_ILLUM_APPLY,
     CPIllumApplyParameters,
+    SegmentationParameters,
     channel_names,
     corrected_names,
     segmentation_modules,
@@ -34,7 +35,7 @@ STEP = "cp_segcheck"
 NUCLEI_COLOR, CELLS_COLOR = "#0080FF", "#FF4000"
 
 
-class CPSegcheckParameters(CPIllumApplyParameters):
+class CPSegcheckParameters(SegmentationParameters):
     """The illumination apply step's parameters (segmentation, and its chunking, which says
     where its images are) plus the sampling of sites. The pcp-generic pipeline copies the
     shared ones from cp_illum_apply (`pipelines.pcp_generic.couple_parameters`); alone, use
@@ -49,7 +50,8 @@ class CPSegcheckParameters(CPIllumApplyParameters):
 
 def for_illum_apply(apply_params: CPIllumApplyParameters, **sampling: Any) -> CPSegcheckParameters:
     """Segmentation check parameters matching an illumination apply configuration."""
-    return CPSegcheckParameters(**apply_params.model_dump(), **sampling)
+    shared = set(CPSegcheckParameters.model_fields) & set(type(apply_params).model_fields)
+    return CPSegcheckParameters(**apply_params.model_dump(include=shared), **sampling)
 
 
 def sampled_ranks(sites_per_well: int, params: CPSegcheckParameters) -> list[int]:
