@@ -360,6 +360,8 @@ FINISHED = re.compile(r"^Finished jobid: (\d+)")
 STEPS = re.compile(r"^(\d+) of (\d+) steps")
 ERROR = re.compile(r"^Error in rule (\w+):")
 TOTAL = re.compile(r"^total\s+(\d+)\s*$")
+JOB_STATS = "Job stats:"
+STATS_ROW = re.compile(r"^(\w+)\s+(\d+)\s*$")
 SHELL = re.compile(r"^Shell command: (.*)$")
 
 
@@ -380,6 +382,7 @@ class RunHandle:
         self._done = 0
         self._total: int | None = None
         self._jobs: dict[int, tuple[str, str | None]] = {}
+        self._planned: dict[str, int] = {}  # rule -> jobs Snakemake planned to run ("Job stats")
         self._finished: set[int] = set()
         self._errors: set[int] = set()
         self._terminated = False
@@ -508,6 +511,13 @@ class RunHandle:
         self._finish()
 
     def _parse(self, line: str, state: dict[str, Any]) -> None:
+        if line.startswith(JOB_STATS):
+            state["in_stats"] = not self._planned  # the first table is the run's plan
+        elif state.get("in_stats") and (m := STATS_ROW.match(line)):
+            if m.group(1) == "total":
+                state["in_stats"] = False
+            else:
+                self._planned[m.group(1)] = int(m.group(2))
         if m := JOB_START.match(line):
             state.update(rule=m.group(1), in_error=False, jobid=None)
         elif m := ERROR.match(line):
@@ -582,6 +592,12 @@ def build_summary(h: RunHandle) -> dict:
     """Every job of the plan with status, wall time and peak memory."""
     wd = h.working_dir
     started = {(rule, unit): jid for jid, (rule, unit) in h._jobs.items()}
+    started_per_rule: dict[str, int] = {}
+    for rule, _ in h._jobs.values():
+        started_per_rule[rule] = started_per_rule.get(rule, 0) + 1
+    # A rule with planned jobs that never started (the run stopped first): its unstarted units
+    # may be outdated even where outputs exist, so they are "not_run", not "up_to_date".
+    cut_short = {rule for rule, n in h._planned.items() if started_per_rule.get(rule, 0) < n}
     failed_units = {(f.rule, f.unit) for f in h.failed_jobs()}
     jobs = []
     for job in h.plan.jobs:
@@ -594,7 +610,7 @@ def build_summary(h: RunHandle) -> dict:
             status = "succeeded"
         elif jid is not None and job.batch and jid in h._errors:
             status = "succeeded" if _unit_ok(wd, job) else "not_run"
-        elif jid is None and outputs_present:
+        elif jid is None and outputs_present and job.rule not in cut_short:
             status = "up_to_date"
         else:
             status = "not_run"

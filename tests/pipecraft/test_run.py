@@ -494,3 +494,29 @@ def test_recorded_snakemake_still_alive_without_the_lock_is_refused_and_left_alo
     finally:
         other.kill()
         other.wait()
+
+
+def test_units_a_stopped_run_never_reached_are_not_reported_up_to_date(tmp_path):
+    """B depends on A; A is changed so that it fails and the run stops. B's old outputs are
+    outdated (Snakemake planned to rebuild them), so they are "not_run"; C, which nothing
+    changed, is "up_to_date"."""
+    write = "import sys; open(sys.argv[1], 'w').write('x')"
+    a_out, b_out, c_out = tmp_path / "a.txt", tmp_path / "b" / "{unit}.txt", tmp_path / "c" / "{unit}.txt"
+
+    def pipeline(a_code: str) -> pc.Parallel:
+        a = pc.Command(name="a", argv=[PY, "-c", a_code, "{output.o}"], outputs={"o": [pc.file(str(a_out))]})
+        b = pc.FanOut(name="b", argv=[PY, "-c", write, "{output.o}"],
+                      units=[pc.Unit(id=u, inputs={"a": [str(a_out)]}) for u in ("u1", "u2")],
+                      outputs={"o": pc.file(str(b_out))})
+        c = pc.FanOut(name="c", argv=[PY, "-c", write, "{output.o}"], units=[pc.Unit(id=u) for u in ("u1", "u2")],
+                      outputs={"o": pc.file(str(c_out))})
+        return pc.Parallel([pc.Seq([a, b]), c])
+
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=1, keep_going=False))
+    wd = tmp_path / "wd"
+    backend.run(pipeline(write), working_dir=wd)
+    handle = backend.run(pipeline(write + "; sys.exit(1)"), working_dir=wd, check=False)
+    assert handle.status == "failed"
+    status = {(j["rule"], j["unit"]): j["status"] for j in handle.summary()["jobs"] if not j["rule"].endswith("__done")}
+    assert status == {("a", None): "failed", ("b", "u1"): "not_run", ("b", "u2"): "not_run",
+                      ("c", "u1"): "up_to_date", ("c", "u2"): "up_to_date"}
