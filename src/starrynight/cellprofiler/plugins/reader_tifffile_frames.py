@@ -74,6 +74,14 @@ class TifffileFramesReader(Reader):
         xywh=None,
         channel_names=None,
     ):
+        try:
+            return self._read(wants_metadata_rescale, series, index, c, z, t, xywh)
+        except IndexError:
+            raise  # already names the file and the plane
+        except Exception as error:  # a truncated or corrupt file: say which one
+            raise OSError(f"{self.file.path}: cannot read this image ({type(error).__name__}: {error})") from error
+
+    def _read(self, wants_metadata_rescale, series, index, c, z, t, xywh):
         tiff_series = self._series(series)
         if index is not None:
             planes = len(tiff_series.pages)
