@@ -192,12 +192,20 @@ def infer_arm(index: pl.DataFrame, arm: str, sites_per_well: int | None = None) 
         raise InferenceError(f"the index has no {arm} images")
     if arm == "SBS":  # before grouping by cycle: null cycles would merge all cycles of a site
         _check_cycles_present(rows)
+    mags = rows.get_column("magnification").drop_nulls().unique().sort()
+    if mags.len() > 1:
+        examples = rows.filter(pl.col("magnification").is_not_null()).group_by("magnification").agg(
+            pl.len().alias("n"), pl.col("plate", "well", "site").first()).sort("magnification")
+        parts = [f"{r['magnification']}X: {r['n']} file(s), e.g. {r['plate']}/{r['well']} site {r['site']}"
+                 for r in examples.iter_rows(named=True)]
+        raise InferenceError(
+            f"{arm} images were taken at {mags.len()} magnifications ({'; '.join(parts)}); "
+            "an arm is imaged at one: move the other acquisition out of the images folder")
     sites = _site_channels(rows, arm)
     channels = _channels(sites, arm)
     cycles = _cycles(sites) if arm == "SBS" else []
     per_site = _sites_per_well(sites, arm, sites_per_well)
     wells = rows.group_by("plate").agg(pl.col("well").unique())
-    mags = rows.get_column("magnification").drop_nulls().unique()
     return ArmLayout(
         channels=channels,
         sites_per_well=per_site,

@@ -264,6 +264,13 @@ def test_inconsistent_sites_name_the_wells(tmp_path: Path) -> None:
     assert "CP sites_per_well is set to 4 but wells differ: 3 in Plate2/B01, Plate10/A1" in forced
 
 
+def test_an_arm_imaged_at_two_magnifications_is_named(tmp_path: Path) -> None:
+    keys = screen_keys(PLATES)
+    stray = next(k for k in keys if "_CP_" in k).replace("20X_CP_", "10X_CP_")
+    message = error_of(tmp_path, [*keys, stray])
+    assert "CP images were taken at 2 magnifications (10X: 1 file(s), e.g. Plate10/A1 site 0; 20X: " in message
+
+
 def test_well_in_one_arm_only(tmp_path: Path) -> None:
     keys = screen_keys(PLATES) + screen_keys({"Plate2": ["C3"]}, cycles=())
     assert "wells imaged in only one arm: Plate2/C3 (CP only)" in error_of(tmp_path, keys)
