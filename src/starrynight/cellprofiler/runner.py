@@ -1,7 +1,8 @@
 """Run one headless CellProfiler invocation into an output directory, all-or-nothing.
 
 One CellProfiler process validates the pipeline and then runs it (`_cp_driver.py`), so a
-unit of work pays CellProfiler's start-up once. It writes into a hidden temporary sibling of
+unit of work pays CellProfiler's start-up once. Images the LoadData CSV names by URL are
+first copied to a local staging folder (`staging`), removed afterwards. It writes into a hidden temporary sibling of
 the output directory; only when it exited cleanly, reported "Complete" and produced every
 expected file is that directory renamed to the output directory. A killed or failed run
 therefore never leaves an output directory that looks complete (Snakemake declares it as
@@ -28,6 +29,7 @@ from starrynight.cellprofiler.errors import (
     PipelineValidationError,
 )
 from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
+from starrynight.cellprofiler.staging import stage_loaddata
 from starrynight.cellprofiler.validation import check_group, driver_argv, read_report
 
 LOG_NAME = "cellprofiler.log"
@@ -85,11 +87,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_stale_temps(output_dir: Path) -> None:
-    """Temporary dirs of killed earlier runs (their pid is gone) are garbage."""
-    for stale in output_dir.parent.glob(f".{output_dir.name}.tmp-*"):
-        pid = stale.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
+    """Temporary and staging dirs of killed earlier runs (their pid is gone) are garbage."""
+    for kind in (".tmp-", ".stage-"):
+        for stale in output_dir.parent.glob(f".{output_dir.name}{kind}*"):
+            pid = stale.name.rsplit(kind, 1)[1].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def _check_replaceable(output_dir: Path) -> None:
@@ -157,10 +160,23 @@ def run_pipeline(
     _check_replaceable(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(output_dir)
+    stage = output_dir.with_name(f".{output_dir.name}.stage-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        run_file, _ = stage_loaddata(data_file, stage)
+        return _run(pipeline, data_file, run_file, output_dir, groups, expect, plugins_directory,
+                    python, validate)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _run(pipeline: Path, data_file: Path, run_file: Path, output_dir: Path, groups: dict[str, str],
+         expect: Sequence[str], plugins_directory: Path, python: Path, validate: bool) -> RunResult:
+    """CellProfiler on `run_file` (the LoadData CSV, or its staged local copy) into a
+    temporary sibling of `output_dir`, published only when complete."""
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     log = tmp / LOG_NAME
-    argv = driver_argv(python, tmp / _REPORT_NAME, pipeline, plugins_directory, data_file, groups)
+    argv = driver_argv(python, tmp / _REPORT_NAME, pipeline, plugins_directory, run_file, groups)
     argv += ["--run-into", str(tmp), "--done-file", str(tmp / _DONE_NAME),
              "--temp-dir", str(tmp / ".cptmp")]
     argv += [a for name in BUILTIN_READERS for a in ("--reader", name)]
