@@ -20,6 +20,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, mo
 EXTRAS = {"s3": "s3", "s3a": "s3"}
 
 
+#: fsspec protocols whose paths are absolute file-system paths (`local:///data/screen`)
+ABSOLUTE_PATH_PROTOCOLS = frozenset({"local"})
+
+
 class RemotePath:
     """An fsspec URL with pathlib-like joins and the few file operations the steps need.
 
@@ -34,8 +38,9 @@ class RemotePath:
         if not sep or not protocol:
             raise ValueError(f"not a URL with a protocol: {url!r}")
         self._protocol = protocol.lower()
-        rest = posixpath.normpath("/" + rest).lstrip("/") if rest else ""
-        self._path = rest
+        rest = posixpath.normpath("/" + rest.lstrip("/")) if rest else ""
+        # bucket-style stores address "bucket/key"; fsspec's local:// takes an absolute path
+        self._path = rest if self._protocol in ABSOLUTE_PATH_PROTOCOLS else rest.lstrip("/")
         self._options = dict(storage_options or {})
 
     # --- identity -----------------------------------------------------------------------

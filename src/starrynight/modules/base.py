@@ -12,9 +12,11 @@ and its units of work); this base class does the rest.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from starrynight.config import RemotePath, to_path
 
 if TYPE_CHECKING:
     import pipecraft as pc
@@ -31,6 +33,15 @@ class NoParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
 
+def _spec_path(value: Any) -> Path | RemotePath:
+    """Paths and URLs stay as given (a producer's and a consumer's spelling must agree);
+    text becomes one (a URL stays a URL)."""
+    return value if isinstance(value, Path | RemotePath) else to_path(value)
+
+
+SpecPath = Annotated[Any, BeforeValidator(_spec_path), PlainSerializer(str, return_type=str)]
+
+
 class ModuleSpec(BaseModel):
     """What a module reads and writes, and the knobs it has. Printable and editable."""
 
@@ -38,8 +49,8 @@ class ModuleSpec(BaseModel):
 
     name: str
     description: str
-    inputs: dict[str, Path] = Field(default_factory=dict)
-    outputs: dict[str, Path] = Field(default_factory=dict)
+    inputs: dict[str, SpecPath] = Field(default_factory=dict)  # local paths or object-store URLs
+    outputs: dict[str, SpecPath] = Field(default_factory=dict)
     parameters: Any
 
     def describe(self) -> str:

@@ -297,7 +297,7 @@ def step_cli(step: CPStep) -> click.Group:
 
     @group.command("loaddata")
     @click.option("--workspace", type=click.Path(path_type=Path), required=True)
-    @click.option("--images", type=click.Path(path_type=Path), required=True)
+    @click.option("--images", required=True, help="Images root (folder or URL).")
     @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
     @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
     @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
@@ -307,13 +307,14 @@ def step_cli(step: CPStep) -> click.Group:
         import polars as pl
 
         from starrynight.cli_errors import user_errors
+        from starrynight.config import to_path
         from starrynight.experiments.pcp_generic import PCPGenericExperiment
 
         with user_errors():
             params = parse_params(values)
             experiment = PCPGenericExperiment.from_json(experiment_path)
             index = pl.read_parquet(index_path or naming.index_table(workspace))
-            images_root = images if "://" in str(images) else images.resolve()
+            images_root = to_path(images)  # a URL stays a URL (pathlib would fold its "//")
             written = _load(step.loaddata_writer)(index, experiment, params, images_root, out_dir)
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 

@@ -111,3 +111,22 @@ def test_s3_extra_is_declared() -> None:
         pytest.skip("not a source checkout")
     extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
     assert any(req.startswith("s3fs") for req in extras["s3"])
+
+
+def test_bucket_urls_and_local_urls_keep_their_form(tmp_path: Path) -> None:
+    bucket = to_path("s3://bucket//screen/./images/")
+    assert str(bucket) == "s3://bucket/screen/images" and bucket.path == "bucket/screen/images"
+    local = to_path(f"local://{tmp_path}/images")
+    assert str(local) == f"local://{tmp_path}/images" and local.path == f"{tmp_path}/images"
+    assert str(local / "Plate1") == f"local://{tmp_path}/images/Plate1"
+    assert str(local.parent) == f"local://{tmp_path}"
+
+
+def test_module_specs_take_urls(tmp_path: Path) -> None:
+    from starrynight.modules.inventory import GenInvModule
+
+    config = DataConfig(workspace_path=tmp_path / "ws", images_path="s3://bucket/screen",
+                        scratch_path=tmp_path / "scratch")
+    module = GenInvModule.from_config(config)
+    assert module.spec.inputs["images"] == RemotePath("s3://bucket/screen")
+    assert module.pipeline.argv[module.pipeline.argv.index("--images") + 1] == "s3://bucket/screen"
