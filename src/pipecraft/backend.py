@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -99,11 +100,8 @@ class SnakemakeBackend:
         """Write the Snakefile and job tables into working_dir; return the Snakefile path."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
-        lock = RunLock(wd, "compile")
-        try:
+        with RunLock(wd, "compile"):
             return write_workflow(p, wd, cfg.container_runtime)
-        finally:
-            lock.release()
 
     def snakemake_args(self, cfg: SnakemakeBackendConfig, n_jobs: int) -> list[str]:
         """The Snakemake command line pipecraft uses (after `python -m snakemake`)."""
@@ -135,15 +133,12 @@ class SnakemakeBackend:
         """Compile, then ask Snakemake what it would run (nothing is executed)."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
-        lock = RunLock(wd, "dry run")
-        try:
+        with RunLock(wd, "dry run"):
             write_workflow(p, wd, cfg.container_runtime)
             _invalidate_batches(p, wd)
             args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
             proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd,
                                   capture_output=True, text=True, env=_job_env())
-        finally:
-            lock.release()
         out = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise PipecraftError(f"Snakemake dry run failed in {wd}:\n{_tail(out)}")
@@ -303,6 +298,12 @@ class RunLock:
     def record_snakemake(self, pid: int) -> None:
         self._write({**self.info, "pid": pid, "pgid": pid,
                      "created": psutil.Process(pid).create_time()})
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     def release(self, restore: bool | None = None) -> None:
         """Unlock. A compile or dry run (or a run that did not start) puts back what the
@@ -592,12 +593,10 @@ def build_summary(h: RunHandle) -> dict:
     """Every job of the plan with status, wall time and peak memory."""
     wd = h.working_dir
     started = {(rule, unit): jid for jid, (rule, unit) in h._jobs.items()}
-    started_per_rule: dict[str, int] = {}
-    for rule, _ in h._jobs.values():
-        started_per_rule[rule] = started_per_rule.get(rule, 0) + 1
+    started_per_rule = Counter(rule for rule, _ in h._jobs.values())
     # A rule with planned jobs that never started (the run stopped first): its unstarted units
     # may be outdated even where outputs exist, so they are "not_run", not "up_to_date".
-    cut_short = {rule for rule, n in h._planned.items() if started_per_rule.get(rule, 0) < n}
+    cut_short = {rule for rule, n in h._planned.items() if started_per_rule[rule] < n}
     failed_units = {(f.rule, f.unit) for f in h.failed_jobs()}
     jobs = []
     for job in h.plan.jobs:

@@ -129,6 +129,13 @@ def _escape_char(c: str) -> str:
     return "\\\\" if c == "\\" else c.encode("unicode_escape").decode("ascii")
 
 
+def _escape_unprintable(text: str, also: str = "") -> str:
+    """`text` with every non-printable character (and those in `also`) escaped."""
+    if text.isprintable() and not any(c in text for c in also):
+        return text
+    return "".join(c if c.isprintable() and c not in also else _escape_char(c) for c in text)
+
+
 def _comment_text(text: str) -> str:
     """Text that cannot end a `#` comment: backslashes and non-printable characters escaped.
 
@@ -136,9 +143,7 @@ def _comment_text(text: str) -> str:
     other separators str.splitlines() knows (\\x0b, \\x0c, \\x1c-\\x1e, \\x85, \\u2028,
     \\u2029) are not printable either, so none of them can reach a comment raw.
     """
-    if text.isprintable() and "\\" not in text:
-        return text
-    return "".join(c if c.isprintable() and c != "\\" else _escape_char(c) for c in text)
+    return _escape_unprintable(text, also="\\")
 
 
 def _argv_template(argv: list[str]) -> list[tuple[str, str]]:
@@ -476,10 +481,7 @@ rule all:
 def _lit(s: str) -> str:
     """A Python string literal; json quoting is unambiguous and readable. Non-printable
     characters JSON leaves alone (\\x7f-\\x9f, \\u2028, ...) are escaped as well."""
-    out = json.dumps(s, ensure_ascii=False)
-    if out.isprintable():
-        return out
-    return "".join(c if c.isprintable() else _escape_char(c) for c in out)
+    return _escape_unprintable(json.dumps(s, ensure_ascii=False))
 
 
 def _out_decl(path: str, kind: str) -> str:
@@ -535,7 +537,7 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
         out += [f"        {_lit(p)}," for p in entry["i"]]
         out.append("    output:")
         if outs:
-            out += [f"        {_out_decl(o.path, o.kind)},  # {_comment_text(k)}" for k, o in outs]
+            out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in outs]
         else:
             out.append(f"        touch({_lit(f'{STAMP_DIR}/{name}/{name}')}),")
         out.append(f"    params: cmd=_const({_lit(entry['c'])})")
@@ -572,8 +574,7 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
             out += after
             out += [f"        _inputs({table_var}),", "    output:"]
             if templates:
-                out += [f"        {_out_decl(o.path, o.kind)},  # {_comment_text(k)}"
-                        for k, o in templates]
+                out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in templates]
                 tmpl = [o.path for _, o in templates]
             else:
                 tmpl = [f"{STAMP_DIR}/{name}/{{unit}}"]

@@ -2,11 +2,11 @@
 
 One CellProfiler process validates the pipeline and then runs it (`_cp_driver.py`), so a
 unit of work pays CellProfiler's start-up once. Images the LoadData CSV names by URL are
-first copied to a local staging folder (`staging`), removed afterwards. It writes into a hidden temporary sibling of
-the output directory; only when it exited cleanly, reported "Complete" and produced every
-expected file is that directory renamed to the output directory. A killed or failed run
-therefore never leaves an output directory that looks complete (Snakemake declares it as
-`directory()` output).
+first copied to a local staging folder (`staging`) and removed afterwards. CellProfiler
+writes into a hidden temporary sibling of the output directory; only when it exited
+cleanly, reported "Complete" and produced every expected file is that directory renamed to
+the output directory. A killed or failed run therefore never leaves an output directory
+that looks complete (Snakemake declares it as `directory()` output).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from starrynight.cellprofiler.errors import (
 )
 from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
 from starrynight.cellprofiler.staging import stage_loaddata
-from starrynight.cellprofiler.validation import check_group, driver_argv, read_report
+from starrynight.cellprofiler.validation import check_group, driver_argv, read_report, require_files
 
 LOG_NAME = "cellprofiler.log"
 MARKER_NAME = ".starrynight-cp-run.json"
@@ -153,9 +153,7 @@ def run_pipeline(
     check_group(groups)
     _check_patterns(expect)
     pipeline, data_file, output_dir = Path(pipeline), Path(data_file), Path(output_dir).absolute()
-    for label, path in (("pipeline", pipeline), ("data file", data_file)):
-        if not path.is_file():
-            raise CellProfilerError(f"{label} {path} does not exist")
+    require_files(pipeline, data_file)
     python = python or cellprofiler_python()
     _check_replaceable(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)

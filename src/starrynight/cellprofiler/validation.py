@@ -54,9 +54,7 @@ def validate_pipeline(
     """
     groups = groups or {}
     check_group(groups)
-    for label, path in (("pipeline", pipeline), ("data file", data_file)):
-        if path is not None and not Path(path).is_file():
-            raise CellProfilerError(f"{label} {path} does not exist")
+    require_files(pipeline, data_file)
     python = python or cellprofiler_python()
     with tempfile.TemporaryDirectory(prefix="sn-cp-validate-") as tmp:
         report_path = Path(tmp) / "report.json"
@@ -86,3 +84,10 @@ def driver_argv(python: Path, report: Path, pipeline: Path, plugins_directory: P
 
 def read_report(path: Path) -> ValidationReport:
     return ValidationReport.model_validate(json.loads(path.read_text()))
+
+
+def require_files(pipeline: Path, data_file: Path | None) -> None:
+    """The pipeline and (when given) the LoadData CSV exist, else an error naming the missing one."""
+    for label, path in (("pipeline", pipeline), ("data file", data_file)):
+        if path is not None and not Path(path).is_file():
+            raise CellProfilerError(f"{label} {path} does not exist")

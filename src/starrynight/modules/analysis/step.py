@@ -129,11 +129,6 @@ def site_table(index: pl.DataFrame, experiment: Any, params: AnalysisParameters)
     return _with_unit(table, params)
 
 
-def cp_image_names(experiment: Any) -> dict[str, str]:
-    """CP channel -> CellProfiler image name of its corrected image (as cp_illum_apply names it)."""
-    return corrected_names(experiment)
-
-
 def unit_folder(workspace: Path, step: str, site_rank: pl.Expr, sites_per_unit: int) -> pl.Expr:
     """Per row, the folder of `step`'s unit holding the site (the well-chunk rule of
     `loaddata.plan_unit_ids(..., "well", sites_per_unit)`, which cp_illum_apply and
@@ -158,7 +153,7 @@ def loaddata_frame(
     cp_folder, channels = _cp_folder(workspace, params), channel_names(experiment)
     columns = [
         column
-        for ch, image in cp_image_names(experiment).items()
+        for ch, image in corrected_names(experiment).items()
         for column in ld.file_columns(
             image, cp_names.corrected_image_expr(*fields.values(), channels[ch]), cp_folder
         )
@@ -184,7 +179,7 @@ def write_loaddata(
 def build_cppipe(experiment: Any, params: AnalysisParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
-    corr = cp_image_names(experiment)
+    corr = corrected_names(experiment)
     nuclear, cell = corr[experiment.cp.nuclear_channel], corr[experiment.cp.cell_channel]
     objects = list(names.OBJECTS)
     return cp.Pipeline(modules=[
