@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipecraft.compile import DONE_DIR, WRAPPER, Plan, plan, write_atomic, write_workflow
 from pipecraft.errors import PipecraftError, RunFailedError, RunLockedError
 from pipecraft.graph import Pipeline
-from pipecraft.provenance import invalidate
+from pipecraft.provenance import UP_TO_DATE, invalidate
 
 LOCK = ".pipecraft/run.lock"
 SUMMARY = "run_summary.json"
@@ -612,6 +612,8 @@ def build_summary(h: RunHandle) -> dict:
             status = "up_to_date"
         else:
             status = "not_run"
+        if status == "succeeded" and _skipped(wd / job.log):
+            status = "up_to_date"  # scheduled, but its provenance record was current
         seconds, rss, end = _bench(wd / job.benchmark)
         jobs.append({"rule": job.rule, "unit": job.unit, "status": status,
                      "wall_s": seconds, "max_rss_mb": rss, "end_time": end,
@@ -621,6 +623,15 @@ def build_summary(h: RunHandle) -> dict:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     return {"working_dir": str(wd), "status": h.status, "started": h._started,
             "ended": time.time(), "run_log": str(h.run_log), "counts": counts, "jobs": jobs}
+
+
+def _skipped(log: Path) -> bool:
+    """Did the job find its outputs up to date and skip its command?"""
+    try:
+        with open(log, "rb") as f:
+            return f.read(len(UP_TO_DATE) + 1).decode(errors="replace").startswith(UP_TO_DATE)
+    except OSError:
+        return False
 
 
 def _unit_ok(wd: Path, job: Any) -> bool:

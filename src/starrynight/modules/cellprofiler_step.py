@@ -137,6 +137,10 @@ class GenLoadDataModule(_CPStepModule):
         out_dir = self.spec.outputs["loaddata"]
         return [naming.unit_csv(out_dir, unit.id) for unit in self.uow]
 
+    def sources(self) -> list[Path]:
+        out_dir = self.spec.outputs["loaddata"]
+        return [naming.unit_sources(out_dir, unit.id) for unit in self.uow]
+
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
@@ -160,7 +164,7 @@ class GenLoadDataModule(_CPStepModule):
                 *parameter_args(self.parameters),
             ],
             inputs={"index": [self.spec.inputs["index"]], "experiment": [experiment_file]},
-            outputs={"csv": self.loaddata_csvs()},
+            outputs={"csv": self.loaddata_csvs(), "sources": self.sources()},
             container=self.container_image,
         )
 
@@ -235,6 +239,7 @@ class InvokeCPModule(_CPStepModule):
                 id=unit.id,
                 inputs={
                     "loaddata": [naming.unit_csv(self.spec.inputs["loaddata"], unit.id)],
+                    "sources": [naming.unit_sources(self.spec.inputs["loaddata"], unit.id)],
                     "cppipe": [self.spec.inputs["cppipe"]],
                     **earlier.get(unit.id, {}),
                 },
@@ -309,6 +314,7 @@ def step_cli(step: CPStep) -> click.Group:
         from starrynight.cli_errors import user_errors
         from starrynight.config import to_path
         from starrynight.experiments.pcp_generic import PCPGenericExperiment
+        from starrynight.modules.loaddata import write_unit_sources
 
         with user_errors():
             params = parse_params(values)
@@ -316,6 +322,7 @@ def step_cli(step: CPStep) -> click.Group:
             index = pl.read_parquet(index_path or naming.index_table(workspace))
             images_root = to_path(images)  # a URL stays a URL (pathlib would fold its "//")
             written = _load(step.loaddata_writer)(index, experiment, params, images_root, out_dir)
+            write_unit_sources(written, index, images_root)
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")

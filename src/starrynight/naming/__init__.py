@@ -49,6 +49,17 @@ def unit_csv(loaddata_root: Path, unit: str) -> Path:
     return loaddata_root / f"{unit}.csv"
 
 
+def csv_unit(csv: Path) -> str:
+    """The unit of work whose LoadData CSV is `csv` (the inverse of `unit_csv`)."""
+    return Path(csv).name.removesuffix(".csv")
+
+
+def unit_sources(loaddata_root: Path, unit: str) -> Path:
+    """The raw images one unit's LoadData CSV names, with their size and mtime in the index:
+    a change to one of them (and only that) re-runs the unit."""
+    return loaddata_root / f"{unit}.sources.parquet"
+
+
 def cppipe_path(workspace: Path, step: str) -> Path:
     return step_dir(workspace, step) / "pipeline" / f"{step}.cppipe"
 
