@@ -85,17 +85,21 @@ def parameter_args(params: BaseModel) -> list[str]:
     return args
 
 
-def save_experiment(experiment: Any, workspace: Path) -> Path:
-    """Write the experiment where jobs read it; untouched when unchanged so nothing re-runs."""
-    path = naming.experiment_json(workspace)
-    if path.exists():
-        try:
-            if type(experiment).from_json(path) == experiment:
-                return path
-        except Exception:  # noqa: BLE001 - unreadable or stale: rewrite it
-            pass
-    experiment.to_json(path)
-    return path
+def experiment_args(experiment: Any) -> list[str]:
+    """The job options passing the experiment itself: reading a module's graph writes
+    nothing, and a job's command (hence its provenance) changes exactly when it does."""
+    return ["--experiment-json", experiment.model_dump_json()]
+
+
+def read_experiment(path: Path | None, text: str | None) -> Any:
+    """The experiment a step command was given (`--experiment FILE` or `--experiment-json`)."""
+    import click
+
+    from starrynight.experiments.registry import experiment_from_text, load_experiment
+
+    if (path is None) == (text is None):
+        raise click.UsageError("give exactly one of --experiment and --experiment-json")
+    return load_experiment(path) if path is not None else experiment_from_text(text)
 
 
 class _CPStepModule(StarryNightModule):
@@ -117,9 +121,6 @@ class _CPStepModule(StarryNightModule):
     def uow(self) -> list[UnitOfWork]:
         return self.cp_step.units(self.experiment, self.parameters)
 
-    def _experiment_file(self) -> Path:
-        return save_experiment(self.experiment, self.workspace)
-
 
 class GenLoadDataModule(_CPStepModule):
     """Write one LoadData CSV per unit of work of the step."""
@@ -129,7 +130,7 @@ class GenLoadDataModule(_CPStepModule):
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
         return (
-            {"index": naming.index_table(ws), "experiment": naming.experiment_json(ws)},
+            {"index": naming.index_table(ws)},
             {"loaddata": naming.loaddata_dir(ws, self.step)},
         )
 
@@ -144,7 +145,6 @@ class GenLoadDataModule(_CPStepModule):
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
-        experiment_file = self._experiment_file()
         return pc.Command(
             name=f"{self.step}_loaddata",
             argv=[
@@ -157,13 +157,12 @@ class GenLoadDataModule(_CPStepModule):
                 str(self.data_config.images_path),
                 "--index",
                 str(self.spec.inputs["index"]),
-                "--experiment",
-                str(experiment_file),
+                *experiment_args(self.experiment),
                 "--out-dir",
                 str(self.spec.outputs["loaddata"]),
                 *parameter_args(self.parameters),
             ],
-            inputs={"index": [self.spec.inputs["index"]], "experiment": [experiment_file]},
+            inputs={"index": [self.spec.inputs["index"]]},
             outputs={"csv": self.loaddata_csvs(), "sources": self.sources()},
             container=self.container_image,
         )
@@ -176,10 +175,7 @@ class GenCPipeModule(_CPStepModule):
 
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
-        return (
-            {"experiment": naming.experiment_json(ws)},
-            {"cppipe": naming.cppipe_path(ws, self.step)},
-        )
+        return {}, {"cppipe": naming.cppipe_path(ws, self.step)}
 
     @property
     def uow(self) -> list[UnitOfWork]:
@@ -188,20 +184,17 @@ class GenCPipeModule(_CPStepModule):
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
-        experiment_file = self._experiment_file()
         return pc.Command(
             name=f"{self.step}_cppipe",
             argv=[
                 "starrynight",
                 *self.cp_step.cli_path,
                 "cppipe",
-                "--experiment",
-                str(experiment_file),
+                *experiment_args(self.experiment),
                 "--output",
                 str(self.spec.outputs["cppipe"]),
                 *parameter_args(self.parameters),
             ],
-            inputs={"experiment": [experiment_file]},
             outputs={"cppipe": [self.spec.outputs["cppipe"]]},
             container=self.container_image,
         )
@@ -304,21 +297,23 @@ def step_cli(step: CPStep) -> click.Group:
     @click.option("--workspace", type=click.Path(path_type=Path), required=True)
     @click.option("--images", required=True, help="Images root (folder or URL).")
     @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
-    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
+    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), default=None,
+                  help="Experiment JSON file.")
+    @click.option("--experiment-json", "experiment_text", default=None,
+                  help="The experiment itself, as JSON text (what modules pass).")
     @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
     @param_options
-    def loaddata(workspace, images, index_path, experiment_path, out_dir, **values):
+    def loaddata(workspace, images, index_path, experiment_path, experiment_text, out_dir, **values):
         """Write one LoadData CSV per unit of work."""
         import polars as pl
 
         from starrynight.cli_errors import user_errors
         from starrynight.config import to_path
-        from starrynight.experiments.pcp_generic import PCPGenericExperiment
         from starrynight.modules.loaddata import write_unit_sources
 
         with user_errors():
             params = parse_params(values)
-            experiment = PCPGenericExperiment.from_json(experiment_path)
+            experiment = read_experiment(experiment_path, experiment_text)
             index = pl.read_parquet(index_path or naming.index_table(workspace))
             images_root = to_path(images)  # a URL stays a URL (pathlib would fold its "//")
             written = _load(step.loaddata_writer)(index, experiment, params, images_root, out_dir)
@@ -326,17 +321,19 @@ def step_cli(step: CPStep) -> click.Group:
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")
-    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
+    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), default=None,
+                  help="Experiment JSON file.")
+    @click.option("--experiment-json", "experiment_text", default=None,
+                  help="The experiment itself, as JSON text (what modules pass).")
     @click.option("--output", type=click.Path(path_type=Path), required=True)
     @param_options
-    def cppipe(experiment_path, output, **values):
+    def cppipe(experiment_path, experiment_text, output, **values):
         """Write the step's CellProfiler pipeline."""
         from starrynight.cli_errors import user_errors
-        from starrynight.experiments.pcp_generic import PCPGenericExperiment
 
         with user_errors():
             params = parse_params(values)
-            experiment = PCPGenericExperiment.from_json(experiment_path)
+            experiment = read_experiment(experiment_path, experiment_text)
             pipeline = _load(step.cppipe_builder)(experiment, params)
             pipeline.write(output)
             click.echo(f"{step.name}: wrote {output}")

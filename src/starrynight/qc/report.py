@@ -95,7 +95,7 @@ def illumination_section(workspace: Path) -> Section:
 
 
 def segmentation_section(workspace: Path, max_images: int = 6) -> Section:
-    overlays = sorted(naming.outputs_dir(workspace, "cp_segcheck").glob("*/*.png"))
+    overlays = sorted(naming.outputs_dir(workspace, "cp_segcheck").glob(f"*/{naming.cp.overlay_image_glob()}"))
     if not overlays:
         return "Segmentation overlays", _missing("no overlay images (cp_segcheck)")
     body = "".join(
