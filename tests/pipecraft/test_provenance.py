@@ -16,8 +16,10 @@ from pipecraft_helpers import PY, ledger_lines
 import pipecraft as pc
 
 # append a tag to the ledger, then copy the inputs' text (upper-cased) into the output
-COPY = ("import sys; ledger, tag, out, *src = sys.argv[1:]; open(ledger, 'a').write(tag + '\\n');"
-        " open(out, 'w').write(''.join(open(s).read().upper() for s in src))")
+COPY = (
+    "import sys; ledger, tag, out, *src = sys.argv[1:]; open(ledger, 'a').write(tag + '\\n');"
+    " open(out, 'w').write(''.join(open(s).read().upper() for s in src))"
+)
 
 
 @pytest.fixture
@@ -29,15 +31,26 @@ def world(tmp_path: Path):
     ledger = tmp_path / "ledger"
 
     def pipeline(tag: str = "") -> pc.Seq:
-        cat = pc.FanOut(name="cat", argv=[PY, "-c", COPY, str(ledger), "cat-{unit}", "{output.o}",
-                                          "{input.src}"],
-                        units=[pc.Unit(id=u, inputs={"src": [str(src / f"{u}.txt")]}) for u in ("u1", "u2")],
-                        outputs={"o": pc.file(str(tmp_path / "cat" / "{unit}.txt"))})
-        count = pc.Command(name="count", argv=[PY, "-c", COPY, str(ledger), "count" + tag,
-                                               str(tmp_path / "count.txt"),
-                                               *[str(tmp_path / "cat" / f"{u}.txt") for u in ("u1", "u2")]],
-                           inputs={"cat": [str(tmp_path / "cat" / f"{u}.txt") for u in ("u1", "u2")]},
-                           outputs={"o": [pc.file(str(tmp_path / "count.txt"))]})
+        cat = pc.FanOut(
+            name="cat",
+            argv=[PY, "-c", COPY, str(ledger), "cat-{unit}", "{output.o}", "{input.src}"],
+            units=[pc.Unit(id=u, inputs={"src": [str(src / f"{u}.txt")]}) for u in ("u1", "u2")],
+            outputs={"o": pc.file(str(tmp_path / "cat" / "{unit}.txt"))},
+        )
+        count = pc.Command(
+            name="count",
+            argv=[
+                PY,
+                "-c",
+                COPY,
+                str(ledger),
+                "count" + tag,
+                str(tmp_path / "count.txt"),
+                *[str(tmp_path / "cat" / f"{u}.txt") for u in ("u1", "u2")],
+            ],
+            inputs={"cat": [str(tmp_path / "cat" / f"{u}.txt") for u in ("u1", "u2")]},
+            outputs={"o": [pc.file(str(tmp_path / "count.txt"))]},
+        )
         return pc.Seq([cat, count])
 
     backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2, progress=False))
@@ -111,8 +124,11 @@ def test_a_changed_command_reruns_its_job_from_any_folder(world):
 
 def test_a_job_that_fails_leaves_no_output_and_no_record(world, tmp_path):
     out = tmp_path / "bad.txt"
-    fail = pc.Command(name="bad", argv=[PY, "-c", f"open({str(out)!r}, 'w').write('half'); raise SystemExit(3)"],
-                      outputs={"o": [pc.file(str(out))]})
+    fail = pc.Command(
+        name="bad",
+        argv=[PY, "-c", f"open({str(out)!r}, 'w').write('half'); raise SystemExit(3)"],
+        outputs={"o": [pc.file(str(out))]},
+    )
     handle = pc.SnakemakeBackend().run(fail, working_dir=tmp_path / "wd-bad", check=False)
     assert handle.status == "failed"
     assert not out.exists() and not (tmp_path / ".bad.txt.provenance.json").exists()

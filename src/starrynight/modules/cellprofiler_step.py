@@ -297,13 +297,24 @@ def step_cli(step: CPStep) -> click.Group:
     @click.option("--workspace", type=click.Path(path_type=Path), required=True)
     @click.option("--images", required=True, help="Images root (folder or URL).")
     @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
-    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), default=None,
-                  help="Experiment JSON file.")
-    @click.option("--experiment-json", "experiment_text", default=None,
-                  help="The experiment itself, as JSON text (what modules pass).")
+    @click.option(
+        "--experiment",
+        "experiment_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Experiment JSON file.",
+    )
+    @click.option(
+        "--experiment-json",
+        "experiment_text",
+        default=None,
+        help="The experiment itself, as JSON text (what modules pass).",
+    )
     @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
     @param_options
-    def loaddata(workspace, images, index_path, experiment_path, experiment_text, out_dir, **values):
+    def loaddata(
+        workspace, images, index_path, experiment_path, experiment_text, out_dir, **values
+    ):
         """Write one LoadData CSV per unit of work."""
         import polars as pl
 
@@ -321,10 +332,19 @@ def step_cli(step: CPStep) -> click.Group:
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")
-    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), default=None,
-                  help="Experiment JSON file.")
-    @click.option("--experiment-json", "experiment_text", default=None,
-                  help="The experiment itself, as JSON text (what modules pass).")
+    @click.option(
+        "--experiment",
+        "experiment_path",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Experiment JSON file.",
+    )
+    @click.option(
+        "--experiment-json",
+        "experiment_text",
+        default=None,
+        help="The experiment itself, as JSON text (what modules pass).",
+    )
     @click.option("--output", type=click.Path(path_type=Path), required=True)
     @param_options
     def cppipe(experiment_path, experiment_text, output, **values):
