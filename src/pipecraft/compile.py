@@ -225,6 +225,19 @@ def _substitute(template: list[tuple[str, str]], name: str, unit_id: str | None,
     return out
 
 
+def job_argv(node: Node, unit_id: str | None = None) -> list[str]:
+    """The argv one job of `node` runs (the fan-out unit `unit_id`), tokens expanded, before
+    any container wrapping: what a test or a debugging session runs by hand."""
+    if isinstance(node, Command):
+        outs = {k: [o.path for o in v] for k, v in node.outputs.items()}
+        return _substitute(_argv_template(node.argv), node.name, None, node.inputs, outs, {})
+    unit = next((u for u in node.units if u.id == unit_id), None)
+    if unit is None:
+        raise GraphError(f"node {node.name!r} has no unit {unit_id!r}")
+    outs = {k: [o.path.replace("{unit}", unit.id) for o in v] for k, v in node.outputs.items()}
+    return _substitute(_argv_template(node.argv), node.name, unit.id, unit.inputs, outs, unit.params)
+
+
 def _docker_argv(argv: list[str], env: dict[str, str], image: str, paths: list[str],
                  working_dir: Path) -> list[str]:
     """Wrap argv in `docker run`, mounting the working dir and every path's parent."""
@@ -304,7 +317,7 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
             for v in node.inputs.values():
                 for p in v:
                     _check_path(p, f"node {node.name!r} input")
-            argv = _substitute(_argv_template(node.argv), node.name, None, node.inputs, outs, {})
+            argv = job_argv(node)
             inputs = [p for v in node.inputs.values() for p in v]
             out_paths = [p for v in outs.values() for p in v]
             final = _final_argv(node, argv, inputs + out_paths, container_runtime, working_dir)
