@@ -289,6 +289,21 @@ def step_cli(step: CPStep) -> click.Group:
         given = {k: v for k, v in values.items() if v is not None}
         return step.Parameters(**given)
 
+    def experiment_options(fn: Callable) -> Callable:
+        fn = click.option(
+            "--experiment-json",
+            "experiment_text",
+            default=None,
+            help="The experiment itself, as JSON text (what modules pass).",
+        )(fn)
+        return click.option(
+            "--experiment",
+            "experiment_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Experiment JSON file.",
+        )(fn)
+
     @click.group(name=step.cli_path[-1], help=f"{step.name}: LoadData and pipeline generation.")
     def group() -> None:
         pass
@@ -297,19 +312,7 @@ def step_cli(step: CPStep) -> click.Group:
     @click.option("--workspace", type=click.Path(path_type=Path), required=True)
     @click.option("--images", required=True, help="Images root (folder or URL).")
     @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
-    @click.option(
-        "--experiment",
-        "experiment_path",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Experiment JSON file.",
-    )
-    @click.option(
-        "--experiment-json",
-        "experiment_text",
-        default=None,
-        help="The experiment itself, as JSON text (what modules pass).",
-    )
+    @experiment_options
     @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
     @param_options
     def loaddata(
@@ -332,19 +335,7 @@ def step_cli(step: CPStep) -> click.Group:
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")
-    @click.option(
-        "--experiment",
-        "experiment_path",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Experiment JSON file.",
-    )
-    @click.option(
-        "--experiment-json",
-        "experiment_text",
-        default=None,
-        help="The experiment itself, as JSON text (what modules pass).",
-    )
+    @experiment_options
     @click.option("--output", type=click.Path(path_type=Path), required=True)
     @param_options
     def cppipe(experiment_path, experiment_text, output, **values):
