@@ -17,6 +17,7 @@ A concrete module is a three-line subclass naming its step.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,12 +57,15 @@ class CPStep:
     """Everything that makes one CellProfiler step different from another."""
 
     name: str
+    #: where the step's commands sit in the CLI tree, e.g. ("illum", "calc"); empty for a step
+    #: declared elsewhere (a plugin, a test), whose commands are `starrynight step <declaration>`
     cli_path: tuple[str, ...]
     Parameters: type[BaseModel]
-    #: "module:function" writing the CSVs: (index, experiment, params, images_root, out_dir) -> [Path]
-    loaddata_writer: str
-    #: "module:function" returning the step's pipeline: (experiment, params) -> cppipe builder object
-    cppipe_builder: str
+    #: the CSV writer, (index, experiment, params, images_root, out_dir) -> [Path], or its
+    #: "module:function"
+    loaddata_writer: str | Callable[..., list[Path]]
+    #: the pipeline builder, (experiment, params) -> cppipe builder object, or "module:function"
+    cppipe_builder: str | Callable[..., Any]
     units: Callable[[Any, Any], list[UnitOfWork]]
     #: files of earlier steps each unit reads, for all units at once (so shared lookups are
     #: computed once: planning stays linear in the number of units)
@@ -70,11 +74,44 @@ class CPStep:
     expected_outputs: Callable[[Any, Any], list[str]] = field(default=lambda exp, params: [])
     cores: int = 1
     mem_mb: int = 2000
+    #: where this declaration is found when `cli_path` is empty: "package.module:NAME" or
+    #: "/path/to/file.py:NAME"
+    declaration: str = ""
+
+    @property
+    def command(self) -> list[str]:
+        """The CLI words before `loaddata` / `cppipe`."""
+        if self.cli_path:
+            return list(self.cli_path)
+        if not self.declaration:
+            raise ValueError(f"step {self.name!r} has neither cli_path nor declaration")
+        return ["step", self.declaration]
 
 
-def _load(target: str) -> Callable[..., Any]:
-    module_name, attr = target.split(":", 1)
-    return getattr(importlib.import_module(module_name), attr)
+def _load(target: str | Callable[..., Any]) -> Any:
+    """A callable as given, or the object named by "package.module:attr" or "file.py:attr"."""
+    if callable(target):
+        return target
+    where, attr = target.rsplit(":", 1)
+    if where.endswith(".py"):
+        return getattr(_file_module(where), attr)
+    return getattr(importlib.import_module(where), attr)
+
+
+def _file_module(path: str) -> Any:
+    """The module of a Python file, executed once per process."""
+    import importlib.util
+    import sys
+
+    name = f"_starrynight_step_{abs(hash(os.path.abspath(path)))}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot load a step declaration from {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def parameter_args(params: BaseModel) -> list[str]:
@@ -149,7 +186,7 @@ class GenLoadDataModule(_CPStepModule):
             name=f"{self.step}_loaddata",
             argv=[
                 "starrynight",
-                *self.cp_step.cli_path,
+                *self.cp_step.command,
                 "loaddata",
                 "--workspace",
                 str(self.workspace),
@@ -188,7 +225,7 @@ class GenCPipeModule(_CPStepModule):
             name=f"{self.step}_cppipe",
             argv=[
                 "starrynight",
-                *self.cp_step.cli_path,
+                *self.cp_step.command,
                 "cppipe",
                 *experiment_args(self.experiment),
                 "--output",
@@ -304,7 +341,9 @@ def step_cli(step: CPStep) -> click.Group:
             help="Experiment JSON file.",
         )(fn)
 
-    @click.group(name=step.cli_path[-1], help=f"{step.name}: LoadData and pipeline generation.")
+    name = step.cli_path[-1] if step.cli_path else step.declaration
+
+    @click.group(name=name, help=f"{step.name}: LoadData and pipeline generation.")
     def group() -> None:
         pass
 
