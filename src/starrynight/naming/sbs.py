@@ -146,10 +146,5 @@ def foci_table_path(workspace: Path, unit: str) -> Path:
     return naming.unit_dir(naming.outputs_dir(workspace, SBS_PREPROCESS), unit) / foci_table_file()
 
 
-def compensated_image_file(plate: str, well: str, site: int | str, cycle: int, base: str) -> str:
-    """Optional output of sbs_preprocess: a colour-compensated base image."""
-    return f"{plate}_{well}_Site{site}_{cycle_image(cycle, base, prefix='Comp')}.tiff"
-
-
 def compensated_image_pattern(cycle: int, base: str) -> str:
     return rf"\g<Plate>_\g<Well>_Site\g<Site>_{cycle_image(cycle, base, prefix='Comp')}"
