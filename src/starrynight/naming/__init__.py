@@ -7,7 +7,12 @@ Per-step names are grouped by step and unit of work (SPEC 4.4).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 UNIT_SEPARATOR = "__"
 
@@ -71,6 +76,13 @@ def outputs_dir(workspace: Path, step: str) -> Path:
 def unit_dir(outputs_root: Path, unit: str) -> Path:
     """The folder holding everything one unit of work of a step produced."""
     return outputs_root / unit
+
+
+def unit_dir_expr(outputs_root: Path, unit: pl.Expr) -> pl.Expr:
+    """`unit_dir` for every row of a table (vectorised, for LoadData)."""
+    import polars as pl
+
+    return pl.concat_str([pl.lit(str(outputs_root)), unit], separator=os.sep)
 
 
 def unit_id(*parts: object) -> str:
