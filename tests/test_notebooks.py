@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -38,13 +39,28 @@ def outputs_text(notebook: nbformat.NotebookNode) -> str:
 
 @pytest.mark.slow
 def test_step_by_step_notebook(tmp_path):
-    text = outputs_text(execute("step_by_step.ipynb", tmp_path / "screen"))
+    from starrynight import naming
+
+    root = tmp_path / "screen"
+    text = outputs_text(execute("step_by_step.ipynb", root))
     assert "filter_size" in text  # the printed spec
     assert "nothing changed, nothing ran: (0, 0)" in text
     assert "rule cp_illum_calc_invoke" in text  # the Snakefile, readable
+    # the edit reached the pipeline CellProfiler ran, and re-ran the step's unit
+    cppipe = naming.cppipe_path(root / "workspace", "cp_illum_calc").read_text()
+    assert "Smoothing filter size:30\n" in cppipe
+    assert re.search(r"after the edit: succeeded \([1-9]\d*, [1-9]\d*\)", text), text[-2000:]
 
 
 @pytest.mark.slow
 def test_example_notebook(tmp_path):
-    text = outputs_text(execute("example.ipynb", tmp_path / "screen"))
-    assert "Pipeline complete!" in text
+    import polars as pl
+
+    from starrynight import naming
+
+    root = tmp_path / "screen"
+    text = outputs_text(execute("example.ipynb", root))
+    assert "Pipeline complete!" in text  # printed whatever happened: check what the run made
+    cells = pl.read_parquet(naming.analysis.cell_table(root / "workspace"))
+    assert cells.height > 0 and cells.get_column("gene").drop_nulls().len() > 0
+    assert naming.qc_report(root / "workspace").stat().st_size > 0

@@ -14,7 +14,7 @@ _EXPORTS = {
     "Parallel": "graph", "Resources": "graph", "Output": "graph", "file": "graph",
     "directory": "graph",
     "SnakemakeBackend": "backend", "SnakemakeBackendConfig": "backend", "RunHandle": "backend",
-    "FailedJob": "backend", "DryRunResult": "backend",
+    "FailedJob": "backend", "DryRunResult": "backend", "job_argv": "compile",
     "PipecraftError": "errors", "GraphError": "errors", "RunFailedError": "errors",
     "RunLockedError": "errors",
 }

@@ -2,8 +2,9 @@
 
 Kept free of pipecraft's heavier imports: it starts once per batch. Reads its batch from a
 byte range of `jobs/<rule>.batches.jsonl`, executes each unit's argv directly (no shell, so
-names stay data) with its own log, removes stale outputs first (a re-run never builds on a partial output), and
-writes a Snakemake-style benchmark TSV per unit. Exits non-zero if any unit failed, after
+names stay data) with its own log through the unit's provenance record (an up-to-date unit is
+skipped; otherwise its stale outputs are removed first, so a re-run never builds on a partial
+output), and writes a Snakemake-style benchmark TSV per unit. Exits non-zero if any unit failed, after
 running the others.
 """
 
@@ -11,22 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from pipecraft.provenance import run_job
+
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-
-
-def _clear(path: str) -> None:
-    p = Path(path)
-    if p.is_dir() and not p.is_symlink():
-        shutil.rmtree(p)
-    elif p.exists() or p.is_symlink():
-        p.unlink()
-    p.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _bench_line(seconds: float, max_rss_kb: int, cpu: float) -> str:
@@ -36,24 +29,32 @@ def _bench_line(seconds: float, max_rss_kb: int, cpu: float) -> str:
 
 def run_unit(rule: str, unit: dict) -> bool:
     """Run one unit; True if it exited 0 and produced every declared output."""
-    for path, _kind in unit["o"]:
-        _clear(path)
-    log = Path(f"logs/{rule}/{unit['id']}.log")
-    bench = Path(f"benchmarks/{rule}/{unit['id']}.tsv")
+    log = Path(unit["log"])
+    bench = Path(unit["bench"])
     log.parent.mkdir(parents=True, exist_ok=True)
     bench.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     env = {**os.environ, **unit["e"]} if unit["e"] else None
-    with open(log, "wb") as lf:
-        try:
-            proc = subprocess.Popen(unit["a"], stdout=lf, stderr=subprocess.STDOUT, env=env,
-                                    stdin=subprocess.DEVNULL)
-        except OSError as err:
-            lf.write(f"pipecraft: cannot start {unit['a'][0]!r}: {err}\n".encode())
-            rc, usage = 127, None
-        else:
+    usage = None
+    with open(log, "w", encoding="utf-8") as lf:
+
+        def run() -> int:
+            nonlocal usage
+            lf.flush()
+            try:
+                proc = subprocess.Popen(unit["a"], stdout=lf, stderr=subprocess.STDOUT, env=env,
+                                        stdin=subprocess.DEVNULL)
+            except OSError as err:
+                lf.write(f"pipecraft: cannot start {unit['a'][0]!r}: {err}\n")
+                return 127
             _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = rc = os.waitstatus_to_exitcode(status)
+            return os.waitstatus_to_exitcode(status)
+
+        stdout, sys.stdout = sys.stdout, lf
+        try:
+            rc = run_job(unit["c"], unit["i"], [p for p, _ in unit["o"]], run)
+        finally:
+            sys.stdout = stdout
     seconds = time.monotonic() - start
     missing = [p for p, _ in unit["o"] if not os.path.exists(p)]
     ok = rc == 0 and not missing

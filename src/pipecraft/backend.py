@@ -30,9 +30,10 @@ from typing import Any, Literal, NamedTuple
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipecraft.compile import Plan, plan, write_atomic, write_workflow
+from pipecraft.compile import DONE_DIR, WRAPPER, Plan, plan, write_atomic, write_workflow
 from pipecraft.errors import PipecraftError, RunFailedError, RunLockedError
 from pipecraft.graph import Pipeline
+from pipecraft.provenance import UP_TO_DATE, invalidate
 
 LOCK = ".pipecraft/run.lock"
 SUMMARY = "run_summary.json"
@@ -108,7 +109,10 @@ class SnakemakeBackend:
         scheduler = cfg.scheduler
         if scheduler == "auto":
             scheduler = "greedy" if n_jobs > cfg.greedy_above_jobs else "ilp"
+        # A job's freshness is its provenance record's (see pipecraft.provenance); Snakemake
+        # orders jobs and re-runs those whose stamp is missing or older than an input stamp.
         args = ["--snakefile", "Snakefile", "--cores", str(cfg.cores), "--rerun-incomplete",
+                "--rerun-triggers", "mtime",
                 "--nocolor", "--scheduler", scheduler, "--latency-wait", str(cfg.latency_wait)]
         if cfg.keep_going:
             args.append("--keep-going")
@@ -135,7 +139,7 @@ class SnakemakeBackend:
         p = self._plan(pipeline, cfg, wd)
         with RunLock(wd, "dry run"):
             write_workflow(p, wd, cfg.container_runtime)
-            _invalidate_batches(p, wd)
+            _invalidate(p, wd)
             args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
             proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd,
                                   capture_output=True, text=True, env=_job_env())
@@ -161,7 +165,7 @@ class SnakemakeBackend:
         try:
             lock.clear_stale()
             write_workflow(p, wd, cfg.container_runtime)
-            _invalidate_batches(p, wd)
+            _invalidate(p, wd)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             run_log = wd / "logs" / f"pipecraft-run-{stamp}.log"
             run_log.parent.mkdir(parents=True, exist_ok=True)
@@ -197,17 +201,11 @@ def _tail(text: str, n: int = 40) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
-def _invalidate_batches(p: Plan, wd: Path) -> None:
-    """A batch whose units' outputs are not all present must run again: drop its stamp."""
-    for rp in p.rules:
-        if not rp.batches:
-            continue
-        outs = [o.path for v in rp.node.outputs.values() for o in v]
-        for b, ids in enumerate(rp.batches):
-            stamp = wd / p.batch_stamp(rp.node.name, f"batch{b:06d}")
-            if stamp.exists() and not all(
-                    os.path.exists(wd / t.replace("{unit}", uid)) for uid in ids for t in outs):
-                stamp.unlink()
+def _invalidate(p: Plan, wd: Path) -> None:
+    """Drop the Snakemake stamp of every job whose provenance record is not up to date (its
+    command or input content changed, an output is missing), so Snakemake runs it."""
+    invalidate([(str(wd / j.stamp), str(wd / DONE_DIR / j.rule), j.command, j.inputs,
+                 j.abs_outputs) for j in p.jobs if j.abs_outputs])
 
 
 # ---- lock -------------------------------------------------------------------------------
@@ -548,7 +546,8 @@ class RunHandle:
             rule = state.get("rule")
             if rule and rule != "all" and not rule.endswith("__done"):
                 unit = self._jobs.get(state.get("jobid"), (rule, None))[1]
-                print(f"[{rule}{'/' + unit if unit else ''}] {m.group(1)}", flush=True)
+                shown = WRAPPER.sub("", m.group(1), count=1)
+                print(f"[{rule}{'/' + unit if unit else ''}] {shown}", flush=True)
         if self._cfg.print_exec and line.startswith("Error in rule"):
             print(line, flush=True)
 
@@ -613,6 +612,8 @@ def build_summary(h: RunHandle) -> dict:
             status = "up_to_date"
         else:
             status = "not_run"
+        if status == "succeeded" and _skipped(wd / job.log):
+            status = "up_to_date"  # scheduled, but its provenance record was current
         seconds, rss, end = _bench(wd / job.benchmark)
         jobs.append({"rule": job.rule, "unit": job.unit, "status": status,
                      "wall_s": seconds, "max_rss_mb": rss, "end_time": end,
@@ -622,6 +623,15 @@ def build_summary(h: RunHandle) -> dict:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     return {"working_dir": str(wd), "status": h.status, "started": h._started,
             "ended": time.time(), "run_log": str(h.run_log), "counts": counts, "jobs": jobs}
+
+
+def _skipped(log: Path) -> bool:
+    """Did the job find its outputs up to date and skip its command?"""
+    try:
+        with open(log, "rb") as f:
+            return f.read(len(UP_TO_DATE) + 1).decode(errors="replace").startswith(UP_TO_DATE)
+    except OSError:
+        return False
 
 
 def _unit_ok(wd: Path, job: Any) -> bool:

@@ -60,6 +60,21 @@ def shell_command(argv: list[str], env: dict[str, str]) -> str:
     return " ".join([f"{k}={quote(v)}" for k, v in env.items()] + [quote(a) for a in argv])
 
 
+def job_log(rule: str, unit: str | None) -> str:
+    """The log of one job (one unit of a fan-out), relative to the working directory."""
+    return f"logs/{rule}/{unit or rule}.log"
+
+
+def job_benchmark(rule: str, unit: str | None) -> str:
+    return f"benchmarks/{rule}/{unit or rule}.tsv"
+
+
+def job_stamp(rule: str, unit: str | None) -> str:
+    """The file Snakemake knows a job by (its only Snakemake output), relative to the
+    working directory. The job's real outputs and their provenance record live elsewhere."""
+    return f"{STAMP_DIR}/{rule}/{unit or rule}"
+
+
 @dataclass
 class Job:
     """One unit of work as the run summary reports it."""
@@ -68,14 +83,23 @@ class Job:
     unit: str | None
     outputs: list[tuple[str, str]]
     batch: str | None = None
+    #: the command as shown (argv + env), whose digest the provenance record holds
+    command: str = ""
+    #: absolute input and output paths, for the provenance check
+    inputs: list[str] = field(default_factory=list)
+    abs_outputs: list[str] = field(default_factory=list)
 
     @property
     def log(self) -> str:
-        return f"logs/{self.rule}/{self.unit or self.rule}.log"
+        return job_log(self.rule, self.unit)
 
     @property
     def benchmark(self) -> str:
-        return f"benchmarks/{self.rule}/{self.unit or self.rule}.tsv"
+        return job_benchmark(self.rule, self.unit)
+
+    @property
+    def stamp(self) -> str:
+        return job_stamp(self.rule, self.batch or self.unit)
 
 
 @dataclass
@@ -88,6 +112,10 @@ class RulePlan:
     table: dict[str, dict] = field(default_factory=dict)
     batches: list[list[str]] = field(default_factory=list)
     argvs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    #: batched units: (command as shown, absolute inputs) for the provenance record
+    specs: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    #: one JSON line per job with outputs: its command, inputs and outputs (see provenance)
+    provenance: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -96,9 +124,6 @@ class Plan:
 
     rules: list[RulePlan]
     jobs: list[Job]
-
-    def batch_stamp(self, rule: str, batch: str) -> str:
-        return f"{STAMP_DIR}/{rule}/{batch}"
 
 
 @contextmanager
@@ -200,6 +225,19 @@ def _substitute(template: list[tuple[str, str]], name: str, unit_id: str | None,
     return out
 
 
+def job_argv(node: Node, unit_id: str | None = None) -> list[str]:
+    """The argv one job of `node` runs (the fan-out unit `unit_id`), tokens expanded, before
+    any container wrapping: what a test or a debugging session runs by hand."""
+    if isinstance(node, Command):
+        outs = {k: [o.path for o in v] for k, v in node.outputs.items()}
+        return _substitute(_argv_template(node.argv), node.name, None, node.inputs, outs, {})
+    unit = next((u for u in node.units if u.id == unit_id), None)
+    if unit is None:
+        raise GraphError(f"node {node.name!r} has no unit {unit_id!r}")
+    outs = {k: [o.path.replace("{unit}", unit.id) for o in v] for k, v in node.outputs.items()}
+    return _substitute(_argv_template(node.argv), node.name, unit.id, unit.inputs, outs, unit.params)
+
+
 def _docker_argv(argv: list[str], env: dict[str, str], image: str, paths: list[str],
                  working_dir: Path) -> list[str]:
     """Wrap argv in `docker run`, mounting the working dir and every path's parent."""
@@ -225,6 +263,20 @@ def _final_argv(node: Node, argv: list[str], paths: list[str], runtime: str,
     if node.container and runtime == "docker":
         return _docker_argv(argv, node.env, node.container, paths, working_dir), {}
     return argv, node.env
+
+
+def _abs(path: str, working_dir: Path) -> str:
+    return path if "://" in path else os.path.normpath(os.path.join(working_dir, path))
+
+
+#: `python -m pipecraft.provenance SPECS OFFSET LENGTH -- ARGV` as the shell shows it
+WRAPPER = re.compile(r"\S+ -m pipecraft\.provenance \S+ \d+ \d+ -- ")
+
+
+def provenance_specs(name: str) -> str:
+    """The file (relative to the working directory) holding the provenance spec of each job
+    of node `name`, one JSON line per job, read by byte range."""
+    return f"{JOBS_DIR}/{name}.provenance.jsonl"
 
 
 def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
@@ -265,12 +317,14 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
             for v in node.inputs.values():
                 for p in v:
                     _check_path(p, f"node {node.name!r} input")
-            argv = _substitute(_argv_template(node.argv), node.name, None, node.inputs, outs, {})
-            paths = [p for v in node.inputs.values() for p in v] + [p for v in outs.values() for p in v]
-            rp.table[""] = {"i": [p for v in node.inputs.values() for p in v],
-                            "c": shell_command(*_final_argv(node, argv, paths, container_runtime,
-                                                            working_dir))}
-            jobs.append(Job(node.name, None, [(o.path, o.kind) for v in node.outputs.values() for o in v]))
+            argv = job_argv(node)
+            inputs = [p for v in node.inputs.values() for p in v]
+            out_paths = [p for v in outs.values() for p in v]
+            final = _final_argv(node, argv, inputs + out_paths, container_runtime, working_dir)
+            job = Job(node.name, None, [(o.path, o.kind) for v in node.outputs.values() for o in v])
+            rp.table[""] = {"i": inputs, "c": _job_command(rp, job, final, inputs, out_paths,
+                                                            container_runtime, working_dir)}
+            jobs.append(job)
         else:
             n_units = len(node.units)
             rp.batch_size = node.batch_size or (
@@ -295,12 +349,17 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
                     if "{" in p:
                         _check_path(p, f"node {node.name!r} unit {uid!r} input")
                 argv = _substitute(argv_t, node.name, uid, u.inputs, outs, u.params)
-                paths = inputs + [p for p, _ in job_outs] if docker else []
+                out_paths = [p for p, _ in job_outs]
+                paths = inputs + out_paths if docker else []
                 final = _final_argv(node, argv, paths, container_runtime, working_dir)
-                rp.table[uid] = {"i": inputs, "c": shell_command(*final)}
+                job = Job(node.name, uid, job_outs)
+                command = _job_command(rp, job, final, inputs, out_paths, container_runtime,
+                                       working_dir)
+                rp.table[uid] = {"i": inputs, "c": command}
                 if rp.batch_size > 1:
                     rp.argvs[uid] = final
-                jobs.append(Job(node.name, uid, job_outs))
+                    rp.specs[uid] = (job.command, job.inputs)
+                jobs.append(job)
             if rp.batch_size > 1:
                 ids = [u.id for u in node.units]
                 rp.batches = [ids[i:i + rp.batch_size] for i in range(0, n_units, rp.batch_size)]
@@ -323,15 +382,37 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
     return Plan(rules=rules, jobs=jobs)
 
 
+def _job_command(rp: RulePlan, job: Job, final: tuple[list[str], dict[str, str]],
+                 inputs: list[str], outputs: list[str], runtime: str, working_dir: Path) -> str:
+    """Record the job's command and absolute paths on `job`; return the shell command its
+    rule runs: through `python -m pipecraft.provenance` when the job has outputs, which
+    reads the job's spec line from the node's spec file."""
+    argv, env = final
+    job.command = shell_command(argv, env)
+    job.inputs = [_abs(p, working_dir) for p in inputs]
+    job.abs_outputs = [_abs(p, working_dir) for p in outputs]
+    if not outputs:
+        return job.command
+    line = (json.dumps({"c": job.command, "i": job.inputs, "o": job.abs_outputs},
+                       ensure_ascii=False) + "\n").encode("utf-8")
+    offset = len(rp.provenance)
+    rp.provenance += line
+    python = "python3" if runtime == "apptainer" else sys.executable  # inside the container
+    wrapper = [python, "-m", "pipecraft.provenance", provenance_specs(rp.node.name),
+               str(offset), str(len(line)), "--"]
+    return shell_command([*wrapper, *argv], env)
+
+
 def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | None]],
                 dir_outputs: dict[str, str], batch_of: dict[tuple[str, str], str],
                 preds: dict[str, list[str]]) -> set[tuple[str, str]]:
     """Point each input at what Snakemake must build first; set the order markers each unit
     needs (see the module docstring); return node-level data edges.
 
-    An input inside a produced directory is replaced by that directory; an input produced by a
-    batched fan-out is replaced by its batch stamp (the batch's unit outputs are not rules'
-    outputs as far as Snakemake knows).
+    An input produced by a node (or inside a directory it produces) is replaced by the
+    producing job's stamp, the only output Snakemake knows of a job. Any other input (a
+    source) is required with `ancient()`: whether its content changed is the provenance
+    record's business, not its mtime's. URLs are left to the job.
     """
     edges: set[tuple[str, str]] = set()
     for rp in rules:
@@ -342,6 +423,7 @@ def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | Non
         for uid, entry in rp.table.items():
             reads: set[str] = set()
             mapped: list[str] = []
+            sources: list[str] = []
             for p in entry["i"]:
                 key = _norm(p)
                 hit = producers.get(key)
@@ -362,12 +444,14 @@ def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | Non
                     edges.add((prod, name))
                     if prod in before_set:
                         reads.add(prod)
-                    b = batch_of.get((prod, unit)) if unit else None
-                    if b is not None:
-                        target = f"{STAMP_DIR}/{prod}/{b}"
-                if target not in mapped:
-                    mapped.append(target)
+                    target = job_stamp(prod, batch_of.get((prod, unit)) or unit)
+                    if target not in mapped:
+                        mapped.append(target)
+                elif "://" not in p and p not in sources:
+                    sources.append(p)
             entry["i"] = mapped
+            if sources:
+                entry["a"] = sources
             if before:
                 reads_of.append(reads)
         if not before:
@@ -382,7 +466,7 @@ def _map_inputs(rules: list[RulePlan], producers: dict[str, tuple[str, str | Non
             for entry, reads in zip(rp.table.values(), reads_of, strict=True):
                 markers = [f"{DONE_DIR}/{a}" for a in some if a not in reads]
                 if markers:
-                    entry["a"] = markers
+                    entry["a"] = entry.get("a", []) + markers
     return edges
 
 
@@ -484,10 +568,6 @@ def _lit(s: str) -> str:
     return _escape_unprintable(json.dumps(s, ensure_ascii=False))
 
 
-def _out_decl(path: str, kind: str) -> str:
-    return f"directory({_lit(path)})" if kind == "directory" else _lit(path)
-
-
 def _rule_common(node: Node, log: str, bench: str) -> list[str]:
     res = node.resources
     lines = [f"    log: {_lit(log)}", f"    benchmark: {_lit(bench)}", f"    threads: {res.cores}"]
@@ -530,21 +610,22 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
     if isinstance(node, Command):
         entry = rp.table[""]
         outs = [(k, o) for k, v in node.outputs.items() for o in v]
-        out += [f"# ---- node {name}: command", argv_doc, f"rule {name}:"]
-        if after or entry["i"]:
+        out += [f"# ---- node {name}: command", argv_doc]
+        out += [f"# writes {k}: {_comment_text(o.path)}" for k, o in outs]
+        out.append(f"rule {name}:")
+        sources = entry.get("a", [])
+        if after or entry["i"] or sources:
             out.append("    input:")
         out += after
         out += [f"        {_lit(p)}," for p in entry["i"]]
-        out.append("    output:")
-        if outs:
-            out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in outs]
-        else:
-            out.append(f"        touch({_lit(f'{STAMP_DIR}/{name}/{name}')}),")
+        out += [f"        ancient({_lit(p)})," for p in sources]
+        stamp = job_stamp(name, None)
+        out += ["    output:", f"        touch({_lit(stamp)}),"]
         out.append(f"    params: cmd=_const({_lit(entry['c'])})")
-        out += _rule_common(node, f"logs/{name}/{name}.log", f"benchmarks/{name}/{name}.tsv")
+        out += _rule_common(node, job_log(name, None), job_benchmark(name, None))
         out += _container_line(node, runtime)
         out.append('    shell: "( {params.cmd} ) > {log:q} 2>&1"')
-        done_inputs = [_lit(o.path) for _, o in outs] or [_lit(f"{STAMP_DIR}/{name}/{name}")]
+        done_inputs = [_lit(stamp)]
         out += ["", f"rule {name}__done:", "    input:"]
         out += [f"        {p}," for p in done_inputs]
     else:
@@ -560,28 +641,24 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
                     f"rule {name}:", "    input:"]
             out += after
             out += [f"        _inputs({table_var}),",
-                    "    output:", f"        touch({_lit(f'{STAMP_DIR}/{name}/{{unit}}')}),",
+                    "    output:", f"        touch({_lit(job_stamp(name, '{unit}'))}),",
                     f"    params: cmd=_param({table_var}, 'c'), digest=_param({table_var}, 'd')"]
             out += _rule_common(node, f"logs/{name}/_batches/{{unit}}.log",
                                 f"benchmarks/{name}/_batches/{{unit}}.tsv")
-            done_inputs = [f"_outputs([{_lit(f'{STAMP_DIR}/{name}/{{unit}}')}], {table_var})"]
+            done_inputs = [f"_outputs([{_lit(job_stamp(name, '{unit}'))}], {table_var})"]
         else:
-            templates = [(k, o) for k, v in node.outputs.items() for o in v]
+            stamp = job_stamp(name, "{unit}")
             out += [f"# ---- node {name}: fan-out over {n_units} units; "
-                    f"job table {JOBS_DIR}/{name}.json", argv_doc,
-                    f"{table_var} = _load({_lit(f'{JOBS_DIR}/{name}.json')})", "",
+                    f"job table {JOBS_DIR}/{name}.json", argv_doc]
+            out += [f"# writes {k}: {_comment_text(o.path)}"
+                    for k, v in node.outputs.items() for o in v]
+            out += [f"{table_var} = _load({_lit(f'{JOBS_DIR}/{name}.json')})", "",
                     f"rule {name}:", "    input:"]
             out += after
-            out += [f"        _inputs({table_var}),", "    output:"]
-            if templates:
-                out += [f"        {_out_decl(o.path, o.kind)},  # {k}" for k, o in templates]
-                tmpl = [o.path for _, o in templates]
-            else:
-                tmpl = [f"{STAMP_DIR}/{name}/{{unit}}"]
-                out.append(f"        touch({_lit(tmpl[0])}),")
+            out += [f"        _inputs({table_var}),", "    output:", f"        touch({_lit(stamp)}),"]
             out.append(f"    params: cmd=_param({table_var}, 'c')")
-            out += _rule_common(node, f"logs/{name}/{{unit}}.log", f"benchmarks/{name}/{{unit}}.tsv")
-            done_inputs = [f"_outputs([{', '.join(_lit(t) for t in tmpl)}], {table_var})"]
+            out += _rule_common(node, job_log(name, "{unit}"), job_benchmark(name, "{unit}"))
+            done_inputs = [f"_outputs([{_lit(stamp)}], {table_var})"]
         out.append('    wildcard_constraints: unit=r"[A-Za-z0-9._+-]+"')
         out += _container_line(node, runtime)
         out.append('    shell: "( {params.cmd} ) > {log:q} 2>&1"')
@@ -597,6 +674,8 @@ def batch_runner_lines(rp: RulePlan) -> list[tuple[str, str]]:
     lines = []
     for b, ids in enumerate(rp.batches):
         units = [{"id": uid, "a": rp.argvs[uid][0], "e": rp.argvs[uid][1],
+                  "c": rp.specs[uid][0], "i": rp.specs[uid][1],
+                  "log": job_log(rp.node.name, uid), "bench": job_benchmark(rp.node.name, uid),
                   "o": [[o.path.replace("{unit}", uid), o.kind] for o in templates]}
                  for uid in ids]
         lines.append((f"batch{b:06d}", json.dumps({"rule": rp.node.name, "units": units},
@@ -623,6 +702,8 @@ def write_workflow(plan_: Plan, working_dir: Path, container_runtime: str = "non
 def _write_workflow(plan_: Plan, working_dir: Path, container_runtime: str) -> Path:
     jobs_dir = working_dir / JOBS_DIR
     for rp in plan_.rules:
+        if rp.provenance and rp.batch_size == 1:
+            write_atomic(working_dir / provenance_specs(rp.node.name), bytes(rp.provenance))
         if not isinstance(rp.node, FanOut):
             continue
         name = rp.node.name

@@ -39,4 +39,15 @@ def load_experiment(path: str | os.PathLike[str] | AnyPath) -> PCPGenericExperim
     return get_experiment(kind).from_json(source)
 
 
+def experiment_from_text(text: str) -> PCPGenericExperiment:
+    """An experiment from its JSON text (as a module passes it to a job on the command line),
+    of whichever registered kind it declares; paths in it are absolute."""
+    try:
+        data = json.loads(text)
+        kind = data.get("kind", PCPGenericExperiment.name)
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ExperimentError(f"--experiment-json is not an experiment: {error}") from error
+    return get_experiment(kind).model_validate(data)
+
+
 register_experiment(PCPGenericExperiment)

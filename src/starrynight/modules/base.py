@@ -11,6 +11,7 @@ and its units of work); this base class does the rest.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
@@ -121,7 +122,7 @@ class StarryNightModule:
         inputs, outputs = self.default_paths()
         self.spec = ModuleSpec(
             name=self.module_id,
-            description=(type(self).__doc__ or "").strip().splitlines()[0],
+            description=(inspect.getdoc(type(self)) or self.module_id).splitlines()[0],
             inputs=inputs,
             outputs=outputs,
             parameters=params,

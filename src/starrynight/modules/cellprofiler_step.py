@@ -17,6 +17,7 @@ A concrete module is a three-line subclass naming its step.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,12 +57,15 @@ class CPStep:
     """Everything that makes one CellProfiler step different from another."""
 
     name: str
+    #: where the step's commands sit in the CLI tree, e.g. ("illum", "calc"); empty for a step
+    #: declared elsewhere (a plugin, a test), whose commands are `starrynight step <declaration>`
     cli_path: tuple[str, ...]
     Parameters: type[BaseModel]
-    #: "module:function" writing the CSVs: (index, experiment, params, images_root, out_dir) -> [Path]
-    loaddata_writer: str
-    #: "module:function" returning the step's pipeline: (experiment, params) -> cppipe builder object
-    cppipe_builder: str
+    #: the CSV writer, (index, experiment, params, images_root, out_dir) -> [Path], or its
+    #: "module:function"
+    loaddata_writer: str | Callable[..., list[Path]]
+    #: the pipeline builder, (experiment, params) -> cppipe builder object, or "module:function"
+    cppipe_builder: str | Callable[..., Any]
     units: Callable[[Any, Any], list[UnitOfWork]]
     #: files of earlier steps each unit reads, for all units at once (so shared lookups are
     #: computed once: planning stays linear in the number of units)
@@ -70,11 +74,44 @@ class CPStep:
     expected_outputs: Callable[[Any, Any], list[str]] = field(default=lambda exp, params: [])
     cores: int = 1
     mem_mb: int = 2000
+    #: where this declaration is found when `cli_path` is empty: "package.module:NAME" or
+    #: "/path/to/file.py:NAME"
+    declaration: str = ""
+
+    @property
+    def command(self) -> list[str]:
+        """The CLI words before `loaddata` / `cppipe`."""
+        if self.cli_path:
+            return list(self.cli_path)
+        if not self.declaration:
+            raise ValueError(f"step {self.name!r} has neither cli_path nor declaration")
+        return ["step", self.declaration]
 
 
-def _load(target: str) -> Callable[..., Any]:
-    module_name, attr = target.split(":", 1)
-    return getattr(importlib.import_module(module_name), attr)
+def _load(target: str | Callable[..., Any]) -> Any:
+    """A callable as given, or the object named by "package.module:attr" or "file.py:attr"."""
+    if callable(target):
+        return target
+    where, attr = target.rsplit(":", 1)
+    if where.endswith(".py"):
+        return getattr(_file_module(where), attr)
+    return getattr(importlib.import_module(where), attr)
+
+
+def _file_module(path: str) -> Any:
+    """The module of a Python file, executed once per process."""
+    import importlib.util
+    import sys
+
+    name = f"_starrynight_step_{abs(hash(os.path.abspath(path)))}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ValueError(f"cannot load a step declaration from {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def parameter_args(params: BaseModel) -> list[str]:
@@ -85,17 +122,21 @@ def parameter_args(params: BaseModel) -> list[str]:
     return args
 
 
-def save_experiment(experiment: Any, workspace: Path) -> Path:
-    """Write the experiment where jobs read it; untouched when unchanged so nothing re-runs."""
-    path = naming.experiment_json(workspace)
-    if path.exists():
-        try:
-            if type(experiment).from_json(path) == experiment:
-                return path
-        except Exception:  # noqa: BLE001 - unreadable or stale: rewrite it
-            pass
-    experiment.to_json(path)
-    return path
+def experiment_args(experiment: Any) -> list[str]:
+    """The job options passing the experiment itself: reading a module's graph writes
+    nothing, and a job's command (hence its provenance) changes exactly when it does."""
+    return ["--experiment-json", experiment.model_dump_json()]
+
+
+def read_experiment(path: Path | None, text: str | None) -> Any:
+    """The experiment a step command was given (`--experiment FILE` or `--experiment-json`)."""
+    import click
+
+    from starrynight.experiments.registry import experiment_from_text, load_experiment
+
+    if (path is None) == (text is None):
+        raise click.UsageError("give exactly one of --experiment and --experiment-json")
+    return load_experiment(path) if path is not None else experiment_from_text(text)
 
 
 class _CPStepModule(StarryNightModule):
@@ -117,9 +158,6 @@ class _CPStepModule(StarryNightModule):
     def uow(self) -> list[UnitOfWork]:
         return self.cp_step.units(self.experiment, self.parameters)
 
-    def _experiment_file(self) -> Path:
-        return save_experiment(self.experiment, self.workspace)
-
 
 class GenLoadDataModule(_CPStepModule):
     """Write one LoadData CSV per unit of work of the step."""
@@ -129,7 +167,7 @@ class GenLoadDataModule(_CPStepModule):
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
         return (
-            {"index": naming.index_table(ws), "experiment": naming.experiment_json(ws)},
+            {"index": naming.index_table(ws)},
             {"loaddata": naming.loaddata_dir(ws, self.step)},
         )
 
@@ -137,15 +175,18 @@ class GenLoadDataModule(_CPStepModule):
         out_dir = self.spec.outputs["loaddata"]
         return [naming.unit_csv(out_dir, unit.id) for unit in self.uow]
 
+    def sources(self) -> list[Path]:
+        out_dir = self.spec.outputs["loaddata"]
+        return [naming.unit_sources(out_dir, unit.id) for unit in self.uow]
+
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
-        experiment_file = self._experiment_file()
         return pc.Command(
             name=f"{self.step}_loaddata",
             argv=[
                 "starrynight",
-                *self.cp_step.cli_path,
+                *self.cp_step.command,
                 "loaddata",
                 "--workspace",
                 str(self.workspace),
@@ -153,14 +194,13 @@ class GenLoadDataModule(_CPStepModule):
                 str(self.data_config.images_path),
                 "--index",
                 str(self.spec.inputs["index"]),
-                "--experiment",
-                str(experiment_file),
+                *experiment_args(self.experiment),
                 "--out-dir",
                 str(self.spec.outputs["loaddata"]),
                 *parameter_args(self.parameters),
             ],
-            inputs={"index": [self.spec.inputs["index"]], "experiment": [experiment_file]},
-            outputs={"csv": self.loaddata_csvs()},
+            inputs={"index": [self.spec.inputs["index"]]},
+            outputs={"csv": self.loaddata_csvs(), "sources": self.sources()},
             container=self.container_image,
         )
 
@@ -172,10 +212,7 @@ class GenCPipeModule(_CPStepModule):
 
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
-        return (
-            {"experiment": naming.experiment_json(ws)},
-            {"cppipe": naming.cppipe_path(ws, self.step)},
-        )
+        return {}, {"cppipe": naming.cppipe_path(ws, self.step)}
 
     @property
     def uow(self) -> list[UnitOfWork]:
@@ -184,20 +221,17 @@ class GenCPipeModule(_CPStepModule):
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
-        experiment_file = self._experiment_file()
         return pc.Command(
             name=f"{self.step}_cppipe",
             argv=[
                 "starrynight",
-                *self.cp_step.cli_path,
+                *self.cp_step.command,
                 "cppipe",
-                "--experiment",
-                str(experiment_file),
+                *experiment_args(self.experiment),
                 "--output",
                 str(self.spec.outputs["cppipe"]),
                 *parameter_args(self.parameters),
             ],
-            inputs={"experiment": [experiment_file]},
             outputs={"cppipe": [self.spec.outputs["cppipe"]]},
             container=self.container_image,
         )
@@ -235,6 +269,7 @@ class InvokeCPModule(_CPStepModule):
                 id=unit.id,
                 inputs={
                     "loaddata": [naming.unit_csv(self.spec.inputs["loaddata"], unit.id)],
+                    "sources": [naming.unit_sources(self.spec.inputs["loaddata"], unit.id)],
                     "cppipe": [self.spec.inputs["cppipe"]],
                     **earlier.get(unit.id, {}),
                 },
@@ -291,7 +326,24 @@ def step_cli(step: CPStep) -> click.Group:
         given = {k: v for k, v in values.items() if v is not None}
         return step.Parameters(**given)
 
-    @click.group(name=step.cli_path[-1], help=f"{step.name}: LoadData and pipeline generation.")
+    def experiment_options(fn: Callable) -> Callable:
+        fn = click.option(
+            "--experiment-json",
+            "experiment_text",
+            default=None,
+            help="The experiment itself, as JSON text (what modules pass).",
+        )(fn)
+        return click.option(
+            "--experiment",
+            "experiment_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Experiment JSON file.",
+        )(fn)
+
+    name = step.cli_path[-1] if step.cli_path else step.declaration
+
+    @click.group(name=name, help=f"{step.name}: LoadData and pipeline generation.")
     def group() -> None:
         pass
 
@@ -299,37 +351,39 @@ def step_cli(step: CPStep) -> click.Group:
     @click.option("--workspace", type=click.Path(path_type=Path), required=True)
     @click.option("--images", required=True, help="Images root (folder or URL).")
     @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
-    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
+    @experiment_options
     @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
     @param_options
-    def loaddata(workspace, images, index_path, experiment_path, out_dir, **values):
+    def loaddata(
+        workspace, images, index_path, experiment_path, experiment_text, out_dir, **values
+    ):
         """Write one LoadData CSV per unit of work."""
         import polars as pl
 
         from starrynight.cli_errors import user_errors
         from starrynight.config import to_path
-        from starrynight.experiments.pcp_generic import PCPGenericExperiment
+        from starrynight.modules.loaddata import write_unit_sources
 
         with user_errors():
             params = parse_params(values)
-            experiment = PCPGenericExperiment.from_json(experiment_path)
+            experiment = read_experiment(experiment_path, experiment_text)
             index = pl.read_parquet(index_path or naming.index_table(workspace))
             images_root = to_path(images)  # a URL stays a URL (pathlib would fold its "//")
             written = _load(step.loaddata_writer)(index, experiment, params, images_root, out_dir)
+            write_unit_sources(written, index, images_root)
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")
-    @click.option("--experiment", "experiment_path", type=click.Path(path_type=Path), required=True)
+    @experiment_options
     @click.option("--output", type=click.Path(path_type=Path), required=True)
     @param_options
-    def cppipe(experiment_path, output, **values):
+    def cppipe(experiment_path, experiment_text, output, **values):
         """Write the step's CellProfiler pipeline."""
         from starrynight.cli_errors import user_errors
-        from starrynight.experiments.pcp_generic import PCPGenericExperiment
 
         with user_errors():
             params = parse_params(values)
-            experiment = PCPGenericExperiment.from_json(experiment_path)
+            experiment = read_experiment(experiment_path, experiment_text)
             pipeline = _load(step.cppipe_builder)(experiment, params)
             pipeline.write(output)
             click.echo(f"{step.name}: wrote {output}")

@@ -27,3 +27,28 @@ def illum_group() -> None:
 })  # fmt: skip
 def sbs_group() -> None:
     """Sequencing-by-synthesis arm: illumination, cycle alignment, barcode calling."""
+
+
+class DeclaredStepGroup(click.Group):
+    """Commands of a CellProfiler step declared outside the CLI tree (a plugin, a test): the
+    subcommand is the declaration itself, "package.module:NAME" or "/path/to/file.py:NAME"."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return []
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from starrynight.modules.cellprofiler_step import CPStep, _load, step_cli
+
+        if ":" not in cmd_name:
+            return None
+        step = _load(cmd_name)
+        if not isinstance(step, CPStep):
+            raise click.UsageError(f"{cmd_name} is not a CellProfiler step declaration")
+        return step_cli(step)
+
+
+step_group = DeclaredStepGroup(
+    name="step",
+    help="A step declared outside the CLI tree: "
+    "`starrynight step <module:NAME|file.py:NAME> loaddata|cppipe ...`.",
+)

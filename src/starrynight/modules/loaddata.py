@@ -172,6 +172,33 @@ def write_unit_csvs(
     return written
 
 
+def write_unit_sources(csvs: Iterable[Path], index: pl.DataFrame, images_root: Path) -> list[Path]:
+    """Beside each LoadData CSV, the raw images it names (index `key`) with their `size` and
+    `mtime`, sorted by key and written atomically; files of earlier steps are left out (those
+    steps' outputs are inputs of the unit already). Rewritten with the same bytes when
+    nothing changed, so only the units whose images changed re-run."""
+    from starrynight.config import write_parquet_atomic
+
+    root = str(images_root).rstrip("/") + "/"
+    stats = index.select("key", "size", "mtime")
+    written = []
+    for csv in csvs:
+        frame = pl.read_csv(csv, infer_schema_length=0)
+        names = [c.removeprefix("FileName_") for c in frame.columns if c.startswith("FileName_")]
+        paths = pl.concat(
+            [frame.select(pl.concat_str([f"PathName_{n}", f"FileName_{n}"], separator="/").alias("p"))
+             for n in names]
+        ).unique()  # fmt: skip
+        keys = paths.filter(pl.col("p").str.starts_with(root)).select(
+            pl.col("p").str.slice(len(root)).alias("key")
+        )
+        sources = keys.join(stats, on="key", how="left").sort("key")
+        path = naming.unit_sources(Path(csv).parent, naming.csv_unit(csv))
+        write_parquet_atomic(sources, path)
+        written.append(path)
+    return written
+
+
 def step_workspace(out_dir: Path, step: str) -> Path:
     """The workspace whose `step` LoadData folder is `out_dir`.
 

@@ -7,7 +7,12 @@ Per-step names are grouped by step and unit of work (SPEC 4.4).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 UNIT_SEPARATOR = "__"
 
@@ -49,6 +54,17 @@ def unit_csv(loaddata_root: Path, unit: str) -> Path:
     return loaddata_root / f"{unit}.csv"
 
 
+def csv_unit(csv: Path) -> str:
+    """The unit of work whose LoadData CSV is `csv` (the inverse of `unit_csv`)."""
+    return Path(csv).name.removesuffix(".csv")
+
+
+def unit_sources(loaddata_root: Path, unit: str) -> Path:
+    """The raw images one unit's LoadData CSV names, with their size and mtime in the index:
+    a change to one of them (and only that) re-runs the unit."""
+    return loaddata_root / f"{unit}.sources.parquet"
+
+
 def cppipe_path(workspace: Path, step: str) -> Path:
     return step_dir(workspace, step) / "pipeline" / f"{step}.cppipe"
 
@@ -60,6 +76,13 @@ def outputs_dir(workspace: Path, step: str) -> Path:
 def unit_dir(outputs_root: Path, unit: str) -> Path:
     """The folder holding everything one unit of work of a step produced."""
     return outputs_root / unit
+
+
+def unit_dir_expr(outputs_root: Path, unit: pl.Expr) -> pl.Expr:
+    """`unit_dir` for every row of a table (vectorised, for LoadData)."""
+    import polars as pl
+
+    return pl.concat_str([pl.lit(str(outputs_root)), unit], separator=os.sep)
 
 
 def unit_id(*parts: object) -> str:

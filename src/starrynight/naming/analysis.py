@@ -68,10 +68,6 @@ def unit_cells_file() -> str:
     return "cells.parquet"
 
 
-def unit_cells_path(workspace: Path, unit: str) -> Path:
-    return naming.unit_dir(naming.outputs_dir(workspace, ANALYSIS_JOIN), unit) / unit_cells_file()
-
-
 def cell_table(workspace: Path) -> Path:
     """The run's per-cell table: every cell of every site, features, barcode and gene."""
     return naming.step_dir(workspace, ANALYSIS) / "cells.parquet"

@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import polars as pl
 
+# the Cell Painting arm's step folders
+ILLUM_CALC_STEP = "cp_illum_calc"
+SEGCHECK_STEP = "cp_segcheck"
+
 # CellProfiler object names, also the stems of ExportToSpreadsheet's per-object tables
 IMAGE = "Image"
 NUCLEI = "Nuclei"

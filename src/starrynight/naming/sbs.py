@@ -51,6 +51,14 @@ def cycle_image(cycle: int, channel: str, prefix: str = "") -> str:
     return f"{prefix}{cycle_tag(cycle)}_{image_channel(channel)}"
 
 
+def cycle_image_pattern(prefix: str = "") -> str:
+    """`cycle_image` as the SBS plugins' format pattern (`{cycle}`, `{base}` placeholders)."""
+    pattern = f"{prefix}Cycle{{cycle:02d}}_{{base}}"
+    if pattern.format(cycle=2, base="A") != cycle_image(2, "A", prefix):
+        raise AssertionError(f"{pattern} does not spell cycle_image names")
+    return pattern
+
+
 # ------------------------------------------------------------------ units of work
 def illum_unit_id(plate: str, cycle: int) -> str:
     """The sbs_illum_calc unit of a plate and cycle (the ONE rule for it)."""
@@ -144,11 +152,6 @@ def foci_table_file() -> str:
 
 def foci_table_path(workspace: Path, unit: str) -> Path:
     return naming.unit_dir(naming.outputs_dir(workspace, SBS_PREPROCESS), unit) / foci_table_file()
-
-
-def compensated_image_file(plate: str, well: str, site: int | str, cycle: int, base: str) -> str:
-    """Optional output of sbs_preprocess: a colour-compensated base image."""
-    return f"{plate}_{well}_Site{site}_{cycle_image(cycle, base, prefix='Comp')}.tiff"
 
 
 def compensated_image_pattern(cycle: int, base: str) -> str:

@@ -26,5 +26,16 @@ def pcp_generic_command(config_path: Path, compile_only: bool) -> None:
     if compile_only:
         click.echo(f"compiled: {result}")
     else:
-        done, total = result.progress
-        click.echo(f"run {result.status}: {done}/{total} jobs; summary {result.summary_path}")
+        click.echo(f"run {result.status}: {run_counts(result.summary() or {})}; "
+                   f"summary {result.summary_path}")
+
+
+def run_counts(summary: dict) -> str:
+    """'N jobs ran, M up to date' (or 'up to date: nothing to do') from a run summary."""
+    jobs = summary.get("jobs", [])
+    ran = sum(j["status"] == "succeeded" for j in jobs)
+    failed = sum(j["status"] == "failed" for j in jobs)
+    if not ran and not failed:
+        return "up to date: nothing to do"
+    parts = [f"{ran} jobs ran", f"{sum(j['status'] == 'up_to_date' for j in jobs)} up to date"]
+    return ", ".join(parts + ([f"{failed} failed"] if failed else []))

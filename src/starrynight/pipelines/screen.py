@@ -72,6 +72,7 @@ def _resolve(base: Path, value: str) -> str:
 def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_only: bool = False):
     """Index the images, infer the experiment, build the pipeline and run (or only compile) it."""
     import pipecraft as pc
+    from starrynight import naming
     from starrynight.config import DataConfig
     from starrynight.experiments.pcp_generic import PCPGenericExperiment
     from starrynight.pipelines import get_pipeline
@@ -98,7 +99,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     if "barcode_csv_path" in init:
         init["barcode_csv_path"] = _resolve(base, str(init["barcode_csv_path"]))
     experiment = PCPGenericExperiment.from_index(
-        Path(data_config.workspace_path) / "index.yaml", init
+        naming.index_manifest(Path(data_config.workspace_path)), init
     )
     modules, pipeline = get_pipeline(pipeline_name)(data_config, experiment, config.parameters)
     working_dir = runs / pipeline_name

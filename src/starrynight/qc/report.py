@@ -74,8 +74,8 @@ def _read_csvs(paths: list[Path]) -> pl.DataFrame:
 
 # ------------------------------------------------------------------ sections
 def illumination_section(workspace: Path) -> Section:
-    files = sorted(naming.outputs_dir(workspace, "cp_illum_calc").glob("*/*.npy"))
-    files += sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_CALC).glob("*/*.npy"))
+    files = sorted(naming.outputs_dir(workspace, naming.cp.ILLUM_CALC_STEP).glob(f"*/{naming.illum_function_name('*')}"))
+    files += sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_CALC).glob(f"*/{naming.illum_function_name('*')}"))
     if not files:
         return "Illumination functions", _missing("no illumination functions (cp_illum_calc, sbs_illum_calc)")
     shown = files[:24]
@@ -95,14 +95,14 @@ def illumination_section(workspace: Path) -> Section:
 
 
 def segmentation_section(workspace: Path, max_images: int = 6) -> Section:
-    overlays = sorted(naming.outputs_dir(workspace, "cp_segcheck").glob("*/*.png"))
+    overlays = sorted(naming.outputs_dir(workspace, naming.cp.SEGCHECK_STEP).glob(f"*/{naming.cp.overlay_image_glob()}"))
     if not overlays:
         return "Segmentation overlays", _missing("no overlay images (cp_segcheck)")
     body = "".join(
         f'<figure>{_img(p.read_bytes(), "image/png", p.name)}<figcaption>{html.escape(p.name)}</figcaption></figure>'
         for p in overlays[:max_images]
     )
-    counts = _read_csvs(sorted(naming.outputs_dir(workspace, "cp_segcheck").glob("*/Image.csv")))
+    counts = _read_csvs(sorted(naming.outputs_dir(workspace, naming.cp.SEGCHECK_STEP).glob(f"*/{naming.cp.measurement_table(naming.cp.IMAGE)}")))
     wanted = [c for c in ("Metadata_Well", "Metadata_Site", "Count_Nuclei", "Count_Cells") if c in counts.columns]
     table = _table(counts.select(wanted)) if wanted else ""
     return "Segmentation overlays", f'<div class="gallery">{body}</div>{table}'

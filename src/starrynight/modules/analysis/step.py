@@ -10,7 +10,6 @@ are joined to the cells afterwards in plain Python (`join.py`, `analysis_join`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -134,7 +133,7 @@ def unit_folder(workspace: Path, step: str, site_rank: pl.Expr, sites_per_unit: 
     `loaddata.plan_unit_ids(..., "well", sites_per_unit)`, which cp_illum_apply and
     sbs_illum_apply plan their units with)."""
     unit = ld.unit_ids(pl.col("plate"), pl.col("well"), site_rank, "well", sites_per_unit)
-    return pl.concat_str([pl.lit(str(naming.outputs_dir(workspace, step))), unit], separator=os.sep)
+    return naming.unit_dir_expr(naming.outputs_dir(workspace, step), unit)
 
 
 def _cp_folder(workspace: Path, params: AnalysisParameters) -> pl.Expr:

@@ -109,7 +109,7 @@ class GenIndexModule(StarryNightModule):
                 self.parameters.preset,
                 *(arg for pattern in self.parameters.patterns for arg in ("--pattern", pattern)),
             ],
-            inputs={key: [str(path)] for key, path in self.spec.inputs.items() if key != "images"},
+            inputs={key: [str(path)] for key, path in self.spec.inputs.items()},
             outputs={key: [path] for key, path in self.spec.outputs.items()},
             container=self.container_image,
         )

@@ -40,6 +40,7 @@ class GenInvModule(StarryNightModule):
                 "--workspace",
                 str(self.workspace),
             ],
+            inputs={"images": [str(self.spec.inputs["images"])]},  # re-listed when it changed
             outputs={"inventory": [self.spec.outputs["inventory"]]},
             container=self.container_image,
         )

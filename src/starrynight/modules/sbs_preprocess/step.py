@@ -66,14 +66,6 @@ def base_image(cycle: int, base: str, prefix: str = "") -> str:
     return names.cycle_image(cycle, base, prefix=prefix)
 
 
-def base_pattern(prefix: str = "") -> str:
-    """The plugins' `{cycle}`/`{base}` pattern of `base_image` names (checked against it below)."""
-    pattern = f"{prefix}Cycle{{cycle:02d}}_{{base}}"
-    if pattern.format(cycle=2, base="A") != base_image(2, "A", prefix):
-        raise AssertionError(f"{pattern} does not spell naming.sbs.cycle_image names")
-    return pattern
-
-
 def name_expr(name_fn: Callable[..., str], **columns: pl.Expr) -> pl.Expr:
     """A naming function applied to every row: called once with placeholders, filled by polars."""
     marks = {key: f"\x00{key}\x00" for key in columns}
@@ -151,8 +143,8 @@ def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
     modules = [cp.load_data()]
     modules += [_tophat(c, b, params.tophat_size) for c in cycles for b in BASES]
     modules.append(cp.Module(name="CompensateColors", settings={
-        "Number of cycles": len(cycles), "Input image name pattern": base_pattern("Bg"),
-        "Output image name pattern": base_pattern("Comp"), "Estimate the crosstalk from": "Whole image",
+        "Number of cycles": len(cycles), "Input image name pattern": names.cycle_image_pattern("Bg"),
+        "Output image name pattern": names.cycle_image_pattern("Comp"), "Estimate the crosstalk from": "Whole image",
         "Crosstalk matrix": "One per cycle", "Use only pixels brighter than this percentile": params.crosstalk_percentile,
         "Save the maximum over all compensated images?": True, "Name the maximum image": FOCI_MAX,
     }))  # fmt: skip
@@ -163,7 +155,7 @@ def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
     ))  # fmt: skip
     modules.append(cp.Module(name="CallBarcodes", settings={
         "Select the foci": names.FOCI_OBJECTS, "Number of cycles": len(cycles),
-        "Base image name pattern": base_pattern("Comp"), "Intensity of a focus in each base": params.intensity_statistic,
+        "Base image name pattern": names.cycle_image_pattern("Comp"), "Intensity of a focus in each base": params.intensity_statistic,
         "Barcode library CSV": str(experiment.barcode_csv_path),
     }))  # fmt: skip
     if params.save_compensated:

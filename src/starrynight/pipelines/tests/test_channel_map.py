@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import pipecraft as pc
 from starrynight import naming
 from starrynight.experiments.pcp_generic import PCPGenericExperiment
 from starrynight.modules.base import get_module
@@ -104,11 +105,7 @@ def test_illum_apply_runs_on_renamed_channels(renamed) -> None:
     fanout = invoke.pipeline
     unit = fanout.units[0]
     out = Path(fanout.outputs["out"][0].path.replace("{unit}", unit.id))
-    argv = []
-    for arg in fanout.argv:
-        name = arg[len("{input."):-1] if arg.startswith("{input.") else None
-        argv.append(str(unit.inputs[name][0]) if name else arg.replace("{output.out}", str(out)))
-    subprocess.run(argv, check=True, env=_job_env())
+    subprocess.run(pc.job_argv(fanout, unit.id), check=True, env=_job_env())
 
     for name in ("Hoechst_33342", "WGA_AF488", "Mito"):
         assert (out / naming.cp.corrected_image("Plate1", "A1", 0, name)).stat().st_size > 0

@@ -30,7 +30,7 @@ def _fake_run(ws: Path) -> Path:
 
     seg = naming.unit_dir(naming.outputs_dir(ws, "cp_segcheck"), "Plate1__A1")
     seg.mkdir(parents=True)
-    plt.imsave(seg / "Plate1_A1_Site0_Overlay.png", np.random.default_rng(0).random((16, 16)))
+    plt.imsave(seg / naming.cp.overlay_image("Plate1", "A1", 0), np.random.default_rng(0).random((16, 16)))
     pl.DataFrame({"Metadata_Well": ["A1"], "Metadata_Site": [0], "Count_Nuclei": [20], "Count_Cells": [19]}).write_csv(seg / "Image.csv")
 
     apply_dir = naming.unit_dir(naming.outputs_dir(ws, naming.sbs.SBS_ILLUM_APPLY), "Plate1__A1")

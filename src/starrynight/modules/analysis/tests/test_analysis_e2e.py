@@ -28,16 +28,10 @@ def _job_env() -> dict[str, str]:
 
 def _run_fanout(fanout) -> None:
     """Run every unit of a plain fan-out (`{input.X}` alone expands to all of X's paths)."""
+    import pipecraft as pc
+
     for unit in fanout.units:
-        out = fanout.outputs["out"][0].path.replace("{unit}", unit.id)
-        argv: list[str] = []
-        for arg in fanout.argv:
-            name = arg[len("{input."):-1] if arg.startswith("{input.") else None
-            if name is not None:
-                argv += [str(p) for p in unit.inputs[name]]
-            else:
-                argv.append(arg.replace("{output.out}", out))
-        subprocess.run(argv, check=True, env=_job_env())
+        subprocess.run(pc.job_argv(fanout, unit.id), check=True, env=_job_env())
 
 
 @pytest.mark.slow
