@@ -204,6 +204,25 @@ class DataConfig(BaseModel):
                     data[name] = to_path(value, options)
         return data
 
+    @model_validator(mode="after")
+    def _images_stay_read_only(self) -> DataConfig:
+        images = self.images_path
+        for name in ("workspace_path", "scratch_path"):
+            path = getattr(self, name)
+            if _same_or_inside(path, images):
+                where = "is the images folder" if path == images else "is inside the images folder"
+                raise ValueError(
+                    f"{name} {path} {where} {images}; the images tree is read-only to "
+                    f"StarryNight: put the {name.removesuffix('_path')} beside it"
+                )
+        return self
+
+
+def _same_or_inside(path: AnyPath, folder: AnyPath) -> bool:
+    if isinstance(path, RemotePath) or isinstance(folder, RemotePath):
+        return isinstance(path, RemotePath) and path.is_relative_to(folder)
+    return path.is_relative_to(folder)
+
 
 def write_bytes_atomic(path: AnyPath, data: bytes) -> None:
     """Write a file so readers never see half of it (temp file + rename; object PUTs are atomic)."""

@@ -516,21 +516,29 @@ class BarcodeCalls:
 def call_barcodes(intensities: np.ndarray, library: BarcodeLibrary) -> BarcodeCalls:
     """Call and match barcodes from ``(n_foci, n_cycles, 4)`` compensated intensities.
 
+    The library is matched as its distinct (first ``n_cycles`` bases, gene) entries, so a
+    barcode listed twice under one gene is one entry. ``n_best`` counts the entries sharing
+    the best score; a read with more than one (it cannot say which gene) gets no matched
+    barcode and no gene (empty strings).
+
     Overall quality is the minimum over cycles: one unreadable cycle makes the whole
     barcode doubtful.
     """
     calls = call_bases(intensities)
     n, cycles = calls.codes.shape
-    match = match_barcodes(calls.codes, library.codes(cycles))
-    prefixes = np.array([b[:cycles] for b in library.barcodes], dtype=f"<U{max(cycles, 1)}")
-    genes = np.array(library.genes, dtype=str)
+    library.codes(cycles)  # names a library barcode shorter than the cycles read
+    entries = dict.fromkeys(zip((b[:cycles] for b in library.barcodes), library.genes, strict=True))
+    prefixes = np.array([p for p, _ in entries], dtype=f"<U{max(cycles, 1)}")
+    genes = np.array([g for _, g in entries], dtype=str)
+    match = match_barcodes(calls.codes, strings_to_codes(list(prefixes), cycles))
+    ambiguous = match.n_best > 1
     quality = calls.quality.min(axis=1) if cycles else np.zeros(n)
     return BarcodeCalls(
         called=codes_to_strings(calls.codes),
         quality=quality,
         cycle_quality=calls.quality,
-        matched=prefixes[match.index],
-        gene=genes[match.index],
+        matched=np.where(ambiguous, "", prefixes[match.index]),
+        gene=np.where(ambiguous, "", genes[match.index]),
         score=match.score,
         perfect=match.perfect,
         n_best=match.n_best,

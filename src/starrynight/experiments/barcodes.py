@@ -54,3 +54,46 @@ def check_barcode_csv(path: AnyPath) -> int:
             f"barcode CSV {path}: barcodes must all have the same length ({common}); {shown}"
         )
     return int(common)
+
+
+def _listing(frame: pl.DataFrame, limit: int = 5) -> str:
+    """`'GTCA' (KRAS, line 3)`-style list of library rows, at most `limit` of them."""
+    rows = frame.head(limit).iter_rows(named=True)
+    shown = ", ".join(f"{r['sgRNA']} ({r['gene_symbol']}, line {r['line']})" for r in rows)
+    return shown + (f" and {frame.height - limit} more" if frame.height > limit else "")
+
+
+def check_library_against_cycles(path: AnyPath, n_cycles: int, allow_collisions: bool) -> None:
+    """Refuse a library that cannot name one gene per read of `n_cycles` bases.
+
+    A barcode listed under two genes, or barcodes shorter than the cycles read, are always
+    errors. Barcodes of different genes whose first `n_cycles` bases are equal cannot be told
+    apart by the reads: an error unless `allow_collisions` (cells reading such a prefix are
+    then reported as ambiguous, with no gene).
+    """
+    source = path.open("rb") if isinstance(path, RemotePath) else path
+    rows = pl.read_csv(source, infer_schema_length=0).with_row_index("line", offset=2)
+    rows = rows.select("line", "sgRNA", "gene_symbol")
+    length = int(rows.get_column("sgRNA").str.len_chars()[0])
+    if length < n_cycles:
+        raise BarcodeLibraryError(
+            f"barcode CSV {path}: barcodes have {length} bases but the SBS arm reads "
+            f"{n_cycles} cycles (e.g. {_listing(rows, 3)})"
+        )
+    genes_per = pl.col("gene_symbol").n_unique().over("_key")
+    duplicated = rows.with_columns(_key=pl.col("sgRNA")).filter(genes_per > 1)
+    if duplicated.height:
+        raise BarcodeLibraryError(
+            f"barcode CSV {path}: the same barcode is listed under different genes: "
+            f"{_listing(duplicated.sort('_key', 'line'))}"
+        )
+    if allow_collisions:
+        return
+    prefixes = rows.with_columns(_key=pl.col("sgRNA").str.slice(0, n_cycles))
+    colliding = prefixes.filter(genes_per > 1).sort("_key", "line")
+    if colliding.height:
+        raise BarcodeLibraryError(
+            f"barcode CSV {path}: barcodes of different genes are equal in the {n_cycles} "
+            f"cycles read, so reads cannot tell them apart: {_listing(colliding)}; fix the "
+            "library, or set allow_barcode_collisions: true to report such cells as ambiguous"
+        )

@@ -13,11 +13,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from starrynight import naming
+from starrynight.naming.sbs import image_channel
 from starrynight.config import AnyPath, PathField, RemotePath, to_path, write_text_atomic
-from starrynight.experiments.barcodes import BarcodeLibraryError, check_barcode_csv
+from starrynight.experiments.barcodes import (
+    BarcodeLibraryError,
+    check_barcode_csv,
+    check_library_against_cycles,
+)
 from starrynight.experiments.inference import (
     ArmLayout,
     InferenceError,
@@ -75,6 +80,18 @@ class PCPInitConfig(_Strict):
     )
     cp: ArmOverrides = Field(default_factory=ArmOverrides)
     sbs: SBSOverrides = Field(default_factory=SBSOverrides)
+    allow_barcode_collisions: bool = Field(
+        default=False,
+        description="accept library barcodes of different genes that are equal in the cycles "
+        "read (cells reading them are ambiguous, with no gene); default: refuse such a library",
+    )
+
+    @field_validator("image_overlap_percentage", mode="before")
+    @classmethod
+    def _overlap_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number of percent (e.g. 10), not {value}")
+        return value
 
 
 def parse_init_config(init_config: dict[str, Any] | PCPInitConfig) -> PCPInitConfig:
@@ -158,7 +175,11 @@ class PCPGenericExperiment(_Strict):
         try:
             barcode_length = check_barcode_csv(config.barcode_csv_path)
             index = load_index(index_path, INDEX_COLUMNS)
-            return cls.from_frame(index, config, to_path(index_path), barcode_length)
+            experiment = cls.from_frame(index, config, to_path(index_path), barcode_length)
+            check_library_against_cycles(
+                config.barcode_csv_path, len(experiment.sbs.cycles), config.allow_barcode_collisions
+            )
+            return experiment
         except (BarcodeLibraryError, IndexBuildError, InferenceError) as error:
             raise ExperimentError(str(error)) from error
 
@@ -247,7 +268,22 @@ def _channel_map(raw: list[str], arm: str, *maps: dict[str, str]) -> dict[str, s
         raise ExperimentError(
             f"{arm} channel_map gives several channels the name(s) {', '.join(clash)}"
         )
+    _check_safe_names(names, arm)
     return full
+
+
+def _check_safe_names(names: list[str], arm: str) -> None:
+    """Image and file names keep letters, digits and `_` only (case may fold on disk)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        safe = image_channel(name).casefold()
+        if safe in seen:
+            raise ExperimentError(
+                f"{arm} channels '{seen[safe]}' and '{name}' both become '{image_channel(name)}' "
+                "in CellProfiler image and file names (only letters, digits and _ are kept, and "
+                "case may not count on disk); rename one with init config channel_map"
+            )
+        seen[safe] = name
 
 
 def _check_map_keys(config: PCPInitConfig, cp_raw: list[str], sbs_raw: list[str]) -> None:
@@ -304,6 +340,15 @@ def _sbs_arm(layout: ArmLayout, config: PCPInitConfig) -> SBSArmConfig:
             b: _require(config.sbs.base_channels[b], f"sbs.base_channels.{b}", "SBS", channels)
             for b in BASES
         }
+        shared = sorted({c for c in bases.values() if list(bases.values()).count(c) > 1})
+        if shared:
+            raise ExperimentError(
+                "init config sbs.base_channels maps several bases to one channel: "
+                + "; ".join(
+                    f"{', '.join(b for b in BASES if bases[b] == c)} -> {c}" for c in shared
+                )
+                + " (each base needs its own channel)"
+            )
     else:
         missing = [b for b in BASES if b not in channels]
         if missing:

@@ -34,6 +34,7 @@ FOCI_QUALITY = "Barcode_Quality"
 FOCI_MATCHED = "Barcode_MatchedBarcode"
 FOCI_GENE = "Barcode_Gene"
 FOCI_SCORE = "Barcode_MatchScore"
+FOCI_NUM_BEST = "Barcode_NumBestMatches"
 
 
 def image_channel(channel: str) -> str:

@@ -4,6 +4,11 @@ CellProfiler segmented the CP image, measured the cells and the shift that regis
 SBS cycle 1; sbs_preprocess called a barcode per focus in SBS (cycle-1) coordinates. Here each
 focus is moved into CP coordinates, looked up in the site's Cells label image, and every cell
 gets the barcode most of its foci support (votes weighted by quality x match score).
+
+A cell never gets a gene the reads cannot settle: foci matching several library entries equally
+well vote for "ambiguous", and a cell whose top candidates tie, or whose winner is ambiguous,
+gets no gene and `ambiguous` true. Foci whose best match score is below `min_match_score` do
+not vote (they count in `n_foci` only).
 """
 
 from __future__ import annotations
@@ -24,10 +29,15 @@ _META = {"Metadata_Batch": "batch", "Metadata_Plate": "plate", "Metadata_Well": 
          "Metadata_Site": "site"}  # fmt: skip
 _FOCI = {sbs_names.FOCI_X: "x", sbs_names.FOCI_Y: "y", sbs_names.FOCI_CALLED: "called",
          sbs_names.FOCI_QUALITY: "quality", sbs_names.FOCI_MATCHED: "matched",
-         sbs_names.FOCI_GENE: "gene", sbs_names.FOCI_SCORE: "score"}  # fmt: skip
+         sbs_names.FOCI_GENE: "gene", sbs_names.FOCI_SCORE: "score",
+         sbs_names.FOCI_NUM_BEST: "n_best"}  # fmt: skip
 #: object-table columns that are bookkeeping, not phenotype features
 _BOOKKEEPING = ("ImageNumber", "ObjectNumber", "Number_Object_Number")
-BARCODE_COLUMNS = ("barcode", "matched_barcode", "gene", "match_score", "vote_fraction", "n_foci")
+BARCODE_COLUMNS = ("barcode", "matched_barcode", "gene", "match_score", "n_best_matches",
+                   "ambiguous", "vote_fraction", "n_foci")  # fmt: skip
+#: default lowest match score (fraction of cycles agreeing) a focus needs to vote
+MIN_MATCH_SCORE = 0.66
+_AMBIGUOUS = "\x00ambiguous"  # vote key of foci matching several library entries
 
 
 class JoinError(ValueError):
@@ -72,12 +82,13 @@ def read_foci(paths: Sequence[Path]) -> pl.DataFrame:
         _site_keys(read_csv(p, needed).select(*needed).rename(_FOCI)).with_columns(
             pl.col("called", "matched", "gene").cast(pl.String),
             pl.col("x", "y", "quality", "score").cast(pl.Float64),
+            pl.col("n_best").cast(pl.Int64),
         )
         for p in paths
     ]
     schema = {"plate": pl.String, "well": pl.String, "site": pl.Int64, "x": pl.Float64,
               "y": pl.Float64, "called": pl.String, "quality": pl.Float64, "matched": pl.String,
-              "gene": pl.String, "score": pl.Float64}  # fmt: skip
+              "gene": pl.String, "score": pl.Float64, "n_best": pl.Int64}  # fmt: skip
     return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
 
 
@@ -112,18 +123,27 @@ def assign_site_foci(foci: pl.DataFrame, labels: np.ndarray, shift_x: float, shi
     )  # fmt: skip
 
 
-def vote_barcodes(foci: pl.DataFrame) -> pl.DataFrame:
+def vote_barcodes(foci: pl.DataFrame, min_match_score: float = MIN_MATCH_SCORE) -> pl.DataFrame:
     """One row per cell (SITE_KEYS + cell_id) with the barcode its foci support most.
 
     Votes go to the matched library barcode (reads one error apart still support the same
-    guide), each weighted by quality x match score. `barcode` is the best read of the winner,
-    `vote_fraction` the winner's share of all votes, `n_foci` every focus in the cell.
+    guide), each weighted by quality x match score; foci matching several library entries
+    equally well vote together for "ambiguous". `barcode` is the best read of the winner,
+    `vote_fraction` the winner's share of all votes, `n_foci` every focus in the cell,
+    `n_best_matches` how many library entries the winner's reads match equally well.
+    A cell whose winner is ambiguous, or whose two top candidates have equal votes, gets no
+    matched barcode and no gene, and `ambiguous` true.
     """
     keys = [*SITE_KEYS, "cell_id"]
     inside = foci.filter(pl.col("cell_id") > 0)
     counts = inside.group_by(keys).len("n_foci")
-    voting = inside.filter(pl.col("matched").is_not_null()).with_columns(
-        (pl.col("quality").fill_null(0) * pl.col("score").fill_null(0)).alias("weight")
+    several = pl.col("n_best").fill_null(1) > 1
+    voting = inside.filter(
+        (pl.col("matched").is_not_null() & (pl.col("matched") != "") | several)
+        & (pl.col("score").fill_null(0) >= min_match_score)
+    ).with_columns(
+        pl.when(several).then(pl.lit(_AMBIGUOUS)).otherwise(pl.col("matched")).alias("matched"),
+        (pl.col("quality").fill_null(0) * pl.col("score").fill_null(0)).alias("weight"),
     )
     per_barcode = (
         voting.sort("quality", descending=True, nulls_last=True)
@@ -132,18 +152,26 @@ def vote_barcodes(foci: pl.DataFrame) -> pl.DataFrame:
             pl.col("weight").sum().alias("votes"), pl.len().alias("support"),
             pl.col("called").first().alias("barcode"), pl.col("gene").first(),
             pl.col("score").max().alias("match_score"),
+            pl.col("n_best").fill_null(1).max().alias("n_best_matches"),
         )
         .with_columns(pl.col("votes").sum().over(keys).alias("all_votes"))
+        .sort(["votes", "support", "matched"], descending=[True, True, False])
     )  # fmt: skip
-    winners = (
-        per_barcode.sort(["votes", "support", "matched"], descending=[True, True, False])
-        .group_by(keys, maintain_order=True)
-        .first()
-        .select(
-            *keys, "barcode", pl.col("matched").alias("matched_barcode"), "gene", "match_score",
-            pl.when(pl.col("all_votes") > 0).then(pl.col("votes") / pl.col("all_votes"))
-            .alias("vote_fraction"),
-        )
+    ranked = per_barcode.group_by(keys, maintain_order=True).agg(
+        pl.all().first(), pl.col("votes").get(1, null_on_oob=True).alias("runner_up")
+    )
+    tie = (pl.col("runner_up") == pl.col("votes")).fill_null(False)
+    ambiguous = (pl.col("matched") == _AMBIGUOUS) | tie
+    winners = ranked.select(
+        *keys, "barcode",
+        pl.when(ambiguous).then(None).otherwise(pl.col("matched")).alias("matched_barcode"),
+        pl.when(ambiguous).then(None).otherwise(pl.col("gene")).alias("gene"),
+        "match_score",
+        pl.when(tie & (pl.col("matched") != _AMBIGUOUS)).then(2).otherwise(pl.col("n_best_matches"))
+        .alias("n_best_matches"),
+        ambiguous.alias("ambiguous"),
+        pl.when(pl.col("all_votes") > 0).then(pl.col("votes") / pl.col("all_votes"))
+        .alias("vote_fraction"),
     )  # fmt: skip
     return counts.join(winners, on=keys, how="left").select(*keys, *BARCODE_COLUMNS)
 
@@ -189,7 +217,12 @@ def cell_features(unit_dir: Path) -> pl.DataFrame:
     )
 
 
-def join_unit(unit_dir: Path, foci_tables: Sequence[Path], focus_reach: float = 0.0) -> pl.DataFrame:
+def join_unit(
+    unit_dir: Path,
+    foci_tables: Sequence[Path],
+    focus_reach: float = 0.0,
+    min_match_score: float = MIN_MATCH_SCORE,
+) -> pl.DataFrame:
     """The cells of one analysis unit with features and the barcode voted by their foci."""
     sites = read_sites(unit_dir / names.image_table_file())
     cells = cell_features(unit_dir)
@@ -205,11 +238,12 @@ def join_unit(unit_dir: Path, foci_tables: Sequence[Path], focus_reach: float = 
             raise JoinError(f"{label_file}: cell label image missing")
         labels = reach_labels(tifffile.imread(label_file), focus_reach)
         assigned.append(assign_site_foci(site_foci, labels, row["shift_x"], row["shift_y"]))
-    votes = vote_barcodes(pl.concat(assigned)) if assigned else None
+    votes = vote_barcodes(pl.concat(assigned), min_match_score) if assigned else None
     if votes is None or votes.height == 0:
         return cells.with_columns(
             pl.lit(None, pl.String).alias("barcode"), pl.lit(None, pl.String).alias("matched_barcode"),
             pl.lit(None, pl.String).alias("gene"), pl.lit(None, pl.Float64).alias("match_score"),
+            pl.lit(None, pl.Int64).alias("n_best_matches"), pl.lit(None, pl.Boolean).alias("ambiguous"),
             pl.lit(None, pl.Float64).alias("vote_fraction"), pl.lit(0, pl.UInt32).alias("n_foci"),
         )  # fmt: skip
     keys = [*SITE_KEYS, "cell_id"]
@@ -217,14 +251,18 @@ def join_unit(unit_dir: Path, foci_tables: Sequence[Path], focus_reach: float = 
 
 
 def write_unit_cells(
-    cp_dir: Path, foci_dirs: Sequence[Path], out_dir: Path, focus_reach: float = 0.0
+    cp_dir: Path,
+    foci_dirs: Sequence[Path],
+    out_dir: Path,
+    focus_reach: float = 0.0,
+    min_match_score: float = MIN_MATCH_SCORE,
 ) -> Path:
     """`join_unit` on an analysis unit folder and sbs_preprocess unit folders, written atomically."""
     from starrynight.config import write_parquet_atomic
 
     foci = [Path(d) / sbs_names.foci_table_file() for d in foci_dirs]
     path = Path(out_dir) / names.unit_cells_file()
-    write_parquet_atomic(join_unit(Path(cp_dir), foci, focus_reach), path)
+    write_parquet_atomic(join_unit(Path(cp_dir), foci, focus_reach, min_match_score), path)
     return path
 
 

@@ -88,7 +88,7 @@ class AnalysisJoinModule(StarryNightModule):
             name=f"{self.step}_cells",
             argv=["starrynight", "analysis", "join", "--cp-dir", "{input.cells}",
                   "--out-dir", "{output.out}", "--focus-reach", str(self.parameters.focus_reach),
-                  "{input.foci}"],
+                  "--min-match-score", str(self.parameters.min_match_score), "{input.foci}"],
             units=[
                 pc.Unit(id=u.id, inputs={"cells": [naming.unit_dir(self.spec.inputs["cells"], u.id)],
                                          "foci": foci[u.id]})

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight import naming
 from starrynight.modules import loaddata as ld
+from starrynight.modules.analysis.join import MIN_MATCH_SCORE
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
@@ -61,6 +62,11 @@ class AnalysisParameters(BaseModel):
     focus_reach: float = Field(
         4.0, ge=0, description="foci up to this many px outside a segmented cell count for the nearest cell"
     )
+    min_match_score: float = Field(
+        MIN_MATCH_SCORE, ge=0, le=1,
+        description="lowest match score (fraction of cycles agreeing with the library barcode) a "
+        "focus needs to vote for a cell's gene; farther reads get no gene",
+    )  # fmt: skip
 
 
 def _sites(experiment: Any) -> dict[tuple[str, str], int]:

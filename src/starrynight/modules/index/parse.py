@@ -295,14 +295,10 @@ def parse_keys(inventory: pl.DataFrame, parser: Parser) -> tuple[pl.DataFrame, p
     ]
     remaining = base.filter(hidden.not_() & is_image)
     if any(not isinstance(p, str) for p in parser.patterns):
-        slash = pl.col("_slash")
-        remaining = (
-            remaining.with_columns(_slash=pl.col("key").str.find(r"/[^/]*$").fill_null(-1))
-            .with_columns(
-                _dir=pl.col("key").str.slice(0, slash.clip(lower_bound=0)),
-                _file=pl.col("key").str.slice(slash + 1),
-            )
-            .drop("_slash")
+        # split by regex, not by offsets: `str.find` counts bytes, `str.slice` characters
+        remaining = remaining.with_columns(
+            _dir=pl.col("key").str.extract(r"^(.*)/[^/]*$").fill_null(""),
+            _file=pl.col("key").str.extract(r"([^/]*)$"),
         )
     parsed = []
     for pattern in parser.patterns:

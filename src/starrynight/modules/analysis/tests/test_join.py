@@ -33,7 +33,7 @@ def _foci(xs: list[float], ys: list[float], **columns) -> pl.DataFrame:
     n = len(xs)
     base = {"plate": ["P1"] * n, "well": ["A1"] * n, "site": [0] * n, "x": xs, "y": ys,
             "called": ["AC"] * n, "quality": [1.0] * n, "matched": ["AC"] * n, "gene": ["G1"] * n,
-            "score": [1.0] * n}  # fmt: skip
+            "score": [1.0] * n, "n_best": [1] * n}  # fmt: skip
     return pl.DataFrame({**base, **columns})
 
 
@@ -74,7 +74,7 @@ def test_vote_weighs_quality_and_match_score() -> None:
         gene=["G1", "G2", "G2", "G1", "G3"],
         score=[1.0, 1.0, 0.5, 0.5, 1.0],
     )  # fmt: skip
-    votes = vote_barcodes(foci).sort("cell_id")
+    votes = vote_barcodes(foci, min_match_score=0.5).sort("cell_id")
     # cell 1: AC has 0.9, GT has 0.5 + 0.6 * 0.5 = 0.8 -> AC wins with 0.9 / 1.7
     one, two = votes.rows(named=True)
     assert (one["matched_barcode"], one["gene"], one["barcode"], one["n_foci"]) == ("AC", "G1", "AC", 3)
@@ -108,7 +108,7 @@ def _write_unit(unit_dir, foci_dir, site: int = 0) -> None:
                   sbs_names.FOCI_X: [8.6, 8.0, 30.0], sbs_names.FOCI_Y: [4.0, 3.0, 3.0],
                   sbs_names.FOCI_CALLED: ["GT", "GT", "AC"], sbs_names.FOCI_QUALITY: [0.9, 0.8, 1.0],
                   sbs_names.FOCI_MATCHED: ["GT", "GT", "AC"], sbs_names.FOCI_GENE: ["G2", "G2", "G1"],
-                  sbs_names.FOCI_SCORE: [1.0, 1.0, 1.0]}
+                  sbs_names.FOCI_SCORE: [1.0, 1.0, 1.0], sbs_names.FOCI_NUM_BEST: [1, 1, 1]}
                  ).write_csv(foci_dir / sbs_names.foci_table_file())  # fmt: skip
 
 
@@ -152,3 +152,26 @@ def test_table_concatenates_units_and_cli_reports_errors(tmp_path) -> None:
     (tmp_path / "unit0" / names.cell_labels_file("P1", "A1", 0)).unlink()
     with pytest.raises(JoinError, match="cell label image missing"):
         join_unit(tmp_path / "unit0", [])
+
+
+def test_a_cell_whose_reads_match_several_library_entries_gets_no_gene() -> None:
+    foci = _foci(
+        [0] * 6, [0] * 6,
+        cell_id=[1, 1, 2, 2, 3, 4],
+        matched=["", "", "AC", "GT", "AC", "AC"],
+        gene=["", "", "G1", "G2", "G1", "G1"],
+        quality=[0.9, 0.9, 0.7, 0.7, 0.9, 0.9],
+        n_best=[3, 3, 1, 1, 1, 1],
+        score=[1.0, 1.0, 1.0, 1.0, 1.0, 1 / 3],
+    )  # fmt: skip
+    rows = {r["cell_id"]: r for r in vote_barcodes(foci).iter_rows(named=True)}
+    # cell 1: both foci equal three library barcodes: ambiguous, no gene, the count is kept
+    assert (rows[1]["gene"], rows[1]["matched_barcode"], rows[1]["ambiguous"]) == (None, None, True)
+    assert rows[1]["n_best_matches"] == 3
+    # cell 2: two genes with equal votes: not settled by name order
+    assert (rows[2]["gene"], rows[2]["ambiguous"]) == (None, True)
+    # cell 3: one clear read
+    assert (rows[3]["gene"], rows[3]["ambiguous"], rows[3]["n_best_matches"]) == ("G1", False, 1)
+    # cell 4: a read agreeing at 1 of 3 cycles is too far to name a gene (default minimum)
+    assert rows[4]["gene"] is None and rows[4]["n_foci"] == 1
+    assert vote_barcodes(foci, min_match_score=0.3).filter(pl.col("cell_id") == 4)["gene"].item() == "G1"
