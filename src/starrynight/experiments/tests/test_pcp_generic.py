@@ -47,7 +47,9 @@ def init(tmp_path: Path, **changes: Any) -> dict[str, Any]:
 def test_infers_plates_wells_sites_cycles_channels(tmp_path: Path) -> None:
     keys = screen_keys(PLATES, cp_sites=3, sbs_sites=2, cycles=(1, 2, 3, 10, 4, 5, 6, 7, 8, 9))
     manifest = index_for(tmp_path, keys + ["ds/Source1/Batch1/Barcodes.csv"])
-    exp = PCPGenericExperiment.from_index(index_path=manifest, init_config=init(tmp_path))
+    library = [("ACGTACGTACGT", "GENE1"), ("TTGACATTGACA", "GENE2")]  # 10 cycles need 10+ bases
+    config = init(tmp_path, barcode_csv_path=str(write_barcodes(tmp_path / "b.csv", library)))
+    exp = PCPGenericExperiment.from_index(index_path=manifest, init_config=config)
     assert exp.plates == ["Plate2", "Plate10"]
     assert exp.wells == {"Plate2": ["B01"], "Plate10": ["A1", "A2", "A10"]}
     assert (exp.dataset, exp.source, exp.batch) == ("ds", "Source1", "Batch1")
@@ -58,7 +60,7 @@ def test_infers_plates_wells_sites_cycles_channels(tmp_path: Path) -> None:
     assert exp.sbs.base_channels == {"A": "A", "C": "C", "G": "G", "T": "T"}
     assert exp.sbs.nuclear_channel == "DAPI"
     assert (exp.cp.magnification, exp.sbs.magnification) == (20, 10)
-    assert exp.barcode_length == 6 and exp.image_overlap_percentage == 10
+    assert exp.barcode_length == 12 and exp.image_overlap_percentage == 10
 
 
 def test_channel_maps_and_sbs_overrides(tmp_path: Path) -> None:
@@ -333,3 +335,60 @@ def test_cli_init_new_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     bad = runner.invoke(main, ["exp", "new", "-x", str(manifest), "-c", "bad.yaml"])
     assert bad.exit_code != 0 and "channel 'Mito' is not a CP channel" in bad.output
     assert "Traceback" not in bad.output
+
+
+# ------------------------------------------------------------- bad input found late before
+def _bad(tmp_path: Path, **changes: Any) -> str:
+    keys = screen_keys({"P1": ["A1"]}, cycles=(1, 2, 3))
+    with pytest.raises(ExperimentError) as caught:
+        PCPGenericExperiment.from_index(index_for(tmp_path, keys), init(tmp_path, **changes))
+    return str(caught.value)
+
+
+def _library(tmp_path: Path, rows: list[tuple[str, str]]) -> str:
+    return str(write_barcodes(tmp_path / "lib" / "bad.csv", rows))
+
+
+def test_a_barcode_listed_under_two_genes_is_refused(tmp_path: Path) -> None:
+    rows = [("ACGTAC", "GENE1"), ("TTGACA", "GENE2"), ("ACGTAC", "GENE3")]
+    message = _bad(tmp_path, barcode_csv_path=_library(tmp_path, rows))
+    assert "same barcode is listed under different genes" in message
+    assert "ACGTAC (GENE1, line 2), ACGTAC (GENE3, line 4)" in message
+
+
+def test_barcodes_equal_in_the_cycles_read_are_refused_unless_allowed(tmp_path: Path) -> None:
+    rows = [("GTCA", "KRAS"), ("GTCT", "TP53"), ("AAAC", "MYC"), ("AAAG", "MYC")]
+    message = _bad(tmp_path, barcode_csv_path=_library(tmp_path, rows))
+    assert "equal in the 3 cycles read" in message
+    assert "GTCA (KRAS, line 2), GTCT (TP53, line 3)" in message
+    assert "MYC" not in message  # one gene under two barcodes is no collision
+    keys = screen_keys({"P1": ["A1"]}, cycles=(1, 2, 3))
+    config = init(tmp_path, barcode_csv_path=_library(tmp_path, rows), allow_barcode_collisions=True)
+    assert PCPGenericExperiment.from_index(index_for(tmp_path / "ok", keys), config).barcode_length == 4
+
+
+def test_barcodes_shorter_than_the_cycles_are_refused_at_experiment_time(tmp_path: Path) -> None:
+    message = _bad(tmp_path, barcode_csv_path=_library(tmp_path, [("AC", "G1"), ("GT", "G2")]))
+    assert "barcodes have 2 bases but the SBS arm reads 3 cycles" in message
+    assert "AC (G1, line 2)" in message
+
+
+def test_two_bases_on_one_channel_are_refused(tmp_path: Path) -> None:
+    bases = {"A": "A", "C": "C", "G": "G", "T": "G"}
+    message = _bad(tmp_path, sbs={"base_channels": bases})
+    assert "maps several bases to one channel: G, T -> G" in message
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_overlap_given_as_a_boolean_is_refused(tmp_path: Path, value: bool) -> None:
+    message = _bad(tmp_path, image_overlap_percentage=value)
+    assert "image_overlap_percentage" in message and "not a number" not in message
+    assert f"must be a number of percent (e.g. 10), not {value}" in message
+
+
+@pytest.mark.parametrize("second", ["Cell_Mask", "cell-mask", "Cell Mask"])
+def test_channel_names_equal_once_made_safe_are_refused(tmp_path: Path, second: str) -> None:
+    keys = screen_keys({"P1": ["A1"]}, cp_channels=("DAPI", "Cell-Mask", "MitoTracker", second))
+    with pytest.raises(ExperimentError) as caught:
+        PCPGenericExperiment.from_index(index_for(tmp_path, keys), init(tmp_path, cell_channel="Cell-Mask"))
+    assert f"CP channels 'Cell-Mask' and '{second}' both become" in str(caught.value)

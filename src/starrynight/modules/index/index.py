@@ -25,6 +25,7 @@ from starrynight.config import (
     write_text_atomic,
 )
 from starrynight.modules.index.parse import Parser, get_parser, parse_keys
+from starrynight.modules.index.usable import split_unusable
 from starrynight.modules.inventory.inventory import (
     Progress,
     build_inventory,
@@ -100,13 +101,30 @@ def build_index(
     if progress:
         progress(f"index: parsing {inventory.height:,} paths with parser '{parser.name}'")
     index, unparsed = parse_keys(inventory, parser)
-    write_parquet_atomic(index, naming.index_table(workspace))
+    images_root = to_path(images_path) if images_path is not None else None
+    index, unusable = split_unusable(index, images_root)
+    if unusable.height:
+        unparsed = pl.concat([unparsed, unusable]).sort("key")
     write_parquet_atomic(unparsed, naming.unparsed_table(workspace))
+    if index.height == 0:
+        raise IndexBuildError(_nothing_indexed(inventory.height, parser, unparsed))
+    write_parquet_atomic(index, naming.index_table(workspace))
     images_at_build = inventory_images_root_at_build(inventory_path)
     manifest = manifest_dict(workspace, parser, images_at_build, index, unparsed)
     manifest_path = naming.index_manifest(workspace)
     write_text_atomic(manifest_path, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
     return manifest_path
+
+
+def _nothing_indexed(files: int, parser: Parser, unparsed: pl.DataFrame) -> str:
+    if files == 0:
+        return "no files under the images path: nothing to index"
+    reasons = unparsed.group_by("reason").agg(pl.len(), pl.col("key").first())
+    top = reasons.sort(["len", "reason"], descending=[True, False]).head(3)
+    shown = "; ".join(
+        f"{r['len']:,} x {r['reason']} (e.g. {r['key']})" for r in top.iter_rows(named=True)
+    )
+    return f"no image parsed with parser '{parser.name}' ({files:,} files): {shown}"
 
 
 def read_manifest(manifest_path: AnyPath) -> dict[str, Any]:

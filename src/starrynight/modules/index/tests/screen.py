@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+import numpy as np
+import tifffile
 
 CP_CHANNELS = ("DAPI", "CellMask", "MitoTracker")
 SBS_CHANNELS = ("C", "A", "T", "G", "DAPI")
@@ -35,11 +39,19 @@ def screen_keys(
     return keys
 
 
+def tiny_tiff() -> bytes:
+    """A valid one-pixel TIFF: index checks read image headers, so test files need one."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.zeros((1, 1), np.uint16))
+    return buffer.getvalue()
+
+
 def write_files(root: Path, keys: list[str]) -> None:
+    data = tiny_tiff()
     for key in keys:
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        path.write_bytes(data if key.lower().endswith((".tif", ".tiff")) else b"x")
 
 
 def write_barcodes(path: Path, rows: list[tuple[str, str]] | None = None) -> Path:
