@@ -4,11 +4,16 @@ Local disks are walked with `os.scandir` in a thread pool (one task per folder, 
 deep trees both list in parallel and network disks hide their latency); symlinked folders are
 followed (symlink loops are reported, not followed). Object stores go through fsspec's `find`. Both yield the same table. Re-running on an unchanged tree lists it
 again but does not rewrite the table.
+
+Paths no step could use stop the listing with an error naming them: names with control
+characters (a newline breaks LoadData CSVs) or that are not UTF-8, and entries that are not
+regular files (a FIFO blocks whoever reads it).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import time
@@ -55,9 +60,34 @@ def stderr_progress(message: str) -> None:
 Chain = tuple[tuple[int, int], ...]  # (st_dev, st_ino) of a folder and of its ancestors
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def name_problem(key: str) -> str | None:
+    """Why a path cannot go through LoadData CSVs and CellProfiler, or None."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    found = _CONTROL.search(key)
+    if found:
+        return f"its name holds the control character {found.group()!r} (a newline or tab breaks LoadData CSVs)"
+    return None
+
+
+def _kind_problem(mode: int) -> str | None:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):  # fmt: skip
+        if test(mode):
+            return f"it is {kind}, not a regular file (reading it can block forever)"
+    return None
+
+
 def _scan_dir(
     directory: str, prefix: str, skip: frozenset[str], chain: Chain
-) -> tuple[list[str], list[int], list[float], list[tuple[str, str, Chain]], list[str]]:
+) -> tuple[
+    list[str], list[int], list[float], list[tuple[str, str, Chain]], list[str], list[tuple[str, str]]
+]:
     """List one folder: its files, its subfolders (with their ancestry) and symlink loops.
 
     Symlinked folders are followed (HPC trees link plates in from elsewhere); their keys go
@@ -69,10 +99,15 @@ def _scan_dir(
     mtimes: list[float] = []
     subdirs: list[tuple[str, str, Chain]] = []
     loops: list[str] = []
+    refused: list[tuple[str, str]] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
                 key = prefix + entry.name
+                problem = name_problem(entry.name)
+                if problem:
+                    refused.append((key, problem))
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     if entry.path in skip:
                         continue
@@ -91,6 +126,10 @@ def _scan_dir(
                     elif entry.path not in skip:
                         subdirs.append((entry.path, key + "/", (*chain, folder)))
                     continue
+                problem = _kind_problem(info.st_mode)
+                if problem:
+                    refused.append((key, problem))
+                    continue
                 keys.append(key)
                 sizes.append(info.st_size)
                 mtimes.append(info.st_mtime)
@@ -98,7 +137,7 @@ def _scan_dir(
         raise InventoryError(
             f"cannot list folder {directory!r}: {error.strerror or error}"
         ) from error
-    return keys, sizes, mtimes, subdirs, loops
+    return keys, sizes, mtimes, subdirs, loops, refused
 
 
 def list_local(
@@ -117,6 +156,7 @@ def list_local(
     sizes: list[int] = []
     mtimes: list[float] = []
     loops: list[str] = []
+    refused: list[tuple[str, str]] = []
     folders = 0
     last_report = time.monotonic()
     try:
@@ -132,7 +172,8 @@ def list_local(
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                k, s, m, subdirs, found_loops = future.result()
+                k, s, m, subdirs, found_loops, found_refused = future.result()
+                refused += found_refused
                 keys += k
                 sizes += s
                 mtimes += m
@@ -151,7 +192,23 @@ def list_local(
             progress(message)
         else:
             warnings.warn(message, InventoryWarning, stacklevel=2)
+    _refuse(refused)
     return pl.DataFrame({"key": keys, "size": sizes, "mtime": mtimes}, schema=SCHEMA)
+
+
+def _refuse(refused: list[tuple[str, str]]) -> None:
+    """Stop with the paths no step could use, rather than pass them on or drop them."""
+    if not refused:
+        return
+    refused = sorted(refused)
+    shown = "; ".join(
+        f"{key.encode('utf-8', 'backslashreplace').decode()!r}: {why}" for key, why in refused[:5]
+    )
+    more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
+    raise InventoryError(
+        f"the images tree holds {len(refused)} path(s) that cannot be used{more}: {shown}; "
+        "rename or move them out of the images tree"
+    )
 
 
 def _epoch(value: Any) -> float | None:
@@ -179,9 +236,14 @@ def list_remote(root: RemotePath, skip: tuple[RemotePath, ...] = ()) -> pl.DataF
     keys: list[str] = []
     sizes: list[int] = []
     mtimes: list[float | None] = []
+    refused: list[tuple[str, str]] = []
     for path, info in found.items():
         path = path.lstrip("/")
         if skip_prefixes and path.startswith(skip_prefixes):
+            continue
+        problem = name_problem(path)
+        if problem:
+            refused.append((path.removeprefix(root_prefix), problem))
             continue
         keys.append(path.removeprefix(root_prefix))
         sizes.append(int(info.get("size") or 0))
@@ -194,6 +256,7 @@ def list_remote(root: RemotePath, skip: tuple[RemotePath, ...] = ()) -> pl.DataF
             None,
         )
         mtimes.append(_epoch(stamp))
+    _refuse(refused)
     return pl.DataFrame({"key": keys, "size": sizes, "mtime": mtimes}, schema=SCHEMA)
 
 
