@@ -81,7 +81,13 @@ class DryRunResult(NamedTuple):
 def _dir(working_dir: str | Path | None) -> Path:
     if working_dir is None:
         raise PipecraftError("working_dir is required")
-    return Path(working_dir).expanduser().resolve()
+    path = Path(working_dir).expanduser().resolve()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        if existing == path:
+            raise PipecraftError(f"working_dir {path} is a file, not a folder")
+        raise PipecraftError(f"working_dir {path} cannot be made: {existing} is a file")
+    return path
 
 
 class SnakemakeBackend:

@@ -218,6 +218,41 @@ class DataConfig(BaseModel):
         return self
 
 
+class LocationError(ValueError):
+    """A DataConfig location cannot be used (images missing, workspace a file, not writable)."""
+
+
+def check_locations(config: DataConfig) -> None:
+    """Before a run: the images folder exists, the workspace and scratch are writable folders.
+
+    Local paths only (an object store reports its own errors on first access). The workspace
+    and scratch folders are created if missing.
+    """
+    images = config.images_path
+    if isinstance(images, Path):
+        if not images.exists():
+            raise LocationError(f"images_path {images} does not exist")
+        if not images.is_dir():
+            raise LocationError(f"images_path {images} is not a folder")
+    for name in ("workspace_path", "scratch_path"):
+        path = getattr(config, name)
+        if not isinstance(path, Path):
+            continue
+        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            if blocker == path:
+                raise LocationError(f"{name} {path} is a file, not a folder")
+            raise LocationError(f"{name} {path} cannot be created: {blocker} is a file")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as error:
+            raise LocationError(
+                f"{name} {path} is not writable: {error.strerror or error}"
+            ) from None
+
+
 def _same_or_inside(path: AnyPath, folder: AnyPath) -> bool:
     if isinstance(path, RemotePath) or isinstance(folder, RemotePath):
         return isinstance(path, RemotePath) and path.is_relative_to(folder)

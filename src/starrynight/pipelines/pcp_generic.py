@@ -64,9 +64,6 @@ def create_pcp_generic_pipeline(
     from starrynight.qc.module import QCReportModule
 
     parameters = couple_parameters(parameters or {})
-    unknown = set(parameters) - set(CP_ARM) - set(SBS_ARM) - {"analysis"}
-    if unknown:
-        raise ValueError(f"parameters given for unknown step(s): {sorted(unknown)}")
 
     def arm(steps: tuple[str, ...]) -> tuple[list[StarryNightModule], pc.Seq]:
         mods: list[StarryNightModule] = []
@@ -120,6 +117,9 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     from starrynight.modules.analysis import AnalysisParameters
     from starrynight.modules.base import get_module
 
+    for step, given in parameters.items():
+        check_step_parameters(step, given)
+
     def as_dict(step: str) -> dict[str, Any]:
         given = parameters.get(step) or {}
         return dict(given) if isinstance(given, dict) else given.model_dump(exclude_unset=True)
@@ -136,3 +136,38 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         out[down][down_field] = value
     out["analysis"] = AnalysisParameters(**out["analysis"])
     return out
+
+
+class ParameterError(ValueError):
+    """A step's parameters are unusable; the message names `parameters.<step>.<key>`."""
+
+
+def check_step_parameters(step: str, given: Any) -> None:
+    """Validate one step's parameters on their own model, so errors name that step's keys."""
+    import difflib
+
+    from pydantic import BaseModel, ValidationError
+
+    from starrynight.cli_errors import describe_validation
+    from starrynight.modules.analysis import AnalysisParameters
+    from starrynight.modules.base import get_module
+
+    steps = [*CP_ARM, *SBS_ARM, "analysis"]
+    if step not in steps:
+        close = difflib.get_close_matches(str(step), steps, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ParameterError(
+            f"parameters.{step}: no such step (steps: {', '.join(steps)}){hint}"
+        )
+    model = AnalysisParameters if step == "analysis" else get_module(f"{step}_loaddata").Parameters
+    if isinstance(given, BaseModel) or given is None:
+        return
+    if not isinstance(given, dict):
+        raise ParameterError(
+            f"parameters.{step}: expected a mapping of settings or a {model.__name__}, got "
+            f"{type(given).__name__} {given!r} (settings: {', '.join(model.model_fields)})"
+        )
+    try:
+        model.model_validate(given)
+    except ValidationError as error:
+        raise ParameterError(describe_validation(error, f"parameters.{step}.", model)) from None

@@ -21,11 +21,16 @@ parameters and backend settings. Relative paths are relative to the config file.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from starrynight.cli_errors import describe_validation
+from starrynight.config import LocationError, check_locations
+from starrynight.pipelines.pcp_generic import ParameterError
 
 
 class ScreenConfigError(ValueError):
@@ -43,6 +48,10 @@ class ScreenConfig(BaseModel):
     experiment: dict[str, Any]
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backend: dict[str, Any] = Field(default_factory=dict)
+    allow_unparsed_images: bool = Field(
+        default=False,
+        description="go on when image-like files did not parse (they are left out of the run)",
+    )
 
 
 def load_screen_config(path: Path) -> tuple[ScreenConfig, Path]:
@@ -59,10 +68,7 @@ def load_screen_config(path: Path) -> tuple[ScreenConfig, Path]:
     try:
         return ScreenConfig.model_validate(raw), path.resolve().parent
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise ScreenConfigError(f"{path}: {problems}") from None
+        raise ScreenConfigError(f"{path}: {describe_validation(err, '', ScreenConfig)}") from None
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -79,12 +85,21 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     from starrynight.pipelines.index import create_index_pipeline
 
     config, base = load_screen_config(config_path)
-    data_config = DataConfig(
-        workspace_path=_resolve(base, config.workspace_path),
-        images_path=_resolve(base, config.images_path),
-        scratch_path=_resolve(base, config.scratch_path),
-    )
-    backend_config = pc.SnakemakeBackendConfig(**config.backend)
+    try:
+        data_config = DataConfig(
+            workspace_path=_resolve(base, config.workspace_path),
+            images_path=_resolve(base, config.images_path),
+            scratch_path=_resolve(base, config.scratch_path),
+        )
+        backend_config = pc.SnakemakeBackendConfig(**config.backend)
+    except ValidationError as err:
+        model = DataConfig if err.title == DataConfig.__name__ else pc.SnakemakeBackendConfig
+        where = "" if model is DataConfig else "backend."
+        raise ScreenConfigError(f"{config_path}: {describe_validation(err, where, model)}") from None
+    try:
+        check_locations(data_config)
+    except LocationError as err:
+        raise ScreenConfigError(f"{config_path}: {err}") from None
     backend = pc.SnakemakeBackend(backend_config)
     runs = Path(data_config.scratch_path) / "runs"
 
@@ -92,8 +107,12 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         _, index_pipeline = create_index_pipeline(
             data_config, parameters={"preset": config.index_preset, "patterns": config.index_patterns})
     except ValidationError as err:
-        raise ScreenConfigError(f"{config_path}: {err.errors()[0]['msg']}") from None
-    backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
+        raise ScreenConfigError(f"{config_path}: {describe_validation(err)}") from None
+    try:
+        backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
+    except pc.RunFailedError as err:
+        raise ScreenConfigError(f"indexing failed: {_first_error(err.handle)}") from None
+    report_unparsed(Path(data_config.workspace_path), config.allow_unparsed_images, config_path)
 
     init = dict(config.experiment)
     if "barcode_csv_path" in init:
@@ -101,7 +120,10 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     experiment = PCPGenericExperiment.from_index(
         naming.index_manifest(Path(data_config.workspace_path)), init
     )
-    modules, pipeline = get_pipeline(pipeline_name)(data_config, experiment, config.parameters)
+    try:
+        modules, pipeline = get_pipeline(pipeline_name)(data_config, experiment, config.parameters)
+    except ParameterError as err:
+        raise ScreenConfigError(f"{config_path}: {err}") from None
     working_dir = runs / pipeline_name
     if compile_only:
         return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
@@ -110,3 +132,45 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
 
     build_report(Path(data_config.workspace_path), handle.summary_path)  # now with run timing
     return handle
+
+
+#: unparsed reasons of files that are not images in the first place
+NOT_IMAGES = ("hidden file", "not an image")
+
+
+def report_unparsed(workspace: Path, allow: bool, config_path: Path) -> None:
+    """Print what the index left out; refuse to go on when image-like files did not parse."""
+    import polars as pl
+
+    from starrynight import naming
+    from starrynight.modules.index.index import read_manifest
+
+    counts = read_manifest(naming.index_manifest(workspace))["counts"]
+    by_arm = ", ".join(f"{arm} {n:,}" for arm, n in counts["by_arm"].items())
+    print(f"index: {counts['indexed']:,} images ({by_arm}); {counts['unparsed']:,} files not indexed",
+          file=sys.stderr)  # fmt: skip
+    for reason, n in counts["unparsed_by_reason"].items():
+        print(f"  {n:>8,}  {reason}", file=sys.stderr)
+    unparsed = pl.read_parquet(naming.unparsed_table(workspace))
+    images = unparsed.filter(pl.col("reason").is_in(NOT_IMAGES).not_())
+    if images.height == 0 or allow:
+        return
+    shown = "; ".join(f"{r['key']} ({r['reason']})" for r in images.head(3).iter_rows(named=True))
+    raise ScreenConfigError(
+        f"{images.height:,} image file(s) were not indexed and would be left out of the run, e.g. "
+        f"{shown}; all: {naming.unparsed_table(workspace)}. Fix the names or the index pattern, "
+        f"or set allow_unparsed_images: true in {config_path} to run without them"
+    )
+
+
+def _first_error(handle: Any) -> str:
+    """The last meaningful line of the first failed job's log."""
+    for job in handle.failed_jobs():
+        try:
+            lines = [line.strip() for line in Path(job.log).read_text().splitlines() if line.strip()]
+        except OSError:
+            continue
+        errors = [line for line in lines if line.startswith("Error:")]
+        if errors or lines:
+            return f"{(errors or lines)[-1].removeprefix('Error: ')} (log: {job.log})"
+    return f"see {handle.run_log}"
