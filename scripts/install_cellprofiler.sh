@@ -17,12 +17,14 @@
 # re-runs cost ~nothing. Set STARRYNIGHT_PYTHON to choose the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/pip_quiet.sh
+source scripts/pip_quiet.sh
 
 CP_VERSION="5.0.0.dev784"
 CP_DISTS=(cellprofiler-nightly cellprofiler-core-nightly cellprofiler-library-nightly centriole-nightly)
 VENV=.venv-cp
 STAMP="$VENV/.starrynight-cp"
-want=$(cat "$0" pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat "$0" scripts/pip_quiet.sh pyproject.toml | sha256sum | cut -d' ' -f1)
 
 link_into_main_venv() {
   # Snakemake jobs run with .venv/bin first on PATH: make `cellprofiler` findable there.
@@ -46,9 +48,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "install_cellprofiler: creating $VENV with $PYTHON"
   "$PYTHON" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+# --no-warn-conflicts: CellProfiler declares wxPython and mysqlclient, which are left out on
+# purpose (above); without it pip ends every install here with an "ERROR: pip's dependency
+# resolver ..." block listing them (and, mid-way, the requirements not installed yet).
+PIP=(pip_quiet "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-warn-conflicts)
 
-echo "install_cellprofiler: CellProfiler $CP_VERSION (no GUI, no Java)"
+echo "install_cellprofiler: CellProfiler $CP_VERSION (no GUI, no Java, no MySQL: wxPython and mysqlclient are left out)"
 pins=()
 for dist in "${CP_DISTS[@]}"; do pins+=("$dist==$CP_VERSION"); done
 "${PIP[@]}" --no-deps "${pins[@]}"

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
+# shellcheck source=scripts/pip_quiet.sh
+source scripts/pip_quiet.sh
 
 PYTHON="${STARRYNIGHT_PYTHON:-}"
 if [ -z "$PYTHON" ]; then
@@ -21,14 +23,14 @@ fi
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
+  pip_quiet .venv/bin/python -m pip install -q --upgrade pip
 fi
 
 stamp=.venv/.starrynight-deps
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing starrynight + pipecraft into .venv"
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  pip_quiet .venv/bin/python -m pip install -q -e ".[dev]"
   echo "$want" > "$stamp"
 fi
 

@@ -43,13 +43,13 @@ def validation_verdicts(data_csv: Path, good: str, bad: str, short: str) -> dict
         return pipeline
 
     def compensate(cycles, pattern="Cycle{cycle:02d}_{base}"):
-        module = instantiate_module("CompensateColors")
+        module = instantiate_module("StarryNightCompensateColors")
         module.n_cycles.value = cycles
         module.input_pattern.value = pattern
         return module
 
     def call(library, cycles):
-        module = instantiate_module("CallBarcodes")
+        module = instantiate_module("StarryNightCallBarcodes")
         module.objects_name.value = "Foci"
         module.n_cycles.value = cycles
         module.image_pattern.value = "Cycle{cycle:02d}_{base}"

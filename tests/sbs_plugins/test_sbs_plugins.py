@@ -1,10 +1,10 @@
-"""CompensateColors and CallBarcodes inside real CellProfiler, on synthetic SBS images.
+"""StarryNightCompensateColors and StarryNightCallBarcodes inside real CellProfiler, on synthetic SBS images.
 
 A site of well-separated spots, each carrying a library barcode over 3 cycles, mixed
 through a known crosstalk matrix with background and noise, is written as 16-bit TIFFs
 (after an empty site). The pipeline is declared with `starrynight.cellprofiler.cppipe`
 and run by `starrynight.cellprofiler.runner` (validation, headless CellProfiler, output
-checks): LoadData -> CompensateColors -> IdentifyPrimaryObjects -> CallBarcodes, twice
+checks): LoadData -> StarryNightCompensateColors -> IdentifyPrimaryObjects -> StarryNightCallBarcodes, twice
 (median background, whole-image per-cycle matrices, mean intensities; local top-hat
 background, pooled within-object matrices, max intensities) -> ExportToSpreadsheet. The exported per-focus calls must equal
 the truth.
@@ -23,7 +23,7 @@ import tifffile
 
 from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler import cppipe as cp
-from starrynight.cellprofiler.runner import run_pipeline
+from starrynight.cellprofiler.runner import LOG_NAME, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 CP_PYTHON = ROOT / ".venv-cp" / "bin" / "python"
@@ -135,7 +135,7 @@ def foci_finder(objects: str) -> cp.Module:
 def sbs_pipeline(library: Path) -> cp.Pipeline:
     """Both plugin configurations in one pipeline, declared by setting labels."""
     whole = cp.Module(
-        name="CompensateColors",
+        name="StarryNightCompensateColors",
         settings={
             "Number of cycles": CYCLES,
             "Input image name pattern": INPUT_PATTERN,
@@ -148,7 +148,7 @@ def sbs_pipeline(library: Path) -> cp.Pipeline:
         },
     )
     within = cp.Module(
-        name="CompensateColors",
+        name="StarryNightCompensateColors",
         settings={
             "Number of cycles": CYCLES,
             "Input image name pattern": INPUT_PATTERN,
@@ -165,7 +165,7 @@ def sbs_pipeline(library: Path) -> cp.Pipeline:
 
     def calls(objects: str, pattern: str, statistic: str) -> cp.Module:
         return cp.Module(
-            name="CallBarcodes",
+            name="StarryNightCallBarcodes",
             settings={
                 "Select the foci": objects,
                 "Number of cycles": CYCLES,
@@ -301,3 +301,27 @@ def test_called_bases_need_compensation_on_this_data():
     vectors = raw[:, :, y, x]
     quality = vectors.max(axis=1) / vectors.sum(axis=1)
     assert quality.max() < 0.75
+
+
+def test_cellprofiler_log_has_no_mysql_traceback(exported):
+    out, _ = exported
+    log = (out / LOG_NAME).read_text()
+    assert "MySQL" not in log and "Traceback" not in log  # before: every log opened with one
+
+
+def test_plugins_do_not_clash_with_cellprofiler_plugins_and_old_pipelines_still_run(inputs):
+    import re
+
+    names = {m for f in PLUGINS_DIR.glob("*.py")
+             for m in re.findall(r'module_name = "(\w+)"', f.read_text())}  # fmt: skip
+    assert {"StarryNightCallBarcodes", "StarryNightCompensateColors"} <= names
+    assert not names & {"CallBarcodes", "CompensateColors"}  # the CellProfiler-plugins names
+    assert not {f.stem for f in PLUGINS_DIR.glob("*.py")} & {"callbarcodes", "compensatecolors"}
+    tmp = inputs["tmp"]
+    current = sbs_pipeline(inputs["library"]).write(tmp / "current.cppipe").read_text()
+    legacy = current.replace("StarryNightCallBarcodes:[", "CallBarcodes:[").replace(
+        "StarryNightCompensateColors:[", "CompensateColors:[")
+    assert "\nCallBarcodes:[" in legacy
+    (tmp / "legacy.cppipe").write_text(legacy)
+    result = run_pipeline(tmp / "legacy.cppipe", inputs["data"], tmp / "legacy_out", expect=["Foci.csv"])
+    assert read_rows(result.output_dir / "Foci.csv") == read_rows(tmp / "out" / "Foci.csv")

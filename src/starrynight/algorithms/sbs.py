@@ -1,7 +1,7 @@
 """Colour compensation and barcode calling for sequencing-by-synthesis (SBS) images.
 
 The same code runs in StarryNight's environment and inside CellProfiler (through the
-`CompensateColors` and `CallBarcodes` plugins), so it uses numpy (1.26 or 2) and the
+`StarryNightCompensateColors` and `StarryNightCallBarcodes` plugins), so it uses numpy (1.26 or 2) and the
 standard library only.
 
 Conventions:

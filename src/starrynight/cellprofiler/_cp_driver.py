@@ -18,9 +18,30 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import logging
 import os
 import sys
+
+
+#: our plugin modules' former names, which clash with CellProfiler-plugins modules: a
+#: pipeline written under them (by an older StarryNight) is read under the current names
+LEGACY_MODULE_NAMES = {
+    "CallBarcodes": "StarryNightCallBarcodes",
+    "CompensateColors": "StarryNightCompensateColors",
+}
+
+
+def pipeline_text(path: str) -> str:
+    """The .cppipe text, with our plugin modules' former names replaced by the current ones."""
+    with open(path, encoding="utf-8") as fd:
+        lines = fd.read().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        name, sep, rest = line.partition(":[")
+        if sep and not line[0].isspace() and name in LEGACY_MODULE_NAMES:
+            lines[i] = f"{LEGACY_MODULE_NAMES[name]}:[{rest}"
+    return "".join(lines)
 
 
 def _header_modules(path: str) -> tuple[int | None, list[str]]:
@@ -28,18 +49,17 @@ def _header_modules(path: str) -> tuple[int | None, list[str]]:
     count = None
     names: list[str] = []
     in_header = True
-    with open(path, encoding="utf-8") as fd:
-        for i, line in enumerate(fd):
-            if i == 0:
-                continue
-            if in_header:
-                if not line.strip():
-                    in_header = False
-                elif line.startswith("ModuleCount:"):
-                    count = int(line.split(":", 1)[1])
-                continue
-            if line.strip() and not line[0].isspace():
-                names.append(line.split(":", 1)[0].strip())
+    for i, line in enumerate(io.StringIO(pipeline_text(path))):
+        if i == 0:
+            continue
+        if in_header:
+            if not line.strip():
+                in_header = False
+            elif line.startswith("ModuleCount:"):
+                count = int(line.split(":", 1)[1])
+            continue
+        if line.strip() and not line[0].isspace():
+            names.append(line.split(":", 1)[0].strip())
     return count, names
 
 
@@ -118,7 +138,7 @@ def _load_pipeline(path: str, load_errors: list[str]):
             load_errors.append(f"module '{event.module_name}' could not be loaded: {event.error}")
 
     pipeline.add_listener(on_event)
-    pipeline.load(path)
+    pipeline.load(io.StringIO(pipeline_text(path)))
     return pipeline
 
 
@@ -229,6 +249,11 @@ def main(argv: list[str]) -> int:
     fill_readers(check_config=True)
     if args.data_file:
         set_data_file(args.data_file)
+    # ExportToDatabase logs a traceback when MySQLdb (left out on purpose) is absent; drop just
+    # that record, so that a real traceback stands out in cellprofiler.log
+    logging.getLogger("cellprofiler.modules.exporttodatabase").addFilter(
+        lambda record: not record.getMessage().startswith("MySQL could not be loaded")
+    )
     import cellprofiler_core.modules  # noqa: F401  (registers modules and plugins)
 
     if args.no_validate:

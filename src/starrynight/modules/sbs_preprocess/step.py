@@ -3,9 +3,9 @@
 Reads the corrected, cycle-aligned base images of sbs_illum_apply (image `Cycle01_A` is base A
 of cycle 1, whichever channel carries it), removes the background with a white top-hat
 (`EnhanceOrSuppressFeatures`, speckles), unmixes the four bases cycle by cycle
-(`CompensateColors`, which also gives the maximum over all compensated images), finds foci
+(`StarryNightCompensateColors`, which also gives the maximum over all compensated images), finds foci
 on that maximum (`IdentifyPrimaryObjects`), calls and matches their barcodes against the
-experiment's library (`CallBarcodes`) and exports `Foci.csv` (location, `Barcode_*`) and
+experiment's library (`StarryNightCallBarcodes`) and exports `Foci.csv` (location, `Barcode_*`) and
 `Image.csv` (`naming.sbs.foci_table_file`, `image_table_file`).
 """
 
@@ -51,14 +51,14 @@ class SBSPreprocessParameters(BaseModel):
     )
     tophat_size: int = Field(7, ge=2, description="white top-hat feature size (px), larger than a focus")
     crosstalk_percentile: float = Field(
-        97.0, ge=0, lt=100, description="CompensateColors: estimate crosstalk from pixels above this percentile"
+        97.0, ge=0, lt=100, description="StarryNightCompensateColors: estimate crosstalk from pixels above this percentile"
     )
     foci_diameter_min: int = Field(2, ge=1, description="smallest focus diameter (px)")
     foci_diameter_max: int = Field(10, ge=2, description="largest focus diameter (px)")
     foci_threshold_method: Literal["Otsu", "Robust Background", "Minimum Cross-Entropy"] = Field(
         "Otsu", description="IdentifyPrimaryObjects thresholding method for foci"
     )
-    intensity_statistic: Literal["Mean", "Max"] = Field("Mean", description="CallBarcodes: focus intensity per base")
+    intensity_statistic: Literal["Mean", "Max"] = Field("Mean", description="StarryNightCallBarcodes: focus intensity per base")
     save_compensated: bool = Field(False, description="also save the compensated base images (16-bit TIFF)")
 
 
@@ -142,7 +142,7 @@ def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
     cycles = check_cycles(experiment)
     modules = [cp.load_data()]
     modules += [_tophat(c, b, params.tophat_size) for c in cycles for b in BASES]
-    modules.append(cp.Module(name="CompensateColors", settings={
+    modules.append(cp.Module(name="StarryNightCompensateColors", settings={
         "Number of cycles": len(cycles), "Input image name pattern": names.cycle_image_pattern("Bg"),
         "Output image name pattern": names.cycle_image_pattern("Comp"), "Estimate the crosstalk from": "Whole image",
         "Crosstalk matrix": "One per cycle", "Use only pixels brighter than this percentile": params.crosstalk_percentile,
@@ -153,7 +153,7 @@ def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
         threshold_method=params.foci_threshold_method,
         extra={"Discard objects touching the border of the image?": False},
     ))  # fmt: skip
-    modules.append(cp.Module(name="CallBarcodes", settings={
+    modules.append(cp.Module(name="StarryNightCallBarcodes", settings={
         "Select the foci": names.FOCI_OBJECTS, "Number of cycles": len(cycles),
         "Base image name pattern": names.cycle_image_pattern("Comp"), "Intensity of a focus in each base": params.intensity_statistic,
         "Barcode library CSV": str(experiment.barcode_csv_path),

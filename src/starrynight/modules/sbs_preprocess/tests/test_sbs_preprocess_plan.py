@@ -45,11 +45,11 @@ def test_pipeline_reads_the_experiment_library_and_exports_foci(tiny_screen, tmp
     _, experiment, _ = tiny_screen
     pipeline = build_cppipe(experiment, SBSPreprocessParameters(save_compensated=True))
     by_name = {m.name: m for m in pipeline.modules}
-    assert by_name["CallBarcodes"].settings["Barcode library CSV"] == str(experiment.barcode_csv_path)
-    assert by_name["CallBarcodes"].settings["Number of cycles"] == 3
+    assert by_name["StarryNightCallBarcodes"].settings["Barcode library CSV"] == str(experiment.barcode_csv_path)
+    assert by_name["StarryNightCallBarcodes"].settings["Number of cycles"] == 3
     assert sum(m.name == "EnhanceOrSuppressFeatures" for m in pipeline.modules) == 12
     assert sum(m.name == "SaveImages" for m in pipeline.modules) == 12
-    assert pipeline.write(tmp_path / "p.cppipe").read_text().count("CallBarcodes:[") == 1
+    assert pipeline.write(tmp_path / "p.cppipe").read_text().count("StarryNightCallBarcodes:[") == 1
 
 
 def test_bad_parameters_are_refused():

@@ -1,16 +1,17 @@
 """
-CallBarcodes
-============
+StarryNightCallBarcodes
+=======================
 
-**CallBarcodes** reads the barcode of every focus (spot) of a sequencing-by-synthesis
+**StarryNightCallBarcodes** (named apart from the CellProfiler-plugins module ``CallBarcodes``, which has other settings; pipelines saved with the old name ``CallBarcodes`` by StarryNight still load through its runner) reads the barcode of every focus (spot) of a sequencing-by-synthesis
 (SBS) experiment and matches it against a barcode library.
 
 For each focus and cycle the module measures the focus's mean (or maximum) intensity in
-the four colour-compensated base images (see **CompensateColors**) and calls the
+the four colour-compensated base images (see **StarryNightCompensateColors**) and calls the
 brightest base; the cycle's quality is brightest / sum of the four. The called barcode
 is matched against the first N bases (N = number of cycles) of every library barcode:
 an exact match if there is one, otherwise the library barcode agreeing at the most
-cycles. Ties go to the first library row and are counted in ``NumBestMatches``.
+cycles. The library is matched as its distinct (prefix, gene) entries; a read matching several
+equally well gets no matched barcode and no gene, and ``NumBestMatches`` says how many.
 
 The library is a CSV file with a barcode column (default ``sgRNA``) and a gene column
 (default ``gene_symbol``). Base images are named by a pattern with the fields
@@ -21,10 +22,11 @@ Measurements (per focus):
 
 - ``Barcode_Called``: the called bases, ``N`` for a cycle without signal
 - ``Barcode_Quality``: the lowest per-cycle quality; ``Barcode_Quality_CycleNN`` per cycle
-- ``Barcode_MatchedBarcode``, ``Barcode_Gene``: the best library match (its first N bases)
+- ``Barcode_MatchedBarcode``, ``Barcode_Gene``: the best library match (its first N bases),
+  empty when several entries match equally well
 - ``Barcode_MatchScore``: fraction of cycles agreeing with the match (1 = exact)
 - ``Barcode_PerfectMatch``: 1 for an exact match, else 0
-- ``Barcode_NumBestMatches``: library barcodes sharing the best score (> 1 = ambiguous)
+- ``Barcode_NumBestMatches``: library entries sharing the best score (> 1 = ambiguous)
 
 ============ ============ ===============
 Supports 2D? Supports 3D? Respects masks?
@@ -61,8 +63,8 @@ def cycle_quality_feature(cycle: int) -> str:
     return f"Quality_Cycle{cycle:02d}"
 
 
-class CallBarcodes(Module):
-    module_name = "CallBarcodes"
+class StarryNightCallBarcodes(Module):
+    module_name = "StarryNightCallBarcodes"
     category = "Measurement"
     variable_revision_number = 1
 
@@ -70,7 +72,7 @@ class CallBarcodes(Module):
         self.objects_name = LabelSubscriber(
             "Select the foci",
             doc="The spots whose barcodes are read, e.g. from IdentifyPrimaryObjects on "
-            "the maximum image of CompensateColors.",
+            "the maximum image of StarryNightCompensateColors.",
         )
         self.n_cycles = Integer(
             "Number of cycles",
@@ -160,7 +162,7 @@ class CallBarcodes(Module):
                 pixels = workspace.image_set.get_image(name, must_be_grayscale=True).pixel_data
                 if pixels.shape != labels.shape:
                     raise ValueError(
-                        f"CallBarcodes: image {name} is {pixels.shape} but objects "
+                        f"StarryNightCallBarcodes: image {name} is {pixels.shape} but objects "
                         f"{self.objects_name.value} are {labels.shape}"
                     )
                 intensities[:, cycle, b] = sbs.object_intensities(labels, pixels, n_foci, statistic)

@@ -1,8 +1,8 @@
 """
-CompensateColors
-================
+StarryNightCompensateColors
+===========================
 
-**CompensateColors** removes spectral crosstalk between the four base channels
+**StarryNightCompensateColors** (named apart from the CellProfiler-plugins module ``CompensateColors``, which has other settings; pipelines saved with the old name ``CompensateColors`` by StarryNight still load through its runner) removes spectral crosstalk between the four base channels
 (A, C, G, T) of sequencing-by-synthesis (SBS) images, cycle by cycle.
 
 The dyes of neighbouring bases bleed into each other's channels (typically A into C and
@@ -66,8 +66,8 @@ def cycle_tag(cycle: int) -> str:
     return f"Cycle{cycle:02d}"
 
 
-class CompensateColors(Module):
-    module_name = "CompensateColors"
+class StarryNightCompensateColors(Module):
+    module_name = "StarryNightCompensateColors"
     category = "Image Processing"
     variable_revision_number = 1
 
@@ -244,7 +244,7 @@ class CompensateColors(Module):
             labels = workspace.object_set.get_objects(self.objects_name.value).segmented
             if labels.shape != first.pixel_data.shape:
                 raise ValueError(
-                    f"CompensateColors: objects {self.objects_name.value} are "
+                    f"StarryNightCompensateColors: objects {self.objects_name.value} are "
                     f"{labels.shape} but images are {first.pixel_data.shape}"
                 )
             mask = labels > 0
@@ -290,7 +290,7 @@ class CompensateColors(Module):
             pixels = image_set.get_image(name, must_be_grayscale=True).pixel_data
             if pixels.shape != shape:
                 raise ValueError(
-                    f"CompensateColors: image {name} is {pixels.shape}, expected {shape} "
+                    f"StarryNightCompensateColors: image {name} is {pixels.shape}, expected {shape} "
                     "like the other base images"
                 )
             planes.append(pixels)
@@ -307,7 +307,7 @@ class CompensateColors(Module):
             )
         if estimate.fallback:
             LOGGER.warning(
-                "CompensateColors %s: too few pixels for base(s) %s (counts %s); left "
+                "StarryNightCompensateColors %s: too few pixels for base(s) %s (counts %s); left "
                 "uncompensated",
                 tag,
                 ", ".join(estimate.fallback),
