@@ -24,7 +24,6 @@ import logging
 import os
 import sys
 
-
 #: our plugin modules' former names, which clash with CellProfiler-plugins modules: a
 #: pipeline written under them (by an older StarryNight) is read under the current names
 LEGACY_MODULE_NAMES = {

@@ -16,7 +16,6 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from starrynight import naming
-from starrynight.naming.sbs import image_channel
 from starrynight.config import AnyPath, PathField, RemotePath, to_path, write_text_atomic
 from starrynight.experiments.barcodes import (
     BarcodeLibraryError,
@@ -33,6 +32,7 @@ from starrynight.experiments.inference import (
     single_value,
 )
 from starrynight.modules.index.index import IndexBuildError, load_index
+from starrynight.naming.sbs import image_channel
 
 SCHEMA_VERSION = 1
 BASES = ("A", "C", "G", "T")
