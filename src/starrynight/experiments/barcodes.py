@@ -73,7 +73,7 @@ def check_library_against_cycles(path: AnyPath, n_cycles: int, allow_collisions:
     """
     source = path.open("rb") if isinstance(path, RemotePath) else path
     rows = pl.read_csv(source, infer_schema_length=0).with_row_index("line", offset=2)
-    rows = rows.select("line", "sgRNA", "gene_symbol")
+    rows = rows.select("line", "sgRNA", pl.col("gene_symbol").str.strip_chars())
     length = int(rows.get_column("sgRNA").str.len_chars()[0])
     if length < n_cycles:
         raise BarcodeLibraryError(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from pathlib import Path
@@ -31,6 +32,7 @@ from starrynight.experiments.inference import (
     natural_key,
     single_value,
 )
+from starrynight.messages import fields_at
 from starrynight.modules.index.index import IndexBuildError, load_index
 from starrynight.naming.sbs import image_channel
 
@@ -107,7 +109,10 @@ def parse_init_config(init_config: dict[str, Any] | PCPInitConfig) -> PCPInitCon
         for item in error.errors():
             where = ".".join(str(p) for p in item["loc"])
             if item["type"] == "extra_forbidden":
-                problems.append(f"unknown key '{where}'")
+                allowed = fields_at(PCPInitConfig, tuple(item["loc"])[:-1])
+                close = difflib.get_close_matches(str(item["loc"][-1]), allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append(f"unknown key '{where}'{hint}")
             elif item["type"] == "missing":
                 problems.append(f"missing key '{where}'")
             else:
@@ -359,6 +364,12 @@ def _sbs_arm(layout: ArmLayout, config: PCPInitConfig) -> SBSArmConfig:
         bases = {b: b for b in BASES}
     nuclear = config.sbs.nuclear_channel or config.nuclear_channel
     setting = "sbs.nuclear_channel" if config.sbs.nuclear_channel else "nuclear_channel (for SBS)"
+    stained = [b for b in BASES if bases[b] == nuclear]
+    if stained:
+        raise ExperimentError(
+            f"init config: SBS channel '{nuclear}' is both the nuclear stain ({setting}) and the "
+            f"channel of base(s) {', '.join(stained)} (sbs.base_channels)"
+        )
     return SBSArmConfig(
         channels=channels,
         cycles=layout.cycles,

@@ -148,7 +148,7 @@ def check_step_parameters(step: str, given: Any) -> None:
 
     from pydantic import BaseModel, ValidationError
 
-    from starrynight.cli_errors import describe_validation
+    from starrynight.messages import describe_validation
     from starrynight.modules.analysis import AnalysisParameters
     from starrynight.modules.base import get_module
 

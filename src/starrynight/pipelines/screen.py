@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from starrynight.cli_errors import describe_validation
 from starrynight.config import LocationError, check_locations
+from starrynight.messages import describe_validation
 from starrynight.pipelines.pcp_generic import ParameterError
 
 

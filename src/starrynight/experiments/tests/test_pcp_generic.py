@@ -392,3 +392,16 @@ def test_channel_names_equal_once_made_safe_are_refused(tmp_path: Path, second: 
     with pytest.raises(ExperimentError) as caught:
         PCPGenericExperiment.from_index(index_for(tmp_path, keys), init(tmp_path, cell_channel="Cell-Mask"))
     assert f"CP channels 'Cell-Mask' and '{second}' both become" in str(caught.value)
+
+
+def test_a_mistyped_init_key_gets_a_close_match(tmp_path: Path) -> None:
+    message = _bad(tmp_path, nuclear_chanel="DAPI")
+    assert "unknown key 'nuclear_chanel' (did you mean 'nuclear_channel'?)" in message
+    message = _bad(tmp_path, sbs={"base_channel": {}})
+    assert "unknown key 'sbs.base_channel' (did you mean 'base_channels'?)" in message
+
+
+def test_a_base_on_the_nuclear_channel_is_refused(tmp_path: Path) -> None:
+    bases = {"A": "A", "C": "C", "G": "G", "T": "DAPI"}
+    message = _bad(tmp_path, sbs={"base_channels": bases})
+    assert "SBS channel 'DAPI' is both the nuclear stain" in message and "base(s) T" in message
