@@ -102,7 +102,7 @@ def build_index(
         progress(f"index: parsing {inventory.height:,} paths with parser '{parser.name}'")
     index, unparsed = parse_keys(inventory, parser)
     images_root = to_path(images_path) if images_path is not None else None
-    index, unusable = split_unusable(index, images_root)
+    index, unusable = split_unusable(index, images_root, _checked_before(workspace))
     if unusable.height:
         unparsed = pl.concat([unparsed, unusable]).sort("key")
     write_parquet_atomic(unparsed, naming.unparsed_table(workspace))
@@ -114,6 +114,15 @@ def build_index(
     manifest_path = naming.index_manifest(workspace)
     write_text_atomic(manifest_path, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True))
     return manifest_path
+
+
+def _checked_before(workspace: AnyPath) -> pl.DataFrame | None:
+    """(key, size, mtime) of the previous index: files found usable then (None if none)."""
+    table = naming.index_table(workspace)
+    try:
+        return read_parquet(table, ["key", "size", "mtime"]) if table.exists() else None
+    except (OSError, pl.exceptions.PolarsError):
+        return None
 
 
 def _nothing_indexed(files: int, parser: Parser, unparsed: pl.DataFrame) -> str:

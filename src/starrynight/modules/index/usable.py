@@ -22,6 +22,7 @@ _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 
                16: 8, 17: 8, 18: 8}  # fmt: skip
 _INT_FORMATS = {1: "B", 3: "H", 4: "I", 16: "Q"}
 _MAX_PAGES = 100_000
+EMPTY = "unusable: empty file (0 bytes)"
 
 
 class _Unreadable(Exception):
@@ -108,7 +109,7 @@ def tiff_problem(handle: BinaryIO, size: int) -> str | None:
 def file_problem(path: Path, size: int) -> str | None:
     """Why the image file at `path` is unusable, or None."""
     if size == 0:
-        return "unusable: empty file (0 bytes)"
+        return EMPTY
     if not path.name.lower().endswith((".tif", ".tiff")):
         return None
     try:
@@ -120,26 +121,38 @@ def file_problem(path: Path, size: int) -> str | None:
 
 
 def split_unusable(
-    index: pl.DataFrame, images_root: AnyPath | None, workers: int = 16
+    index: pl.DataFrame,
+    images_root: AnyPath | None,
+    checked: pl.DataFrame | None = None,
+    workers: int = 16,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(usable index rows, unusable rows as key/reason/size/mtime).
 
-    Without a local images root (object stores, or no images path given) only empty files
-    are found: reading headers there would cost one request per file.
+    Empty files are found from the sizes. TIFF headers are read only under a local images
+    root: on an object store (or without an images path) it would cost a request per file.
+    `checked` (key, size, mtime) lists files found usable before: unchanged ones are not read.
     """
-    if index.height == 0:
-        return index, pl.DataFrame(schema={"key": pl.String, "reason": pl.String,
-                                           "size": pl.Int64, "mtime": pl.Float64})  # fmt: skip
-    keys = index.get_column("key").to_list()
-    sizes = index.get_column("size").to_list()
+    flagged = index.with_columns(
+        reason=pl.when(pl.col("size").fill_null(0) == 0).then(pl.lit(EMPTY)).otherwise(None)
+    )
     if isinstance(images_root, Path):
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            reasons = list(
-                pool.map(lambda k, s: file_problem(images_root / k, s or 0), keys, sizes)
+        tiffs = flagged.filter(
+            pl.col("reason").is_null() & pl.col("key").str.contains(r"(?i)\.tiff?$")
+        ).select("key", "size", "mtime")
+        if checked is not None:
+            tiffs = tiffs.join(checked, on=["key", "size", "mtime"], how="anti")
+        if tiffs.height:
+            keys, sizes = tiffs.get_column("key").to_list(), tiffs.get_column("size").to_list()
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                found = list(pool.map(lambda k, n: file_problem(images_root / k, n), keys, sizes))
+            problems = pl.DataFrame(
+                {"key": keys, "_problem": found}, schema={"key": pl.String, "_problem": pl.String}
             )
-    else:
-        reasons = ["unusable: empty file (0 bytes)" if not s else None for s in sizes]
-    flagged = index.with_columns(pl.Series("reason", reasons, dtype=pl.String))
+            flagged = (
+                flagged.join(problems, on="key", how="left", maintain_order="left")
+                .with_columns(reason=pl.coalesce("reason", "_problem"))
+                .drop("_problem")
+            )
     bad = pl.col("reason").is_not_null()
     return (
         flagged.filter(bad.not_()).drop("reason"),

@@ -85,3 +85,15 @@ def test_a_pattern_matching_no_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(IndexBuildError, match="no files under the images path"):
         (tmp_path / "empty").mkdir()
         build_index(tmp_path / "ws2", tmp_path / "empty")
+
+
+def test_a_file_damaged_after_indexing_is_found_on_the_next_index(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    keys = screen_keys({"P1": ["A1"]})
+    write_files(images, keys)
+    build_index(tmp_path / "ws", images)
+    (images / keys[0]).write_bytes(b"II*\x00\xff\xff\x00\x00")  # size and mtime change
+    build_index(tmp_path / "ws", images)
+    unparsed = pl.read_parquet(naming.unparsed_table(tmp_path / "ws"))
+    assert unparsed.get_column("key").to_list() == [keys[0]]
+    assert "truncated" in unparsed.get_column("reason").item()
