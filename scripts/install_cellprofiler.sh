@@ -35,6 +35,7 @@ link_into_main_venv() {
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/cellprofiler" ]; then
   link_into_main_venv
+  pip_quiet_summary
   exit 0
 fi
 
@@ -90,4 +91,5 @@ PY
 "$VENV/bin/cellprofiler" --version >/dev/null
 echo "$want" > "$STAMP"
 link_into_main_venv
+pip_quiet_summary
 echo "install_cellprofiler: done in $(( $(date +%s) - start )) s"

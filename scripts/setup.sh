@@ -37,4 +37,5 @@ fi
 if [ -f scripts/install_cellprofiler.sh ]; then
   bash scripts/install_cellprofiler.sh
 fi
+pip_quiet_summary
 echo "setup: ready ($ROOT/.venv)"
