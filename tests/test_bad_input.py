@@ -131,3 +131,21 @@ def test_step_parameters_of_the_wrong_kind_are_named(tiny_screen):
     data_config, experiment, _ = tiny_screen
     with pytest.raises(ParameterError, match=r"parameters.cp_illum_calc: expected a mapping of settings"):
         create_pcp_generic_pipeline(data_config, experiment, {"cp_illum_calc": 5})
+
+
+def test_every_way_into_the_images_tree_is_refused(tmp_path):
+    images = tmp_path / "images"
+    (images / "plate").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(images / "plate")
+    for workspace, scratch in (
+        (images / "ws", tmp_path / "scratch"),  # workspace inside
+        (tmp_path / "link" / "ws", tmp_path / "scratch"),  # through a symlink
+        (tmp_path / "ws", images),  # scratch equal
+    ):
+        with pytest.raises(ValueError, match="read-only to StarryNight"):
+            DataConfig(workspace_path=workspace, images_path=images, scratch_path=scratch)
+    with pytest.raises(ValueError, match="workspace_path memory://b/images/ws is inside"):
+        DataConfig(workspace_path="memory://b/images/ws", images_path="memory://b/images",
+                   scratch_path=tmp_path)  # fmt: skip
+    DataConfig(workspace_path="memory://b/images-ws", images_path="memory://b/images",
+               scratch_path=tmp_path)  # fmt: skip  (a sibling whose name starts alike is fine)

@@ -281,6 +281,12 @@ def _check_safe_names(names: list[str], arm: str) -> None:
     """Image and file names keep letters, digits and `_` only (case may fold on disk)."""
     seen: dict[str, str] = {}
     for name in names:
+        if not image_channel(name).isascii():
+            raise ExperimentError(
+                f"{arm} channel '{name}' has non-ASCII letters, which CellProfiler image names "
+                "cannot hold; rename it with init config channel_map (e.g. {'"
+                + name + "': '" + name.encode("ascii", "ignore").decode() + "'})"
+            )
         safe = image_channel(name).casefold()
         if safe in seen:
             raise ExperimentError(

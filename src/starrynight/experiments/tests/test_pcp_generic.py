@@ -405,3 +405,12 @@ def test_a_base_on_the_nuclear_channel_is_refused(tmp_path: Path) -> None:
     bases = {"A": "A", "C": "C", "G": "G", "T": "DAPI"}
     message = _bad(tmp_path, sbs={"base_channels": bases})
     assert "SBS channel 'DAPI' is both the nuclear stain" in message and "base(s) T" in message
+
+
+def test_non_ascii_channel_names_are_refused_with_the_fix(tmp_path: Path) -> None:
+    keys = screen_keys({"P1": ["A1"]}, cp_channels=("DAPI", "CellMask", "Mitö"))
+    with pytest.raises(ExperimentError, match="channel 'Mitö' has non-ASCII letters") as caught:
+        PCPGenericExperiment.from_index(index_for(tmp_path, keys), init(tmp_path, mito_channel="Mitö"))
+    assert "channel_map" in str(caught.value)
+    config = init(tmp_path, mito_channel="Mito", channel_map={"Mitö": "Mito"})
+    assert PCPGenericExperiment.from_index(index_for(tmp_path / "ok", keys), config).cp.channels[2] == "Mito"
