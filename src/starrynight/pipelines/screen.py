@@ -112,7 +112,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
     except pc.RunFailedError as err:
         raise ScreenConfigError(f"indexing failed: {_first_error(err.handle)}") from None
-    report_unparsed(Path(data_config.workspace_path), config.allow_unparsed_images, config_path)
+    report_unparsed(data_config.workspace_path, config.allow_unparsed_images, config_path)
 
     init = dict(config.experiment)
     if "barcode_csv_path" in init:
@@ -138,11 +138,12 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
 NOT_IMAGES = ("hidden file", "not an image")
 
 
-def report_unparsed(workspace: Path, allow: bool, config_path: Path) -> None:
+def report_unparsed(workspace: Any, allow: bool, config_path: Path) -> None:
     """Print what the index left out; refuse to go on when image-like files did not parse."""
     import polars as pl
 
     from starrynight import naming
+    from starrynight.config import read_parquet
     from starrynight.modules.index.index import read_manifest
 
     counts = read_manifest(naming.index_manifest(workspace))["counts"]
@@ -151,7 +152,7 @@ def report_unparsed(workspace: Path, allow: bool, config_path: Path) -> None:
           file=sys.stderr)  # fmt: skip
     for reason, n in counts["unparsed_by_reason"].items():
         print(f"  {n:>8,}  {reason}", file=sys.stderr)
-    unparsed = pl.read_parquet(naming.unparsed_table(workspace))
+    unparsed = read_parquet(naming.unparsed_table(workspace))
     images = unparsed.filter(pl.col("reason").is_in(NOT_IMAGES).not_())
     if images.height == 0 or allow:
         return

@@ -64,8 +64,11 @@ def _page_data_end(handle: BinaryIO, entries: bytes, order: str, big: bool, size
     return max((o + c for o, c in zip(offsets, counts, strict=False)), default=0)
 
 
-def tiff_problem(handle: BinaryIO, size: int) -> str | None:
-    """Why a TIFF file cannot be read, or None; walks every page directory."""
+def tiff_problem(handle: BinaryIO, size: int, planes: int = 1) -> str | None:
+    """Why a TIFF file cannot be read, or None; walks every page directory.
+
+    `planes` is how many pages the file must hold at least (one per channel its name lists).
+    """
     try:
         header = _read(handle, 0, 8, size, "the TIFF header")
         order = {b"II": "<", b"MM": ">"}.get(header[:2])
@@ -101,20 +104,24 @@ def tiff_problem(handle: BinaryIO, size: int) -> str | None:
             offset = struct.unpack(order + next_fmt, body[n * entry_size :])[0]
         if not seen:
             raise _Unreadable("TIFF file without any page")
+        if len(seen) < planes:
+            raise _Unreadable(
+                f"{len(seen)} page(s) but its name lists {planes} channels (one page each)"
+            )
     except _Unreadable as problem:
         return str(problem)
     return None
 
 
-def file_problem(path: Path, size: int) -> str | None:
-    """Why the image file at `path` is unusable, or None."""
+def file_problem(path: Path, size: int, planes: int = 1) -> str | None:
+    """Why the image file at `path` (holding `planes` channels) is unusable, or None."""
     if size == 0:
         return EMPTY
     if not path.name.lower().endswith((".tif", ".tiff")):
         return None
     try:
         with path.open("rb") as handle:
-            problem = tiff_problem(handle, size)
+            problem = tiff_problem(handle, size, planes)
     except OSError as error:
         problem = f"cannot be read: {error.strerror or error}"
     return None if problem is None else f"unusable: {problem}"
@@ -138,13 +145,16 @@ def split_unusable(
     if isinstance(images_root, Path):
         tiffs = flagged.filter(
             pl.col("reason").is_null() & pl.col("key").str.contains(r"(?i)\.tiff?$")
-        ).select("key", "size", "mtime")
+        ).select("key", "size", "mtime", planes=pl.col("channels").list.len().fill_null(1))
         if checked is not None:
             tiffs = tiffs.join(checked, on=["key", "size", "mtime"], how="anti")
         if tiffs.height:
-            keys, sizes = tiffs.get_column("key").to_list(), tiffs.get_column("size").to_list()
+            keys = tiffs.get_column("key").to_list()
+            sizes, planes = tiffs.get_column("size").to_list(), tiffs.get_column("planes").to_list()
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                found = list(pool.map(lambda k, n: file_problem(images_root / k, n), keys, sizes))
+                found = list(
+                    pool.map(lambda k, n, p: file_problem(images_root / k, n, p), keys, sizes, planes)
+                )
             problems = pl.DataFrame(
                 {"key": keys, "_problem": found}, schema={"key": pl.String, "_problem": pl.String}
             )

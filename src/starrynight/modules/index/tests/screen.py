@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +40,27 @@ def screen_keys(
     return keys
 
 
-def tiny_tiff() -> bytes:
-    """A valid one-pixel TIFF: index checks read image headers, so test files need one."""
+def tiny_tiff(pages: int = 1) -> bytes:
+    """A valid TIFF of one-pixel pages: the index reads image headers, so test files need one."""
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, np.zeros((1, 1), np.uint16))
+    with tifffile.TiffWriter(buffer) as tif:
+        for _ in range(pages):
+            tif.write(np.zeros((1, 1), np.uint16), photometric="minisblack")
     return buffer.getvalue()
 
 
 def write_files(root: Path, keys: list[str]) -> None:
-    data = tiny_tiff()
+    """Each TIFF holds one page per channel its name lists (`_Channel<a>,<b>_`); others 1 byte."""
+    data: dict[int, bytes] = {}
     for key in keys:
         path = root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data if key.lower().endswith((".tif", ".tiff")) else b"x")
+        if not key.lower().endswith((".tif", ".tiff")):
+            path.write_bytes(b"x")
+            continue
+        listed = re.search(r"_Channel([^/]*)_Seq", key)
+        pages = listed.group(1).count(",") + 1 if listed else 1
+        path.write_bytes(data.setdefault(pages, tiny_tiff(pages)))
 
 
 def write_barcodes(path: Path, rows: list[tuple[str, str]] | None = None) -> Path:

@@ -97,3 +97,14 @@ def test_a_file_damaged_after_indexing_is_found_on_the_next_index(tmp_path: Path
     unparsed = pl.read_parquet(naming.unparsed_table(tmp_path / "ws"))
     assert unparsed.get_column("key").to_list() == [keys[0]]
     assert "truncated" in unparsed.get_column("reason").item()
+
+
+def test_a_tiff_with_fewer_pages_than_listed_channels_is_unusable(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    keys = screen_keys({"P1": ["A1"]})
+    write_files(images, keys)
+    sbs = next(k for k in keys if "_SBS-" in k)  # names 5 channels
+    (images / sbs).write_bytes(tiny_tiff(4))
+    build_index(tmp_path / "ws", images)
+    unparsed = dict(pl.read_parquet(naming.unparsed_table(tmp_path / "ws")).select("key", "reason").rows())
+    assert unparsed == {sbs: "unusable: 4 page(s) but its name lists 5 channels (one page each)"}
