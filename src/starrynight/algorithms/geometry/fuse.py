@@ -30,7 +30,7 @@ def blocks(shape: tuple[int, int], block: int) -> Iterator[tuple[int, int, int, 
 
 
 def fuse_block(origins: np.ndarray, tile_shape: tuple[int, int], candidates: np.ndarray,
-               get: Callable[[int], np.ndarray], box: tuple[int, int, int, int], dtype: np.dtype) -> np.ndarray:
+               get: Callable[[int], np.ndarray], box: tuple[int, int, int, int], dtype: type) -> np.ndarray:
     """One output block from the tiles in `candidates` (integer top-left `origins`)."""
     y0, y1, x0, x1 = box
     h, w = tile_shape
@@ -52,8 +52,17 @@ def fuse_block(origins: np.ndarray, tile_shape: tuple[int, int], candidates: np.
     return out
 
 
+def _cached(read: ReadPlane, plane: int, cache: dict[int, np.ndarray]) -> Callable[[int], np.ndarray]:
+    def get(t: int) -> np.ndarray:
+        if t not in cache:
+            cache[t] = read(t, plane)
+        return cache[t]
+
+    return get
+
+
 def fuse(read: ReadPlane, positions: np.ndarray, tile_shape: tuple[int, int], planes: int,
-         write: WriteBlock, dtype: np.dtype = np.dtype(np.uint16), block: int = 1024) -> tuple[int, int]:
+         write: WriteBlock, dtype: type = np.uint16, block: int = 1024) -> tuple[int, int]:
     """Fuse every plane block by block and hand each block to `write`; returns the shape.
 
     Blocks are visited row by row; a tile plane is kept in memory while block rows use it and
@@ -70,11 +79,7 @@ def fuse(read: ReadPlane, positions: np.ndarray, tile_shape: tuple[int, int], pl
             for k in [k for k in cache if k not in set(in_row.tolist())]:
                 del cache[k]
 
-            def get(t: int, plane: int = plane) -> np.ndarray:
-                if t not in cache:
-                    cache[t] = read(t, plane)
-                return cache[t]
-
+            get = _cached(read, plane, cache)
             for x0 in range(0, shape[1], block):
                 x1 = min(x0 + block, shape[1])
                 cand = in_row[(origins[in_row, 1] < x1) & (origins[in_row, 1] + w > x0)]
