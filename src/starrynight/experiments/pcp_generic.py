@@ -16,8 +16,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from starrynight import naming
-from starrynight.config import AnyPath, PathField, RemotePath, to_path, write_text_atomic
 from starrynight.algorithms.geometry.acquisition import GeometryError
+from starrynight.config import AnyPath, PathField, RemotePath, to_path, write_text_atomic
 from starrynight.experiments.barcodes import BarcodeLibraryError, check_barcode_csv
 from starrynight.experiments.geometry import (
     ExperimentGeometry,
