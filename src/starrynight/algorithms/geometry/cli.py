@@ -51,7 +51,7 @@ def stitch_well_command(tiles_csv: Path, channels: str, register_channel: str, o
     """Stitch one arm of one well into a chunked OME-Zarr."""
     import polars as pl
 
-    from starrynight.algorithms.geometry.acquisition import AcquisitionLayout, infer_rows
+    from starrynight.algorithms.geometry.acquisition import AcquisitionLayout, GeometryError, infer_rows
     from starrynight.algorithms.geometry.well import TileFile, stitch_well
     from starrynight.naming import geometry as names
 
@@ -65,9 +65,11 @@ def stitch_well_command(tiles_csv: Path, channels: str, register_channel: str, o
             raise ValueError(f"{tiles_csv}: missing column(s) {', '.join(sorted(missing))} (need site,path)")
         tiles = [TileFile(site=r["site"], path=Path(r["path"])) for r in table.iter_rows(named=True)]
         row_counts = _ints(rows, "--rows")
-        if row_counts is None:
-            n = expected_sites or (max(t.site for t in tiles) + 1 if tiles else 0)
-            row_counts = infer_rows(n) if n else None
+        if row_counts is None:  # a layout from the site count, needed only if tiles lack stage positions
+            try:
+                row_counts = infer_rows(expected_sites or (max(t.site for t in tiles) + 1 if tiles else 0))
+            except GeometryError:
+                row_counts = None
         layout = AcquisitionLayout(rows=row_counts, order=order, overlap_percentage=overlap) if row_counts else None
         report = stitch_well(tiles, channels.split(","), register_channel, names.stitched_well(out),
                              names.positions_table(out), names.stitch_report(out),

@@ -36,15 +36,15 @@ def fuse_block(origins: np.ndarray, tile_shape: tuple[int, int], candidates: np.
     h, w = tile_shape
     out = np.zeros((y1 - y0, x1 - x0), dtype)
     best = np.full(out.shape, np.inf, np.float32)
-    yy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    xx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    yy = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5  # pixel centres
+    xx = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5
     for t in candidates:
         ty, tx = origins[t]
         sy0, sy1, sx0, sx1 = max(y0, ty), min(y1, ty + h), max(x0, tx), min(x1, tx + w)
         if sy0 >= sy1 or sx0 >= sx1:
             continue
         oy, ox = slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0)
-        dist = np.maximum(np.abs(yy[oy] - (ty + h / 2)) / h, np.abs(xx[:, ox] - (tx + w / 2)) / w)
+        dist = ((yy[oy] - (ty + h / 2)) / h) ** 2 + ((xx[:, ox] - (tx + w / 2)) / w) ** 2
         win = dist < best[oy, ox]
         best[oy, ox] = np.where(win, dist, best[oy, ox])
         tile = get(int(t))[sy0 - ty:sy1 - ty, sx0 - tx:sx1 - tx]

@@ -139,11 +139,11 @@ def measure_pairs(read: ReadTile, positions: np.ndarray, tile_shape: tuple[int, 
 
 
 def solve_positions(prior: np.ndarray, pairs: Sequence[PairMeasure], prior_weight: float = 1e-3,
-                    max_residual: float = 2.0, rounds: int = 3) -> tuple[np.ndarray, list[PairMeasure]]:
+                    max_residual: float = 2.0, rounds: int = 50) -> tuple[np.ndarray, list[PairMeasure]]:
     """Least-squares positions from the accepted pair offsets (weighted by their score), with a
     weak pull towards the prior so tiles without a trusted neighbour keep their prior position.
-    Pairs that disagree with the solution by more than `max_residual` px are rejected and the
-    system is solved again. Returns the positions and the pairs with their final verdicts."""
+    While a pair disagrees with the solution by more than `max_residual` px, the worst one is
+    rejected and the system solved again (at most `rounds` times). Returns the positions and the pairs with their final verdicts."""
     n = len(prior)
     pairs = list(pairs)
     solution = prior.astype(float).copy()
@@ -164,16 +164,14 @@ def solve_positions(prior: np.ndarray, pairs: Sequence[PairMeasure], prior_weigh
             rhs = np.concatenate([[max(p.score, 1e-3) * (p.dy, p.dx)[axis] for p in use],
                                   prior_weight * prior[:, axis]])
             solution[:, axis] = lsqr(a, rhs, atol=1e-10, btol=1e-10, x0=solution[:, axis])[0]
-        changed = False
-        for k, p in enumerate(pairs):
-            if not p.accepted:
-                continue
-            res = np.hypot(*(solution[p.j] - solution[p.i] - (p.dy, p.dx)))
-            if res > max_residual:
-                pairs[k] = PairMeasure(p.i, p.j, p.dy, p.dx, p.score, False, f"residual {res:.1f} px")
-                changed = True
-        if not changed:
+        # one wrong pair spreads its error over its neighbours: reject only the worst, then re-solve
+        residuals = [(np.hypot(*(solution[p.j] - solution[p.i] - (p.dy, p.dx))), k)
+                     for k, p in enumerate(pairs) if p.accepted]
+        worst, k = max(residuals, default=(0.0, -1))
+        if worst <= max_residual:
             break
+        p = pairs[k]
+        pairs[k] = PairMeasure(p.i, p.j, p.dy, p.dx, p.score, False, f"residual {worst:.1f} px")
     return solution, pairs
 
 
