@@ -15,7 +15,12 @@ from starrynight.algorithms.geometry.acquisition import GeometryError
 from starrynight.algorithms.geometry.fuse import fuse
 from starrynight.algorithms.geometry.io import WellImage
 from starrynight.algorithms.geometry.ome import OmeGeometry
-from starrynight.algorithms.geometry.stitch import PairMeasure, initial_positions, measure_pair, solve_positions
+from starrynight.algorithms.geometry.stitch import (
+    PairMeasure,
+    initial_positions,
+    measure_pair,
+    solve_positions,
+)
 from starrynight.cli import main
 from starrynight.naming import geometry as names
 from tests.geometry.conftest import rows, tile_csv

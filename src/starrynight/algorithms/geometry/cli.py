@@ -45,13 +45,20 @@ def stitch_group() -> None:
               help="Sites the well should have; absent ones are reported (default: the layout's count).")
 @click.option("--positions", "given", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Fuse at the positions of an earlier stitch (e.g. SBS cycle 1) instead of registering.")
+@click.option("--align/--no-align", default=False, show_default=True,
+              help="With --positions: first register each tile to the same site of that stitch (for raw, "
+                   "not yet cycle-aligned SBS tiles).")
 def stitch_well_command(tiles_csv: Path, channels: str, register_channel: str, out: Path, pixel_size: float | None,
                         rows: str | None, order: str, overlap: float, expected_sites: int | None,
-                        given: Path | None) -> None:
+                        given: Path | None, align: bool) -> None:
     """Stitch one arm of one well into a chunked OME-Zarr."""
     import polars as pl
 
-    from starrynight.algorithms.geometry.acquisition import AcquisitionLayout, GeometryError, infer_rows
+    from starrynight.algorithms.geometry.acquisition import (
+        AcquisitionLayout,
+        GeometryError,
+        infer_rows,
+    )
     from starrynight.algorithms.geometry.well import TileFile, stitch_well
     from starrynight.naming import geometry as names
 
@@ -74,7 +81,7 @@ def stitch_well_command(tiles_csv: Path, channels: str, register_channel: str, o
         report = stitch_well(tiles, channels.split(","), register_channel, names.stitched_well(out),
                              names.positions_table(out), names.stitch_report(out),
                              pixel_size_um=pixel_size, layout=layout, expected_sites=expected_sites,
-                             given_positions=given)
+                             given_positions=given, align=align)
     click.echo(f"{report.tiles} tiles ({report.positions_from} positions), {report.pairs} overlaps, "
                f"{report.pairs_rejected} rejected; well {report.shape[1]}x{report.shape[0]} px -> {out}")
     if report.missing_sites:

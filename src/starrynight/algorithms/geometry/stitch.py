@@ -183,3 +183,19 @@ def stitch_positions(read: ReadTile, prior: np.ndarray, tile_shape: tuple[int, i
         max_error = 0.05 * max(tile_shape)
     pairs = measure_pairs(read, prior, tile_shape, max_error)
     return solve_positions(prior, pairs)
+
+
+def align_to_reference(read_reference: ReadTile, read: ReadTile, n: int, max_shift: float) -> np.ndarray:
+    """(n, 2) shift of each tile's content relative to its reference tile (the same site in
+    another acquisition, e.g. SBS cycle 1): a feature at p in the reference is at p + shift."""
+    out = np.zeros((n, 2))
+    for k in range(n):
+        ref, tile = read_reference(k).astype(np.float32), read(k).astype(np.float32)
+        if ref.shape != tile.shape:
+            raise GeometryError(f"tile {k}: {tile.shape} pixels, its reference {ref.shape}")
+        shift, _, _ = phase_cross_correlation(_windowed(tile), _windowed(ref), upsample_factor=10,
+                                              normalization=None)
+        if np.abs(shift).max() > max_shift:
+            raise GeometryError(f"tile {k} is {np.abs(shift).max():.0f} px off its reference (limit {max_shift:g})")
+        out[k] = shift
+    return out

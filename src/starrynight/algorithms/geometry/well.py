@@ -14,10 +14,15 @@ from starrynight.algorithms.geometry.acquisition import AcquisitionLayout, Geome
 from starrynight.algorithms.geometry.fuse import canvas_shape, fuse
 from starrynight.algorithms.geometry.io import read_plane, write_well_zarr
 from starrynight.algorithms.geometry.ome import OmeGeometry, read_ome_geometry
-from starrynight.algorithms.geometry.stitch import PairMeasure, initial_positions, stitch_positions
+from starrynight.algorithms.geometry.stitch import (
+    PairMeasure,
+    align_to_reference,
+    initial_positions,
+    stitch_positions,
+)
 from starrynight.config import write_parquet_atomic, write_text_atomic
 
-POSITION_SCHEMA = {"site": pl.Int64, "y_px": pl.Float64, "x_px": pl.Float64, "prior_y_px": pl.Float64,
+POSITION_SCHEMA = {"site": pl.Int64, "path": pl.String, "y_px": pl.Float64, "x_px": pl.Float64, "prior_y_px": pl.Float64,
                    "prior_x_px": pl.Float64, "y_um": pl.Float64, "x_um": pl.Float64}
 
 
@@ -77,11 +82,14 @@ def _residuals(positions: np.ndarray, pairs: Sequence[PairMeasure]) -> np.ndarra
 def stitch_well(tiles: Sequence[TileFile], channels: Sequence[str], register_channel: str, out: Path,
                 positions_out: Path, report_out: Path, *, pixel_size_um: float | None = None,
                 layout: AcquisitionLayout | None = None, expected_sites: int | None = None,
-                given_positions: Path | None = None, block: int = 1024) -> StitchReport:
+                given_positions: Path | None = None, align: bool = False, max_shift: float = 50.0,
+                block: int = 1024) -> StitchReport:
     """Position, refine, fuse and write one arm of one well.
 
     With `given_positions` (a positions table of an earlier stitch, e.g. SBS cycle 1) the tiles
-    are fused at those positions without registering again. Sites below `expected_sites` (or the
+    are fused at those positions without registering again; with `align` each tile is first
+    registered to the same site's tile of that stitch (cycle alignment, at most `max_shift` px).
+    Sites below `expected_sites` (or the
     layout's site count) with no tile are reported as missing; the rest is stitched."""
     if not tiles:
         raise GeometryError("no tiles to stitch")
@@ -91,6 +99,8 @@ def stitch_well(tiles: Sequence[TileFile], channels: Sequence[str], register_cha
         raise GeometryError(f"site(s) given twice: {sorted({s for s in sites if sites.count(s) > 1})}")
     if register_channel not in channels:
         raise GeometryError(f"register channel {register_channel!r} is not among {', '.join(channels)}")
+    if align and given_positions is None:
+        raise GeometryError("align needs the positions of the stitch to align to")
     geoms = _tile_geometry(tiles)
     tile_shape = (geoms[0].height, geoms[0].width)
     pixel = _pixel_size(pixel_size_um, geoms)
@@ -108,6 +118,11 @@ def stitch_well(tiles: Sequence[TileFile], channels: Sequence[str], register_cha
         prior = np.array([(by_site[s]["prior_y_px"], by_site[s]["prior_x_px"]) for s in sites])
         frame = np.array([by_site[sites[0]]["y_um"], by_site[sites[0]]["x_um"]]) / pixel - positions[0]
         source, pairs = "given", []
+        if align:
+            references = [Path(by_site[s]["path"]) for s in sites]
+            shifts = align_to_reference(lambda k: read_plane(references[k], plane),
+                                        lambda k: read_plane(tiles[k].path, plane), len(tiles), max_shift)
+            positions = positions - shifts  # a feature at p in the reference shows at p + shift here
     else:
         prior, source = initial_positions(sites, geoms, pixel, layout, tile_shape)
         frame = (np.array([g.position_um for g in geoms]).min(axis=0) / pixel if source == "stage"
@@ -130,7 +145,7 @@ def stitch_well(tiles: Sequence[TileFile], channels: Sequence[str], register_cha
                     lambda write: fuse(lambda k, c: read_plane(tiles[k].path, c), positions, tile_shape,
                                        len(channels), write, block=block),
                     chunk=block, extra={"stitch": report.model_dump(mode="json")})
-    table = pl.DataFrame({"site": sites, "y_px": positions[:, 0], "x_px": positions[:, 1],
+    table = pl.DataFrame({"site": sites, "path": [str(t.path) for t in tiles], "y_px": positions[:, 0], "x_px": positions[:, 1],
                           "prior_y_px": prior[:, 0], "prior_x_px": prior[:, 1],
                           "y_um": (positions[:, 0] + frame[0]) * pixel, "x_um": (positions[:, 1] + frame[1]) * pixel},
                          schema=POSITION_SCHEMA)
