@@ -9,6 +9,7 @@ import tifffile
 
 from starrynight.algorithms.geometry.ome import read_ome_geometry
 from starrynight.datasets import DatasetInfo, generate_dataset
+from starrynight.datasets.cli import GEOMETRY_PRESETS
 from starrynight.datasets.presets import PRESETS, Preset
 
 CROSSTALK_BASES = "CATG"  # plane order of the SBS base channels
@@ -29,6 +30,7 @@ def test_presets_have_real_screen_sizes() -> None:
         assert p.cycles >= 8 and p.library_size >= 1000 and p.min_hamming >= 2
         assert p.sbs_pixel_size_um / p.cp_pixel_size_um == pytest.approx(1.99)
     assert PRESETS["geometry-round"].cp_rows == (4, 6, 8, 8, 8, 8, 6, 4)
+    assert set(GEOMETRY_PRESETS) | {"tiny", "demo"} == set(PRESETS)
     with pytest.raises(ValueError, match="a 'well' geometry needs both acquisition layouts"):
         Preset(name="x", geometry="well")
 
