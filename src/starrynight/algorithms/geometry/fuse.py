@@ -1,5 +1,5 @@
 """Fuse positioned tiles into one well image, block by block, so that memory holds only the
-tiles of about two tile rows and one output block, whatever the size of the well.
+tiles of about two tile rows and one row of output blocks, whatever the size of the well.
 
 Each output pixel takes its value from the covering tile whose centre is nearest (in units of
 the tile size): seams fall midway through the overlaps, where both tiles are equally good, and
@@ -80,8 +80,10 @@ def fuse(read: ReadPlane, positions: np.ndarray, tile_shape: tuple[int, int], pl
                 del cache[k]
 
             get = _cached(read, plane, cache)
+            row = np.empty((y1 - y0, shape[1]), dtype)
             for x0 in range(0, shape[1], block):
                 x1 = min(x0 + block, shape[1])
                 cand = in_row[(origins[in_row, 1] < x1) & (origins[in_row, 1] + w > x0)]
-                write(plane, y0, x0, fuse_block(origins, tile_shape, cand, get, (y0, y1, x0, x1), dtype))
+                row[:, x0:x1] = fuse_block(origins, tile_shape, cand, get, (y0, y1, x0, x1), dtype)
+            write(plane, y0, 0, row)  # one block row at a time: the store writes its chunks together
     return shape

@@ -8,14 +8,13 @@ points with a least-squares rigid fit. The residual is the median distance of ma
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
+from starrynight.algorithms.geometry.fuse import blocks
 from starrynight.algorithms.geometry.io import WellImage
 
 
@@ -68,12 +67,6 @@ def nucleus_centroids(image: np.ndarray, min_area: int = 12) -> np.ndarray:
     return np.array(ndimage.center_of_mass(mask, labels, keep)).reshape(-1, 2)
 
 
-def _windows(shape: tuple[int, int], block: int, margin: int) -> Iterator[tuple[int, int, int, int]]:
-    for y0 in range(0, shape[0], block):
-        for x0 in range(0, shape[1], block):
-            yield y0, min(y0 + block, shape[0]), x0, min(x0 + block, shape[1])
-
-
 def well_nuclei(well: WellImage, channel: str, min_area_um2: float = 5.0, block: int = 2048,
                 margin: int = 48) -> np.ndarray:
     """Nucleus centroids of a stitched well in well micrometres, block by block (each block read
@@ -81,7 +74,7 @@ def well_nuclei(well: WellImage, channel: str, min_area_um2: float = 5.0, block:
     plane = well.plane(channel)
     min_area = max(4, int(min_area_um2 / well.pixel_size_um**2))
     out = []
-    for y0, y1, x0, x1 in _windows(well.shape, block, margin):
+    for y0, y1, x0, x1 in blocks(well.shape, block):
         region = well.region(plane, y0 - margin, y1 + margin, x0 - margin, x1 + margin)
         c = nucleus_centroids(region, min_area) + (y0 - margin, x0 - margin)
         inside = (c[:, 0] >= y0) & (c[:, 0] < y1) & (c[:, 1] >= x0) & (c[:, 1] < x1)

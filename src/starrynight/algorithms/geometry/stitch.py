@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, sparse
-from scipy.signal.windows import tukey
 from scipy.sparse.linalg import lsqr
 from skimage.registration import phase_cross_correlation
 
@@ -82,9 +81,18 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
+def _taper(n: int, fraction: float = 0.25) -> np.ndarray:
+    """1 in the middle, a raised-cosine ramp to 0 over `fraction` of the length at each end."""
+    ramp = max(int(n * fraction), 1)
+    out = np.ones(n)
+    edge = 0.5 * (1 - np.cos(np.pi * np.arange(ramp) / ramp))
+    out[:ramp], out[n - ramp:] = edge, edge[::-1]
+    return out
+
+
 def _windowed(image: np.ndarray) -> np.ndarray:
     """Mean removed and tapered to zero at the edges, so the crop's borders do not correlate."""
-    window = np.outer(tukey(image.shape[0], 0.5), tukey(image.shape[1], 0.5)).astype(np.float32)
+    window = np.outer(_taper(image.shape[0]), _taper(image.shape[1])).astype(np.float32)
     return (image - image.mean()) * window
 
 
