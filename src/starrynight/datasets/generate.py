@@ -270,20 +270,27 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0,
             progress(done, len(sites))
     cells = pl.concat([t[0] for t in truth])
 
-    info = DatasetInfo(
-        root=root, preset=p.name, seed=seed, dataset=layout.dataset, source=layout.source,
-        batch=layout.batch, plates=layout.plate_names, wells=layout.well_names,
-        cp_sites_per_well=p.sites_per_well, sbs_sites_per_well=p.sites_per_well, cycles=p.cycles,
-        cp_channels=list(lay.CP_CHANNELS), sbs_channels=list(lay.SBS_CHANNELS),
-        cp_magnification=lay.CP_MAGNIFICATION, sbs_magnification=lay.SBS_MAGNIFICATION,
-        image_height=p.image_size, image_width=p.image_size, crosstalk=CROSSTALK.tolist(),
-        library_size=p.library_size, n_cells=cells.height, cp_pixel_size_um=p.cp_pixel_size_um,
-        sbs_pixel_size_um=p.cp_pixel_size_um)
+    info = dataset_info(root, p, seed, layout, cells.height)
     sites_table = pl.DataFrame([t[2] for t in truth], schema={
         "plate": pl.String, "well": pl.String, "site": pl.Int64, "n_cells": pl.Int64,
         "shift_dy": pl.List(pl.Float64), "shift_dx": pl.List(pl.Float64)})
     return finish_dataset(info, lib, vignettes, {
         info.truth_cells: cells, info.truth_spots: pl.concat([t[1] for t in truth]), info.truth_sites: sites_table})
+
+
+def dataset_info(root: Path, p: Preset, seed: int, layout: lay.Layout, n_cells: int) -> DatasetInfo:
+    """The facts of a generated dataset. Same-field presets write one pixel size for both arms."""
+    well = p.geometry == "well"
+    return DatasetInfo(
+        root=root, preset=p.name, seed=seed, dataset=layout.dataset, source=layout.source,
+        batch=layout.batch, plates=layout.plate_names, wells=layout.well_names,
+        cp_sites_per_well=p.cp_sites, sbs_sites_per_well=p.sbs_sites, cycles=p.cycles,
+        cp_channels=list(lay.CP_CHANNELS), sbs_channels=list(lay.SBS_CHANNELS),
+        cp_magnification=lay.CP_MAGNIFICATION, sbs_magnification=lay.SBS_MAGNIFICATION,
+        image_height=p.image_size, image_width=p.image_size, crosstalk=CROSSTALK.tolist(),
+        library_size=p.library_size, n_cells=n_cells, geometry=p.geometry, cp_pixel_size_um=p.cp_pixel_size_um,
+        sbs_pixel_size_um=p.sbs_pixel_size_um if well else p.cp_pixel_size_um,
+        overlap_percentage=p.overlap_percentage if well else None, stage_positions=well and p.stage_positions)
 
 
 def library_and_vignettes(p: Preset, seed: int) -> tuple[_Library, dict[str, np.ndarray]]:

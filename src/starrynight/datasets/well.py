@@ -46,6 +46,7 @@ from starrynight.datasets.generate import (
     _Library,
     _tiff_bytes,
     _write_atomic,
+    dataset_info,
     finish_dataset,
     library_and_vignettes,
 )
@@ -272,16 +273,7 @@ def generate_wells(root: Path, p: Preset, seed: int,
         if progress is not None:
             progress(done, len(wells))
     cells_table = pl.concat(cells)
-    info = DatasetInfo(
-        root=root, preset=p.name, seed=seed, dataset=layout.dataset, source=layout.source,
-        batch=layout.batch, plates=layout.plate_names, wells=layout.well_names,
-        cp_sites_per_well=p.cp_sites, sbs_sites_per_well=p.sbs_sites, cycles=p.cycles,
-        cp_channels=list(lay.CP_CHANNELS), sbs_channels=list(lay.SBS_CHANNELS),
-        cp_magnification=lay.CP_MAGNIFICATION, sbs_magnification=lay.SBS_MAGNIFICATION,
-        image_height=p.image_size, image_width=p.image_size, crosstalk=CROSSTALK.tolist(),
-        library_size=p.library_size, n_cells=cells_table.height, geometry="well",
-        cp_pixel_size_um=p.cp_pixel_size_um, sbs_pixel_size_um=p.sbs_pixel_size_um,
-        overlap_percentage=p.overlap_percentage, stage_positions=p.stage_positions)
+    info = dataset_info(root, p, seed, layout, cells_table.height)
     return finish_dataset(info, lib, vignettes, {
         info.truth_cells: cells_table, info.truth_spots: pl.concat(spots),
         info.truth_tiles: pl.DataFrame(tiles, schema=TILE_SCHEMA)})
