@@ -62,12 +62,20 @@ def write_tiles(folder: Path, n: int, size: int, seed: int = 0) -> tuple[Path, n
     for site, (origin, commanded) in enumerate(zip(true, nominal, strict=True)):
         inside = ((blobs > origin - 8) & (blobs < origin + size + 8)).all(axis=1)
         yx = blobs[inside] - origin
-        field = render_spots((size, size), yx, amplitude[inside, None] * np.array([[1.0, 0.6, 0.4, 0.8]]))
+        field = render_spots(
+            (size, size), yx, amplitude[inside, None] * np.array([[1.0, 0.6, 0.4, 0.8]])
+        )
         field[0] = ndimage.gaussian_filter(field[0], 2.5) * 40  # nuclei-sized
         stack = np.stack([expose(rng, 150 + 3000 * f) for f in field])
         buf = io.BytesIO()
-        tifffile.imwrite(buf, stack, ome=True, photometric="minisblack", software=False,
-                         metadata=ome_metadata(CHANNELS, PIXEL_UM, tuple(commanded * PIXEL_UM)))
+        tifffile.imwrite(
+            buf,
+            stack,
+            ome=True,
+            photometric="minisblack",
+            software=False,
+            metadata=ome_metadata(CHANNELS, PIXEL_UM, tuple(commanded * PIXEL_UM)),
+        )
         path = folder / f"tile_{site:04d}.ome.tiff"
         path.write_bytes(buf.getvalue())
         rows.append(f"{site},{path}")
@@ -87,13 +95,28 @@ def child(table: Path, out: Path) -> None:
     lines = table.read_text().splitlines()[1:]
     tiles = [TileFile(site=int(s), path=Path(p)) for s, p in (line.split(",", 1) for line in lines)]
     start = time.perf_counter()
-    report = stitch_well(tiles, CHANNELS, "DAPI", names.stitched_well(out), names.positions_table(out),
-                         names.stitch_report(out))
+    report = stitch_well(
+        tiles,
+        CHANNELS,
+        "DAPI",
+        names.stitched_well(out),
+        names.positions_table(out),
+        names.stitch_report(out),
+    )
     stitched = time.perf_counter()
     well = WellImage(names.stitched_well(out))
     write_crops(well, [], Rigid(), crop_grid(well.shape, 5, 64), out / "crops")
-    print(json.dumps({"stitch_s": stitched - start, "crop_s": time.perf_counter() - stitched,
-                      "rejected": report.pairs_rejected, "pairs": report.pairs, "shape": report.shape}))
+    print(
+        json.dumps(
+            {
+                "stitch_s": stitched - start,
+                "crop_s": time.perf_counter() - stitched,
+                "rejected": report.pairs_rejected,
+                "pairs": report.pairs,
+                "shape": report.shape,
+            }
+        )
+    )
 
 
 def _run_child(table: Path, out: Path) -> tuple[dict, float, float, float]:
@@ -102,8 +125,11 @@ def _run_child(table: Path, out: Path) -> tuple[dict, float, float, float]:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(table), str(out)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(table), str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     watched = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -117,7 +143,12 @@ def _run_child(table: Path, out: Path) -> tuple[dict, float, float, float]:
         raise SystemExit(f"stitch failed (exit {proc.returncode})")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return json.loads(output.strip().splitlines()[-1]), time.perf_counter() - start, cpu, peak / 2**20
+    return (
+        json.loads(output.strip().splitlines()[-1]),
+        time.perf_counter() - start,
+        cpu,
+        peak / 2**20,
+    )
 
 
 def _error_px(out: Path, true: np.ndarray) -> tuple[float, float]:
@@ -142,8 +173,10 @@ def main() -> None:
         return
     size = 512 if args.quick else 1480
     counts = args.sizes or ((16, 48) if args.quick else (100, 300))
-    print(f"tiles {size}x{size} uint16 x {len(CHANNELS)} channels, 10 % overlap; load average "
-          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    print(
+        f"tiles {size}x{size} uint16 x {len(CHANNELS)} channels, 10 % overlap; load average "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+    )
     work = Path(tempfile.mkdtemp(prefix="bench_stitch_"))
     results = []
     try:
@@ -154,23 +187,29 @@ def main() -> None:
             info, wall, cpu, rss = _run_child(table, work / f"out{n}")
             median, worst = _error_px(work / f"out{n}", true)
             results.append((n, cpu / n, rss))
-            print(f"{n:4d} tiles: generated in {made:.0f} s; stitch {info['stitch_s']:.1f} s + crop 5x5 "
-                  f"{info['crop_s']:.1f} s wall = {wall / n:.2f} s/tile wall, {cpu / n:.2f} CPU s/tile; "
-                  f"peak RSS {rss:,.0f} MB; "
-                  f"well {info['shape'][1]}x{info['shape'][0]} px; {info['pairs']} overlaps, "
-                  f"{info['rejected']} rejected; position error median {median:.2f} px, max {worst:.2f} px")
+            print(
+                f"{n:4d} tiles: generated in {made:.0f} s; stitch {info['stitch_s']:.1f} s + crop 5x5 "
+                f"{info['crop_s']:.1f} s wall = {wall / n:.2f} s/tile wall, {cpu / n:.2f} CPU s/tile; "
+                f"peak RSS {rss:,.0f} MB; "
+                f"well {info['shape'][1]}x{info['shape'][0]} px; {info['pairs']} overlaps, "
+                f"{info['rejected']} rejected; position error median {median:.2f} px, max {worst:.2f} px"
+            )
             shutil.rmtree(work / f"tiles{n}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     (n1, s1, r1), (n2, s2, r2) = results
     print(f"RSS {r2 / r1:.2f}x for {n2 / n1:.1f}x the tiles (flat = does not grow with the well)")
-    minutes = s2 * FULL_WELL / 60  # one process uses one core; the machine's load only slows wall time
-    print(f"extrapolated {FULL_WELL}-site well: {minutes:.1f} CPU min at {s2:.2f} CPU s/tile (all threads; "
-          "an idle 2-core machine needs at most this wall time) "
-          f"(target <= 15 min on 2 cores), "
-          f"peak RSS ~{r2:,.0f} MB (target <= 4,096 MB); Fiji anchor 4-6 h and 31-36 GB "
-          f"(x{240 / max(minutes, 1e-9):.0f}-{360 / max(minutes, 1e-9):.0f} faster, "
-          f"x{31_000 / r2:.0f}-{36_000 / r2:.0f} less memory)")
+    minutes = (
+        s2 * FULL_WELL / 60
+    )  # one process uses one core; the machine's load only slows wall time
+    print(
+        f"extrapolated {FULL_WELL}-site well: {minutes:.1f} CPU min at {s2:.2f} CPU s/tile (all threads; "
+        "an idle 2-core machine needs at most this wall time) "
+        f"(target <= 15 min on 2 cores), "
+        f"peak RSS ~{r2:,.0f} MB (target <= 4,096 MB); Fiji anchor 4-6 h and 31-36 GB "
+        f"(x{240 / max(minutes, 1e-9):.0f}-{360 / max(minutes, 1e-9):.0f} faster, "
+        f"x{31_000 / r2:.0f}-{36_000 / r2:.0f} less memory)"
+    )
 
 
 if __name__ == "__main__":

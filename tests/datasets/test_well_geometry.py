@@ -25,7 +25,13 @@ def _files(info: DatasetInfo, folder: str) -> list:
 
 
 def test_presets_have_real_screen_sizes() -> None:
-    for name in ("geometry-tiny", "geometry-demo", "geometry-round", "geometry-nopos", "geometry-missing"):
+    for name in (
+        "geometry-tiny",
+        "geometry-demo",
+        "geometry-round",
+        "geometry-nopos",
+        "geometry-missing",
+    ):
         p = PRESETS[name]
         assert p.cycles >= 8 and p.library_size >= 1000 and p.min_hamming >= 2
         assert p.sbs_pixel_size_um / p.cp_pixel_size_um == pytest.approx(1.99)
@@ -50,7 +56,9 @@ def test_arms_have_their_own_grids_pixel_sizes_and_positions(info: DatasetInfo) 
     assert (len(cp), len(sbs)) == (9, 4)
     tiles = pl.read_parquet(info.truth_tiles)
     for arm, files, pixel in (("CP", cp, 0.65), ("SBS", sbs, 0.65 * 1.99)):
-        truth = tiles.filter((pl.col("arm") == arm) & (pl.col("cycle").is_null() | (pl.col("cycle") == 1)))
+        truth = tiles.filter(
+            (pl.col("arm") == arm) & (pl.col("cycle").is_null() | (pl.col("cycle") == 1))
+        )
         rows = truth.sort("site").to_dicts()
         recorded = []
         for f, row in zip(files, rows, strict=True):
@@ -74,7 +82,9 @@ def test_truth_nuclei_are_bright_in_both_arms(info: DatasetInfo) -> None:
     assert cells.height > 20
     for arm, folder, plane in (("CP", "20X_CP_*", 0), ("SBS", "10X_c1_SBS-1", 4)):
         files = _files(info, folder)
-        truth = tiles.filter((pl.col("arm") == arm) & (pl.col("cycle").is_null() | (pl.col("cycle") == 1)))
+        truth = tiles.filter(
+            (pl.col("arm") == arm) & (pl.col("cycle").is_null() | (pl.col("cycle") == 1))
+        )
         rows = truth.sort("site").to_dicts()
         images = [tifffile.imread(f)[plane].astype(float) for f in files]
         on, off = [], []
@@ -107,7 +117,9 @@ def test_spots_spell_their_barcode_cycle_by_cycle(info: DatasetInfo) -> None:
     assert total > 50 and right / total > 0.8
 
 
-def test_variants_without_positions_and_with_a_missing_tile(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_variants_without_positions_and_with_a_missing_tile(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     nopos = generate_dataset(tmp_path_factory.mktemp("nopos"), "geometry-nopos", seed=0)
     assert read_ome_geometry(_files(nopos, "20X_CP_*")[0]).position_um is None
     assert read_ome_geometry(_files(nopos, "20X_CP_*")[0]).pixel_size_um == 0.65

@@ -28,7 +28,9 @@ def tile_csv(info: DatasetInfo, arm: str, out: Path, well: str = "A1", cycle: in
     """The `site,path` table of one arm of one well (SBS: one cycle)."""
     pattern = "20X_CP_*" if arm == "CP" else f"10X_c{cycle}_SBS-{cycle}"
     files = sorted(info.images_path.rglob(f"{pattern}/Well{well}_Point{well}_*.ome.tiff"))
-    table = pl.DataFrame({"site": [int(f.name.split("_")[2]) for f in files], "path": [str(f) for f in files]})
+    table = pl.DataFrame(
+        {"site": [int(f.name.split("_")[2]) for f in files], "path": [str(f) for f in files]}
+    )
     table.write_csv(out)
     return out
 

@@ -27,42 +27,85 @@ def _run(*args: str) -> None:
 
 def _stitched(info, tmp: Path, cycles: int = 2) -> dict[str, Path]:
     out = {"CP": tmp / "cp"}
-    _run("well", "--tiles", str(tile_csv(info, "CP", tmp / "cp.csv")), "--channels", ",".join(info.cp_channels),
-         "--register-channel", "DAPI", "--out", str(out["CP"]))
+    _run(
+        "well",
+        "--tiles",
+        str(tile_csv(info, "CP", tmp / "cp.csv")),
+        "--channels",
+        ",".join(info.cp_channels),
+        "--register-channel",
+        "DAPI",
+        "--out",
+        str(out["CP"]),
+    )
     for k in range(1, cycles + 1):
         out[f"SBS{k}"] = tmp / f"sbs{k}"
         given = ["--positions", str(names.positions_table(out["SBS1"])), "--align"] if k > 1 else []
-        _run("well", "--tiles", str(tile_csv(info, "SBS", tmp / f"sbs{k}.csv", cycle=k)),
-             "--channels", ",".join(info.sbs_channels), "--register-channel", "DAPI", "--out", str(out[f"SBS{k}"]),
-             *given)
-    _run("register", "--cp", str(out["CP"]), "--sbs", str(out["SBS1"]), "--cp-channel", "DAPI",
-         "--sbs-channel", "DAPI", "--out", str(tmp / "reg"))
+        _run(
+            "well",
+            "--tiles",
+            str(tile_csv(info, "SBS", tmp / f"sbs{k}.csv", cycle=k)),
+            "--channels",
+            ",".join(info.sbs_channels),
+            "--register-channel",
+            "DAPI",
+            "--out",
+            str(out[f"SBS{k}"]),
+            *given,
+        )
+    _run(
+        "register",
+        "--cp",
+        str(out["CP"]),
+        "--sbs",
+        str(out["SBS1"]),
+        "--cp-channel",
+        "DAPI",
+        "--sbs-channel",
+        "DAPI",
+        "--out",
+        str(tmp / "reg"),
+    )
     out["registration"] = names.registration_file(tmp / "reg")
     return out
 
 
 def _frame_offset(info, arm: str, positions: Path) -> np.ndarray:
     """Stitched-frame minus true well position (µm), the median over the arm's tiles."""
-    truth = pl.read_parquet(info.truth_tiles).filter(
-        (pl.col("arm") == arm) & (pl.col("well") == "A1") & pl.col("present")
-        & (pl.col("cycle").is_null() | (pl.col("cycle") == 1))).sort("site")
+    truth = (
+        pl.read_parquet(info.truth_tiles)
+        .filter(
+            (pl.col("arm") == arm)
+            & (pl.col("well") == "A1")
+            & pl.col("present")
+            & (pl.col("cycle").is_null() | (pl.col("cycle") == 1))
+        )
+        .sort("site")
+    )
     got = pl.read_parquet(positions).sort("site")
-    return np.median(np.column_stack([got["y_um"], got["x_um"]]) - np.column_stack([truth["y_um"], truth["x_um"]]),
-                     axis=0)
+    return np.median(
+        np.column_stack([got["y_um"], got["x_um"]])
+        - np.column_stack([truth["y_um"], truth["x_um"]]),
+        axis=0,
+    )
 
 
 def _truth_error_cp_px(info, out: dict[str, Path]) -> float:
     reg = Registration.model_validate_json(out["registration"].read_text())
     cp_off = _frame_offset(info, "CP", names.positions_table(out["CP"]))
     sbs_off = _frame_offset(info, "SBS", names.positions_table(out["SBS1"]))
-    cells = pl.read_parquet(info.truth_cells).filter((pl.col("well") == "A1") & pl.col("in_cp") & pl.col("in_sbs"))
+    cells = pl.read_parquet(info.truth_cells).filter(
+        (pl.col("well") == "A1") & pl.col("in_cp") & pl.col("in_sbs")
+    )
     w = np.column_stack([cells["y_um"], cells["x_um"]])
     err = reg.transform.apply(w + sbs_off) - (w + cp_off)
     return float(np.median(np.hypot(*err.T)) / info.cp_pixel_size_um)
 
 
 @pytest.mark.parametrize("preset", ["geometry-demo", "geometry-nopos"])
-def test_registration_is_within_2_cp_pixels_of_truth(well_dataset, tmp_path: Path, preset: str) -> None:
+def test_registration_is_within_2_cp_pixels_of_truth(
+    well_dataset, tmp_path: Path, preset: str
+) -> None:
     info = well_dataset(preset)
     out = _stitched(info, tmp_path, cycles=1)
     reg = Registration.model_validate_json(out["registration"].read_text())
@@ -76,7 +119,11 @@ def test_rigid_fit_recovers_rotation_and_shift() -> None:
     truth = Rigid(angle_deg=0.3, ty=12.5, tx=-40.0)
     fixed = truth.apply(moving) + rng.normal(0, 0.2, moving.shape)
     fitted = fit_rigid(moving, fixed)
-    assert abs(fitted.angle_deg - 0.3) < 0.01 and abs(fitted.ty - 12.5) < 0.1 and abs(fitted.tx + 40) < 0.1
+    assert (
+        abs(fitted.angle_deg - 0.3) < 0.01
+        and abs(fitted.ty - 12.5) < 0.1
+        and abs(fitted.tx + 40) < 0.1
+    )
     # with 30 % of the fixed points missing and 20 % extra, from a 50 µm wrong guess
     keep = rng.random(len(fixed)) > 0.3
     noisy = np.vstack([fixed[keep], rng.uniform(0, 1000, (80, 2))])
@@ -88,7 +135,9 @@ def test_crop_ownership_partitions_the_well() -> None:
     shape = (1001, 757)
     crops = crop_grid(shape, 3, margin=40)
     rng = np.random.default_rng(1)
-    points = np.vstack([rng.uniform(0, 1, (5000, 2)) * shape, [[0, 0], [333.667, 252.0], [1000.99, 756.99]]])
+    points = np.vstack(
+        [rng.uniform(0, 1, (5000, 2)) * shape, [[0, 0], [333.667, 252.0], [1000.99, 756.99]]]
+    )
     own = owner(points, shape, 3)
     assert (own >= 0).all()
     for p, k in zip(points, own, strict=True):
@@ -98,16 +147,32 @@ def test_crop_ownership_partitions_the_well() -> None:
     # cores tile the well without overlap
     cover = np.zeros(shape, int)
     for c in crops:
-        cover[c.core[0]:c.core[1], c.core[2]:c.core[3]] += 1
+        cover[c.core[0] : c.core[1], c.core[2] : c.core[3]] += 1
     assert (cover == 1).all()
 
 
-def test_crops_match_between_arms_and_every_cell_is_owned_once(well_dataset, tmp_path: Path) -> None:
+def test_crops_match_between_arms_and_every_cell_is_owned_once(
+    well_dataset, tmp_path: Path
+) -> None:
     info = well_dataset("geometry-demo")
     out = _stitched(info, tmp_path, cycles=2)
-    _run("crop", "--cp", str(out["CP"]), "--sbs", str(out["SBS1"]), "--sbs", str(out["SBS2"]),
-         "--registration", str(out["registration"]), "--tiles-per-side", "2", "--margin", "40",
-         "--out", str(tmp_path / "crops"))
+    _run(
+        "crop",
+        "--cp",
+        str(out["CP"]),
+        "--sbs",
+        str(out["SBS1"]),
+        "--sbs",
+        str(out["SBS2"]),
+        "--registration",
+        str(out["registration"]),
+        "--tiles-per-side",
+        "2",
+        "--margin",
+        "40",
+        "--out",
+        str(tmp_path / "crops"),
+    )
     table = pl.read_parquet(names.crops_table(tmp_path / "crops"))
     assert table.height == 4
     cp_well = WellImage(names.stitched_well(out["CP"]))
@@ -125,7 +190,9 @@ def test_crops_match_between_arms_and_every_cell_is_owned_once(well_dataset, tmp
     # every truth cell of the CP well (in stitched CP pixels) is owned by exactly one crop core
     cells = pl.read_parquet(info.truth_cells).filter((pl.col("well") == "A1") & pl.col("in_cp"))
     off = _frame_offset(info, "CP", names.positions_table(out["CP"]))
-    px = (np.column_stack([cells["y_um"], cells["x_um"]]) + off - cp_well.origin_um) / cp_well.pixel_size_um
+    px = (
+        np.column_stack([cells["y_um"], cells["x_um"]]) + off - cp_well.origin_um
+    ) / cp_well.pixel_size_um
     own = owner(px, cp_well.shape, 2)
     assert (own >= 0).all()
     counts = np.bincount(own, minlength=4)

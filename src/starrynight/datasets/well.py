@@ -55,7 +55,10 @@ from starrynight.datasets.optics import expose
 from starrynight.datasets.presets import Preset
 from starrynight.datasets.scene import Scene, build_scene, render_spots
 
-STAGE_ORIGIN_UM = (12_000.0, 8_000.0)  # stage (y, x) of the well frame's origin, per well step below
+STAGE_ORIGIN_UM = (
+    12_000.0,
+    8_000.0,
+)  # stage (y, x) of the well frame's origin, per well step below
 WELL_PITCH_UM = 39_000.0  # 6-well plate centre-to-centre distance
 TILE_REPEATABILITY = 0.3  # pixels: per-tile, per-cycle stage scatter around the cycle offset
 
@@ -73,12 +76,24 @@ def sample_tile(image: np.ndarray, origin_px: np.ndarray, scale: float, size: in
     """The `size` square tile whose top-left corner is at `origin_px` (canvas pixels) with pixels
     `scale` canvas pixels wide, by linear interpolation at the tile's pixel centres."""
     offset = np.asarray(origin_px, float) + 0.5 * scale - 0.5
-    return ndimage.affine_transform(image, [scale, scale], offset=offset, output_shape=(size, size),
-                                    order=1, mode="constant", cval=0.0)
+    return ndimage.affine_transform(
+        image,
+        [scale, scale],
+        offset=offset,
+        output_shape=(size, size),
+        order=1,
+        mode="constant",
+        cval=0.0,
+    )
 
 
-def _tile_positions(rng: np.random.Generator, rows: tuple[int, ...], p: Preset, pixel_um: float,
-                    origin_um: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tile_positions(
+    rng: np.random.Generator,
+    rows: tuple[int, ...],
+    p: Preset,
+    pixel_um: float,
+    origin_um: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Nominal (layout, relative) and true (well frame) top-left of each tile, micrometres."""
     layout = AcquisitionLayout(rows=rows, overlap_percentage=p.overlap_percentage)
     nominal = layout_positions(layout, (p.image_size, p.image_size)) * pixel_um
@@ -88,7 +103,9 @@ def _tile_positions(rng: np.random.Generator, rows: tuple[int, ...], p: Preset, 
 
 def _extent_um(rows: tuple[int, ...], p: Preset, pixel_um: float) -> np.ndarray:
     layout = AcquisitionLayout(rows=rows, overlap_percentage=p.overlap_percentage)
-    return (layout_positions(layout, (p.image_size, p.image_size)).max(axis=0) + p.image_size) * pixel_um
+    return (
+        layout_positions(layout, (p.image_size, p.image_size)).max(axis=0) + p.image_size
+    ) * pixel_um
 
 
 class _Well:
@@ -99,7 +116,10 @@ class _Well:
         rng = np.random.default_rng([seed, 4, plate, well])
         cp_um, sbs_um = p.cp_pixel_size_um, p.sbs_pixel_size_um
         margin_um = 2 * (p.stage_jitter + p.max_shift + 2) * sbs_um
-        extent = np.maximum(_extent_um(p.cp_rows, p, cp_um), _extent_um(p.sbs_rows, p, sbs_um)) + 2 * margin_um
+        extent = (
+            np.maximum(_extent_um(p.cp_rows, p, cp_um), _extent_um(p.sbs_rows, p, sbs_um))
+            + 2 * margin_um
+        )
         size = int(np.ceil(extent.max() / cp_um))
         # both grids centred on the well; the commanded position of a tile is origin + nominal
         self.cp_origin = (extent - _extent_um(p.cp_rows, p, cp_um)) / 2
@@ -108,7 +128,10 @@ class _Well:
         self.sbs_nominal, sbs_first = _tile_positions(rng, p.sbs_rows, p, sbs_um, self.sbs_origin)
         offsets = rng.uniform(-p.max_shift, p.max_shift, (p.cycles, 2)) * sbs_um
         offsets[0] = 0.0
-        scatter = rng.uniform(-TILE_REPEATABILITY, TILE_REPEATABILITY, (p.cycles, *sbs_first.shape)) * sbs_um
+        scatter = (
+            rng.uniform(-TILE_REPEATABILITY, TILE_REPEATABILITY, (p.cycles, *sbs_first.shape))
+            * sbs_um
+        )
         scatter[0] = 0.0
         self.sbs_true = sbs_first[None] + offsets[:, None, :] + scatter  # (cycles, sites, 2)
         self.stage_origin = np.array(STAGE_ORIGIN_UM) + np.array([0.0, well * WELL_PITCH_UM])
@@ -136,9 +159,23 @@ def _cp_tiles(w: _Well, vignettes: dict[str, np.ndarray]) -> list[np.ndarray]:
     for origin_um in w.cp_true:
         gain = w.rng.uniform(0.9, 1.1)
         origin = origin_um / p.cp_pixel_size_um
-        out.append(np.stack([
-            expose(w.rng, (CP_BACKGROUND[ch] + gain * CP_PEAK[ch] * sample_tile(blurred[ch], origin, 1.0, p.image_size))
-                   * vignettes[f"CP_{ch}"]) for ch in lay.CP_CHANNELS]))
+        out.append(
+            np.stack(
+                [
+                    expose(
+                        w.rng,
+                        (
+                            CP_BACKGROUND[ch]
+                            + gain
+                            * CP_PEAK[ch]
+                            * sample_tile(blurred[ch], origin, 1.0, p.image_size)
+                        )
+                        * vignettes[f"CP_{ch}"],
+                    )
+                    for ch in lay.CP_CHANNELS
+                ]
+            )
+        )
     return out
 
 
@@ -157,12 +194,24 @@ def _sbs_tiles(w: _Well, lib: _Library, vignettes: dict[str, np.ndarray]) -> lis
             yx = (scene.spot_yx + 0.5 - origin) / scale - 0.5
             inside = ((yx > -5) & (yx < p.image_size + 5)).all(axis=1)
             base = _PLANE_OF_BASE[lib.codes[w.cell_code[scene.spot_cell[inside]], k]]
-            brightness = scene.spot_amplitude[inside] * SPOT_DECAY**k * w.rng.lognormal(0, 0.08, len(base))
-            spots = render_spots((p.image_size, p.image_size), yx[inside], CROSSTALK[:, base].T * brightness[:, None])
+            brightness = (
+                scene.spot_amplitude[inside] * SPOT_DECAY**k * w.rng.lognormal(0, 0.08, len(base))
+            )
+            spots = render_spots(
+                (p.image_size, p.image_size), yx[inside], CROSSTALK[:, base].T * brightness[:, None]
+            )
             body_k = sample_tile(body, origin, scale, p.image_size)
-            planes = [expose(w.rng, (BASE_BACKGROUND + AUTOFLUORESCENCE * body_k + SPOT_PEAK * spots[c])
-                             * vignettes[f"SBS_{ch}"]) for c, ch in enumerate(lay.BASES)]
-            dapi = SBS_DAPI_BACKGROUND + SBS_DAPI_PEAK * DAPI_DECAY**k * sample_tile(nuclei, origin, scale, p.image_size)
+            planes = [
+                expose(
+                    w.rng,
+                    (BASE_BACKGROUND + AUTOFLUORESCENCE * body_k + SPOT_PEAK * spots[c])
+                    * vignettes[f"SBS_{ch}"],
+                )
+                for c, ch in enumerate(lay.BASES)
+            ]
+            dapi = SBS_DAPI_BACKGROUND + SBS_DAPI_PEAK * DAPI_DECAY**k * sample_tile(
+                nuclei, origin, scale, p.image_size
+            )
             planes.append(expose(w.rng, dapi * vignettes["SBS_DAPI"]))
             stacks.append(np.stack(planes))
         cycles.append(stacks)
@@ -176,7 +225,9 @@ def _inside_any(yx_um: np.ndarray, tiles_um: np.ndarray, tile_um: float) -> np.n
     return ((rel >= 0) & (rel < tile_um)).all(axis=2).any(axis=1)
 
 
-def _cell_truth(w: _Well, lib: _Library, keys: dict, present: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _cell_truth(
+    w: _Well, lib: _Library, keys: dict, present: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     p, scene = w.p, w.scene
     cp_um = p.cp_pixel_size_um
     labels = scene.nucleus_labels
@@ -191,24 +242,36 @@ def _cell_truth(w: _Well, lib: _Library, keys: dict, present: np.ndarray) -> tup
     yx_um = (np.column_stack([cy[ids], cx[ids]]) + 0.5) * cp_um
     n_spots = np.bincount(scene.spot_cell, minlength=n)
     code = w.cell_code[ids]
-    cells = pl.DataFrame({
-        **{k: [v] * len(ids) for k, v in keys.items()},
-        "cell_id": ids.astype(np.int32), "y_um": yx_um[:, 0], "x_um": yx_um[:, 1],
-        "nucleus_area": area[ids].astype(np.int32),
-        "cell_area": np.bincount(scene.cell_labels.ravel(), minlength=n)[ids].astype(np.int32),
-        "barcode": [lib.barcodes[c] if c >= 0 else None for c in code],
-        "gene": [lib.genes[c] if c >= 0 else None for c in code],
-        "n_spots": n_spots[ids].astype(np.int32), "has_spots": n_spots[ids] > 0,
-        "in_cp": _inside_any(yx_um, w.cp_true[present], p.image_size * cp_um),
-        "in_sbs": _inside_any(yx_um, w.sbs_true[0], p.image_size * p.sbs_pixel_size_um),
-    }, schema_overrides={"barcode": pl.String, "gene": pl.String})
+    cells = pl.DataFrame(
+        {
+            **{k: [v] * len(ids) for k, v in keys.items()},
+            "cell_id": ids.astype(np.int32),
+            "y_um": yx_um[:, 0],
+            "x_um": yx_um[:, 1],
+            "nucleus_area": area[ids].astype(np.int32),
+            "cell_area": np.bincount(scene.cell_labels.ravel(), minlength=n)[ids].astype(np.int32),
+            "barcode": [lib.barcodes[c] if c >= 0 else None for c in code],
+            "gene": [lib.genes[c] if c >= 0 else None for c in code],
+            "n_spots": n_spots[ids].astype(np.int32),
+            "has_spots": n_spots[ids] > 0,
+            "in_cp": _inside_any(yx_um, w.cp_true[present], p.image_size * cp_um),
+            "in_sbs": _inside_any(yx_um, w.sbs_true[0], p.image_size * p.sbs_pixel_size_um),
+        },
+        schema_overrides={"barcode": pl.String, "gene": pl.String},
+    )
     spot_um = (scene.spot_yx + 0.5) * cp_um
-    spots = pl.DataFrame({
-        **{k: [v] * len(spot_um) for k, v in keys.items()},
-        "cell_id": scene.spot_cell, "spot_id": np.arange(len(spot_um), dtype=np.int32),
-        "y_um": spot_um[:, 0], "x_um": spot_um[:, 1], "amplitude": scene.spot_amplitude,
-        "barcode": [lib.barcodes[c] for c in w.cell_code[scene.spot_cell]],
-    }, schema_overrides={"barcode": pl.String})
+    spots = pl.DataFrame(
+        {
+            **{k: [v] * len(spot_um) for k, v in keys.items()},
+            "cell_id": scene.spot_cell,
+            "spot_id": np.arange(len(spot_um), dtype=np.int32),
+            "y_um": spot_um[:, 0],
+            "x_um": spot_um[:, 1],
+            "amplitude": scene.spot_amplitude,
+            "barcode": [lib.barcodes[c] for c in w.cell_code[scene.spot_cell]],
+        },
+        schema_overrides={"barcode": pl.String},
+    )
     return cells, spots
 
 
@@ -216,48 +279,106 @@ def _tile_rows(w: _Well, keys: dict, present: np.ndarray) -> list[dict]:
     p = w.p
     rows = []
     arms = [("CP", None, w.cp_true, w.cp_nominal, p.cp_pixel_size_um, present)]
-    arms += [("SBS", k + 1, w.sbs_true[k], w.sbs_nominal, p.sbs_pixel_size_um, np.ones(len(w.sbs_nominal), bool))
-             for k in range(p.cycles)]
+    arms += [
+        (
+            "SBS",
+            k + 1,
+            w.sbs_true[k],
+            w.sbs_nominal,
+            p.sbs_pixel_size_um,
+            np.ones(len(w.sbs_nominal), bool),
+        )
+        for k in range(p.cycles)
+    ]
     for arm, cycle, true, nominal, pixel, ok in arms:
         recorded = w.recorded(arm)
         for site, (t, r, m) in enumerate(zip(true, recorded, nominal, strict=True)):
-            rows.append({"arm": arm, "cycle": cycle, **keys, "site": site, "present": bool(ok[site]),
-                         "y_um": t[0], "x_um": t[1],
-                         "recorded_y_um": r[0] if p.stage_positions else None,
-                         "recorded_x_um": r[1] if p.stage_positions else None,
-                         "nominal_y_um": m[0], "nominal_x_um": m[1], "pixel_size_um": pixel,
-                         "width": p.image_size, "height": p.image_size})
+            rows.append(
+                {
+                    "arm": arm,
+                    "cycle": cycle,
+                    **keys,
+                    "site": site,
+                    "present": bool(ok[site]),
+                    "y_um": t[0],
+                    "x_um": t[1],
+                    "recorded_y_um": r[0] if p.stage_positions else None,
+                    "recorded_x_um": r[1] if p.stage_positions else None,
+                    "nominal_y_um": m[0],
+                    "nominal_x_um": m[1],
+                    "pixel_size_um": pixel,
+                    "width": p.image_size,
+                    "height": p.image_size,
+                }
+            )
     return rows
 
 
-TILE_SCHEMA = {"arm": pl.String, "cycle": pl.Int64, "plate": pl.String, "well": pl.String, "site": pl.Int64,
-               "present": pl.Boolean, "y_um": pl.Float64, "x_um": pl.Float64, "recorded_y_um": pl.Float64,
-               "recorded_x_um": pl.Float64, "nominal_y_um": pl.Float64, "nominal_x_um": pl.Float64,
-               "pixel_size_um": pl.Float64, "width": pl.Int64, "height": pl.Int64}
+TILE_SCHEMA = {
+    "arm": pl.String,
+    "cycle": pl.Int64,
+    "plate": pl.String,
+    "well": pl.String,
+    "site": pl.Int64,
+    "present": pl.Boolean,
+    "y_um": pl.Float64,
+    "x_um": pl.Float64,
+    "recorded_y_um": pl.Float64,
+    "recorded_x_um": pl.Float64,
+    "nominal_y_um": pl.Float64,
+    "nominal_x_um": pl.Float64,
+    "pixel_size_um": pl.Float64,
+    "width": pl.Int64,
+    "height": pl.Int64,
+}
 
 
-def generate_wells(root: Path, p: Preset, seed: int,
-                   progress: Callable[[int, int], None] | None = None) -> DatasetInfo:
+def generate_wells(
+    root: Path, p: Preset, seed: int, progress: Callable[[int, int], None] | None = None
+) -> DatasetInfo:
     """Write a well-geometry screen under `root` (claimed by the caller) and its truth."""
-    layout = lay.Layout(plates=p.plates, wells=p.wells, cp_sites=p.cp_sites, sbs_sites=p.sbs_sites, cycles=p.cycles)
+    layout = lay.Layout(
+        plates=p.plates, wells=p.wells, cp_sites=p.cp_sites, sbs_sites=p.sbs_sites, cycles=p.cycles
+    )
     lib, vignettes = library_and_vignettes(p, seed)
     cp_names = lay.acquisition_names(layout.well_names, p.cp_sites, lay.CP_CHANNELS)
     sbs_names = lay.acquisition_names(layout.well_names, p.sbs_sites, lay.SBS_CHANNELS)
     plates_dir = root / "images" / layout.batch_dir / "images"
     cells, spots, tiles = [], [], []
-    wells = [(pi, plate, wi, well) for pi, plate in enumerate(layout.plate_names)
-             for wi, well in enumerate(layout.well_names)]
+    wells = [
+        (pi, plate, wi, well)
+        for pi, plate in enumerate(layout.plate_names)
+        for wi, well in enumerate(layout.well_names)
+    ]
     for done, (pi, plate, wi, well) in enumerate(wells, start=1):
         w = _Well(p, seed, pi, wi)
         keys = {"plate": plate, "well": well}
         present = np.ones(p.cp_sites, bool)
         if pi == 0 and wi == 0:
             present[list(p.missing_cp_sites)] = False
-        writes = [(lay.cp_folder(plate, pi), cp_names, lay.CP_CHANNELS, p.cp_pixel_size_um, "CP",
-                   _cp_tiles(w, vignettes), present)]
+        writes = [
+            (
+                lay.cp_folder(plate, pi),
+                cp_names,
+                lay.CP_CHANNELS,
+                p.cp_pixel_size_um,
+                "CP",
+                _cp_tiles(w, vignettes),
+                present,
+            )
+        ]
         for k, stacks in enumerate(_sbs_tiles(w, lib, vignettes)):
-            writes.append((lay.sbs_folder(k + 1), sbs_names, lay.SBS_CHANNELS, p.sbs_pixel_size_um, "SBS",
-                           stacks, np.ones(p.sbs_sites, bool)))
+            writes.append(
+                (
+                    lay.sbs_folder(k + 1),
+                    sbs_names,
+                    lay.SBS_CHANNELS,
+                    p.sbs_pixel_size_um,
+                    "SBS",
+                    stacks,
+                    np.ones(p.sbs_sites, bool),
+                )
+            )
         for folder, names, channels, pixel, arm, stacks, ok in writes:
             recorded = w.recorded(arm)
             for site, stack in enumerate(stacks):
@@ -265,7 +386,9 @@ def generate_wells(root: Path, p: Preset, seed: int,
                     continue
                 key = f"{plate}/{folder}/{names[wi * len(stacks) + site]}"
                 position = tuple(recorded[site]) if p.stage_positions else None
-                _write_atomic(plates_dir / key, _tiff_bytes(stack, channels, key, seed, pixel, position))
+                _write_atomic(
+                    plates_dir / key, _tiff_bytes(stack, channels, key, seed, pixel, position)
+                )
         c, s = _cell_truth(w, lib, keys, present)
         cells.append(c)
         spots.append(s)
@@ -274,6 +397,13 @@ def generate_wells(root: Path, p: Preset, seed: int,
             progress(done, len(wells))
     cells_table = pl.concat(cells)
     info = dataset_info(root, p, seed, layout, cells_table.height)
-    return finish_dataset(info, lib, vignettes, {
-        info.truth_cells: cells_table, info.truth_spots: pl.concat(spots),
-        info.truth_tiles: pl.DataFrame(tiles, schema=TILE_SCHEMA)})
+    return finish_dataset(
+        info,
+        lib,
+        vignettes,
+        {
+            info.truth_cells: cells_table,
+            info.truth_spots: pl.concat(spots),
+            info.truth_tiles: pl.DataFrame(tiles, schema=TILE_SCHEMA),
+        },
+    )

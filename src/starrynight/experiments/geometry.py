@@ -35,7 +35,9 @@ class ArmGeometryOverrides(_Strict):
 
     magnification: int | None = Field(default=None, ge=1)
     pixel_size_um: float | None = Field(default=None, gt=0)
-    rows: list[int] | None = Field(default=None, min_length=1, description="sites per acquisition row")
+    rows: list[int] | None = Field(
+        default=None, min_length=1, description="sites per acquisition row"
+    )
     order: Literal["snake", "raster"] | None = None
     overlap_percentage: float | None = Field(default=None, ge=0, lt=100)
 
@@ -59,7 +61,9 @@ class ArmGeometry(_Strict):
     order: Literal["snake", "raster"] = "snake"
     overlap_percentage: float
     stage_positions: bool | None = None  # None: not read
-    sampled: list[str] = Field(default_factory=list, description="index keys whose OME-XML was read")
+    sampled: list[str] = Field(
+        default_factory=list, description="index keys whose OME-XML was read"
+    )
 
     @property
     def layout_kind(self) -> str:
@@ -101,12 +105,16 @@ def _sample_keys(index: pl.DataFrame, arm: str) -> list[tuple[int, str]]:
     if arm == "SBS":
         rows = rows.filter(pl.col("cycle") == rows.get_column("cycle").min())
     first = rows.sort("plate", "well", "site").row(0, named=True)
-    well = rows.filter((pl.col("plate") == first["plate"]) & (pl.col("well") == first["well"])).sort("site")
+    well = rows.filter(
+        (pl.col("plate") == first["plate"]) & (pl.col("well") == first["well"])
+    ).sort("site")
     picks = well.row(0, named=True), well.row(well.height - 1, named=True)
     return sorted({(r["site"], r["key"]) for r in picks})
 
 
-def _read_samples(images_root: AnyPath, keys: list[tuple[int, str]]) -> dict[int, OmeGeometry] | None:
+def _read_samples(
+    images_root: AnyPath, keys: list[tuple[int, str]]
+) -> dict[int, OmeGeometry] | None:
     """OME geometry of the sampled files; None when a file cannot be read as an OME-TIFF (e.g.
     the empty files of a scale test), so the arm falls back to what the index says."""
     out = {}
@@ -123,12 +131,20 @@ def _read_samples(images_root: AnyPath, keys: list[tuple[int, str]]) -> dict[int
     return out
 
 
-def _arm(magnification: int | None, sites: int, overlap: float, samples: dict[int, OmeGeometry] | None,
-         keys: list[tuple[int, str]], given: ArmGeometryOverrides) -> ArmGeometry:
+def _arm(
+    magnification: int | None,
+    sites: int,
+    overlap: float,
+    samples: dict[int, OmeGeometry] | None,
+    keys: list[tuple[int, str]],
+    given: ArmGeometryOverrides,
+) -> ArmGeometry:
     first = next(iter(samples.values())) if samples else None
     rows = given.rows
     if rows is not None and sum(rows) != sites:
-        raise GeometryError(f"geometry rows {rows} hold {sum(rows)} sites, the index has {sites} per well")
+        raise GeometryError(
+            f"geometry rows {rows} hold {sum(rows)} sites, the index has {sites} per well"
+        )
     if rows is None:
         try:
             rows = list(infer_rows(sites))
@@ -139,15 +155,24 @@ def _arm(magnification: int | None, sites: int, overlap: float, samples: dict[in
         pixel_size_um=given.pixel_size_um or (first.pixel_size_um if first else None),
         sites_per_well=sites,
         image_shape=(first.height, first.width) if first else None,
-        rows=rows, order=given.order or "snake",
-        overlap_percentage=overlap if given.overlap_percentage is None else given.overlap_percentage,
-        stage_positions=all(g.position_um is not None for g in samples.values()) if samples else None,
+        rows=rows,
+        order=given.order or "snake",
+        overlap_percentage=overlap
+        if given.overlap_percentage is None
+        else given.overlap_percentage,
+        stage_positions=all(g.position_um is not None for g in samples.values())
+        if samples
+        else None,
         sampled=[k for _, k in keys] if samples else [],
     )
 
 
-def _differences(cp: ArmGeometry, sbs: ArmGeometry, cp_samples: dict[int, OmeGeometry] | None,
-                 sbs_samples: dict[int, OmeGeometry] | None) -> list[str]:
+def _differences(
+    cp: ArmGeometry,
+    sbs: ArmGeometry,
+    cp_samples: dict[int, OmeGeometry] | None,
+    sbs_samples: dict[int, OmeGeometry] | None,
+) -> list[str]:
     """Why site k of CP and site k of SBS would not be the same field (empty: they are)."""
     out = []
     if cp.sites_per_well != sbs.sites_per_well:
@@ -155,27 +180,52 @@ def _differences(cp: ArmGeometry, sbs: ArmGeometry, cp_samples: dict[int, OmeGeo
     if cp.pixel_size_um is not None and sbs.pixel_size_um is not None:
         ratio = sbs.pixel_size_um / cp.pixel_size_um
         if abs(ratio - 1) > PIXEL_SIZE_TOLERANCE:
-            out.append(f"CP pixels are {cp.pixel_size_um:g} µm, SBS {sbs.pixel_size_um:g} µm (x{ratio:.3g})")
-    elif cp.magnification is not None and sbs.magnification is not None and cp.magnification != sbs.magnification:
-        out.append(f"CP is imaged at {cp.magnification}X, SBS at {sbs.magnification}X (and no pixel size "
-                   "in the metadata says the fields are the same)")
+            out.append(
+                f"CP pixels are {cp.pixel_size_um:g} µm, SBS {sbs.pixel_size_um:g} µm (x{ratio:.3g})"
+            )
+    elif (
+        cp.magnification is not None
+        and sbs.magnification is not None
+        and cp.magnification != sbs.magnification
+    ):
+        out.append(
+            f"CP is imaged at {cp.magnification}X, SBS at {sbs.magnification}X (and no pixel size "
+            "in the metadata says the fields are the same)"
+        )
     if cp.image_shape and sbs.image_shape and cp.image_shape != sbs.image_shape:
-        out.append(f"CP images are {cp.image_shape[1]}x{cp.image_shape[0]} px, "
-                   f"SBS {sbs.image_shape[1]}x{sbs.image_shape[0]} px")
-    if cp_samples and sbs_samples and cp.stage_positions and sbs.stage_positions and cp.pixel_size_um:
+        out.append(
+            f"CP images are {cp.image_shape[1]}x{cp.image_shape[0]} px, "
+            f"SBS {sbs.image_shape[1]}x{sbs.image_shape[0]} px"
+        )
+    if (
+        cp_samples
+        and sbs_samples
+        and cp.stage_positions
+        and sbs.stage_positions
+        and cp.pixel_size_um
+    ):
         limit = POSITION_TOLERANCE * cp.image_shape[1] * cp.pixel_size_um  # type: ignore[index]
         for site in sorted(set(cp_samples) & set(sbs_samples)):
             a, b = cp_samples[site].position_um, sbs_samples[site].position_um
             if max(abs(a[0] - b[0]), abs(a[1] - b[1])) > limit:  # type: ignore[index]
-                out.append(f"site {site} is at stage (y, x) = ({a[0]:.1f}, {a[1]:.1f}) µm in CP and "  # type: ignore[index]
-                           f"({b[0]:.1f}, {b[1]:.1f}) µm in SBS")  # type: ignore[index]
+                out.append(
+                    f"site {site} is at stage (y, x) = ({a[0]:.1f}, {a[1]:.1f}) µm in CP and "  # type: ignore[index]
+                    f"({b[0]:.1f}, {b[1]:.1f}) µm in SBS"
+                )  # type: ignore[index]
                 break
     return out
 
 
-def infer_geometry(index: pl.DataFrame, images_root: AnyPath | None, cp_magnification: int | None,
-                   sbs_magnification: int | None, cp_sites: int, sbs_sites: int, overlap: float,
-                   overrides: GeometryOverrides | None = None) -> ExperimentGeometry:
+def infer_geometry(
+    index: pl.DataFrame,
+    images_root: AnyPath | None,
+    cp_magnification: int | None,
+    sbs_magnification: int | None,
+    cp_sites: int,
+    sbs_sites: int,
+    overlap: float,
+    overrides: GeometryOverrides | None = None,
+) -> ExperimentGeometry:
     """Both arms' geometry from the index (needs `key`, `arm`, `plate`, `well`, `site`, `cycle`),
     the OME-XML of the first and last site of one well per arm (when `images_root` is given and
     the files are OME-TIFFs) and the user's overrides; raises GeometryError when the user insists
@@ -189,8 +239,10 @@ def infer_geometry(index: pl.DataFrame, images_root: AnyPath | None, cp_magnific
     sbs = _arm(sbs_magnification, sbs_sites, overlap, samples["SBS"], keys["SBS"], overrides.sbs)
     differences = _differences(cp, sbs, samples["CP"], samples["SBS"])
     if overrides.pairing == "same-field" and differences:
-        raise GeometryError("geometry.pairing is 'same-field' but the arms image different fields: "
-                            + "; ".join(differences))
+        raise GeometryError(
+            "geometry.pairing is 'same-field' but the arms image different fields: "
+            + "; ".join(differences)
+        )
     pairing: Pairing = overrides.pairing or ("stitch" if differences else "same-field")
     return ExperimentGeometry(cp=cp, sbs=sbs, pairing=pairing, differences=differences)
 
@@ -210,24 +262,38 @@ def site_pairing_error(geometry: ExperimentGeometry) -> str | None:
     if geometry.pairing == "same-field":
         return None
     why = "; ".join(geometry.differences) or "geometry.pairing is 'stitch'"
-    return (f"the CP and SBS arms image different fields ({geometry.cp.describe('CP')}; "
-            f"{geometry.sbs.describe('SBS')}: {why}); this pipeline pairs CP site k with SBS site k, "
-            "which would assign cells the genes of unrelated fields. Such a screen needs stitching "
-            "(starrynight stitch), which this pipeline does not run yet")
+    return (
+        f"the CP and SBS arms image different fields ({geometry.cp.describe('CP')}; "
+        f"{geometry.sbs.describe('SBS')}: {why}); this pipeline pairs CP site k with SBS site k, "
+        "which would assign cells the genes of unrelated fields. Such a screen needs stitching "
+        "(starrynight stitch), which this pipeline does not run yet"
+    )
 
 
 def _as_overrides(geometry: ExperimentGeometry) -> GeometryOverrides:
     """The facts of an inferred geometry as overrides, so that inferring again keeps them."""
+
     def arm(g: ArmGeometry) -> ArmGeometryOverrides:
-        return ArmGeometryOverrides(magnification=g.magnification, pixel_size_um=g.pixel_size_um, rows=g.rows,
-                                    order=g.order, overlap_percentage=g.overlap_percentage)
+        return ArmGeometryOverrides(
+            magnification=g.magnification,
+            pixel_size_um=g.pixel_size_um,
+            rows=g.rows,
+            order=g.order,
+            overlap_percentage=g.overlap_percentage,
+        )
 
     insisted = geometry.pairing == "stitch" and not geometry.differences
-    return GeometryOverrides(cp=arm(geometry.cp), sbs=arm(geometry.sbs), pairing="stitch" if insisted else None)
+    return GeometryOverrides(
+        cp=arm(geometry.cp), sbs=arm(geometry.sbs), pairing="stitch" if insisted else None
+    )
 
 
-def require_site_pairing(geometry: ExperimentGeometry | None, index_path: AnyPath, images_root: AnyPath | None,
-                         overlap: float) -> ExperimentGeometry:
+def require_site_pairing(
+    geometry: ExperimentGeometry | None,
+    index_path: AnyPath,
+    images_root: AnyPath | None,
+    overlap: float,
+) -> ExperimentGeometry:
     """The geometry a site-paired pipeline may run on, else GeometryError with both arms' numbers.
 
     When the experiment's geometry was inferred without reading any file's metadata (or not at
@@ -237,11 +303,33 @@ def require_site_pairing(geometry: ExperimentGeometry | None, index_path: AnyPat
     from starrynight.modules.index.index import load_index
 
     if geometry is None or (not geometry.read_metadata and images_root is not None):
-        index = load_index(index_path, ["key", "arm", "plate", "well", "site", "cycle", "magnification",
-                                        "dataset", "source", "batch", "channels"])
+        index = load_index(
+            index_path,
+            [
+                "key",
+                "arm",
+                "plate",
+                "well",
+                "site",
+                "cycle",
+                "magnification",
+                "dataset",
+                "source",
+                "batch",
+                "channels",
+            ],
+        )
         cp, sbs = infer_arm(index, "CP"), infer_arm(index, "SBS")
-        geometry = infer_geometry(index, images_root, cp.magnification, sbs.magnification, cp.sites_per_well,
-                                  sbs.sites_per_well, overlap, _as_overrides(geometry) if geometry else None)
+        geometry = infer_geometry(
+            index,
+            images_root,
+            cp.magnification,
+            sbs.magnification,
+            cp.sites_per_well,
+            sbs.sites_per_well,
+            overlap,
+            _as_overrides(geometry) if geometry else None,
+        )
     error = site_pairing_error(geometry)
     if error:
         raise GeometryError(error)

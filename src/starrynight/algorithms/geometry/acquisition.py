@@ -19,11 +19,97 @@ Order = Literal["snake", "raster"]
 # Sites per row, top to bottom, of the circular acquisitions used by published screens, by
 # total site count.
 ROUND_ROWS: dict[int, tuple[int, ...]] = {
-    1396: (18, 22, 26, 28, 30, 32, 34, 36, 36, 38, 38, *(40,) * 18, 38, 38, 36, 36, 34, 32, 30, 28, 26, 22, 18),
-    1364: (8, 14, 18, 22, 26, 28, 30, 32, 34, 34, 36, 36, 38, 38, 40, 40, 40, *(42,) * 8, 40, 40, 40, 38, 38,
-           36, 36, 34, 34, 32, 30, 28, 26, 22, 18, 14, 8),
-    1332: (14, 18, 22, 26, 28, 30, 32, 34, 34, 36, 36, 38, 38, *(40,) * 14, 38, 38, 36, 36, 34, 34, 32, 30, 28,
-           26, 22, 18, 14),
+    1396: (
+        18,
+        22,
+        26,
+        28,
+        30,
+        32,
+        34,
+        36,
+        36,
+        38,
+        38,
+        *(40,) * 18,
+        38,
+        38,
+        36,
+        36,
+        34,
+        32,
+        30,
+        28,
+        26,
+        22,
+        18,
+    ),
+    1364: (
+        8,
+        14,
+        18,
+        22,
+        26,
+        28,
+        30,
+        32,
+        34,
+        34,
+        36,
+        36,
+        38,
+        38,
+        40,
+        40,
+        40,
+        *(42,) * 8,
+        40,
+        40,
+        40,
+        38,
+        38,
+        36,
+        36,
+        34,
+        34,
+        32,
+        30,
+        28,
+        26,
+        22,
+        18,
+        14,
+        8,
+    ),
+    1332: (
+        14,
+        18,
+        22,
+        26,
+        28,
+        30,
+        32,
+        34,
+        34,
+        36,
+        36,
+        38,
+        38,
+        *(40,) * 14,
+        38,
+        38,
+        36,
+        36,
+        34,
+        34,
+        32,
+        30,
+        28,
+        26,
+        22,
+        18,
+        14,
+    ),
     394: (3, 7, 9, 11, 11, 13, 13, 15, 15, 15, *(17,) * 10, 15, 15, 15, 13, 13, 11, 11, 9, 7, 3),
     320: (4, 8, 12, 14, 16, 18, 18, 20, 20, 20, 20, 20, 20, 20, 18, 18, 16, 14, 12, 8, 4),
     316: (6, 10, 14, 16, 16, 18, 18, 20, 20, 20, 20, 20, 20, 18, 18, 16, 16, 14, 10, 6),
@@ -61,7 +147,9 @@ def square_rows(n_sites: int, columns: int | None = None) -> tuple[int, ...]:
     if columns is None:
         side = math.isqrt(n_sites)
         if side * side != n_sites:
-            raise GeometryError(f"{n_sites} sites are not a square grid; give the number of columns")
+            raise GeometryError(
+                f"{n_sites} sites are not a square grid; give the number of columns"
+            )
         columns = side
     if columns < 1 or n_sites % columns:
         raise GeometryError(f"{n_sites} sites do not fill rows of {columns}")
@@ -79,7 +167,8 @@ def infer_rows(n_sites: int) -> tuple[int, ...]:
         raise GeometryError(
             f"{n_sites} sites per well match no known circular acquisition "
             f"({', '.join(map(str, sorted(ROUND_ROWS)))}) and no square grid; the files need stage "
-            "positions, or give the layout (sites per row)") from None
+            "positions, or give the layout (sites per row)"
+        ) from None
 
 
 def grid_cells(layout: AcquisitionLayout) -> np.ndarray:
@@ -101,8 +190,9 @@ def layout_positions(layout: AcquisitionLayout, tile_shape: tuple[int, int]) -> 
     return grid_cells(layout) * step
 
 
-def neighbour_pairs(positions: np.ndarray, tile_shape: tuple[int, int],
-                    min_overlap: float = 0.02) -> np.ndarray:
+def neighbour_pairs(
+    positions: np.ndarray, tile_shape: tuple[int, int], min_overlap: float = 0.02
+) -> np.ndarray:
     """(m, 2) index pairs (i < j) of tiles whose rectangles overlap by at least `min_overlap` of
     the tile size along one axis and most of it along the other (edge neighbours, not corners)."""
     h, w = tile_shape

@@ -48,8 +48,12 @@ def crop_grid(shape: tuple[int, int], tiles_per_side: int, margin: int) -> list[
     for r in range(tiles_per_side):
         for c in range(tiles_per_side):
             core = (int(ys[r]), int(ys[r + 1]), int(xs[c]), int(xs[c + 1]))
-            outer = (max(core[0] - margin, 0), min(core[1] + margin, shape[0]),
-                     max(core[2] - margin, 0), min(core[3] + margin, shape[1]))
+            outer = (
+                max(core[0] - margin, 0),
+                min(core[1] + margin, shape[0]),
+                max(core[2] - margin, 0),
+                min(core[3] + margin, shape[1]),
+            )
             out.append(Crop(id=f"r{r:02d}c{c:02d}", row=r, col=c, core=core, outer=outer))
     return out
 
@@ -65,7 +69,9 @@ def owner(yx_px: np.ndarray, shape: tuple[int, int], tiles_per_side: int) -> np.
     return np.where(inside, r * tiles_per_side + c, -1)
 
 
-def sbs_on_cp_grid(sbs: WellImage, cp: WellImage, transform: Rigid, box: tuple[int, int, int, int]) -> np.ndarray:
+def sbs_on_cp_grid(
+    sbs: WellImage, cp: WellImage, transform: Rigid, box: tuple[int, int, int, int]
+) -> np.ndarray:
     """Every SBS plane resampled onto the CP well pixels of `box` (linear interpolation): (c, h, w)."""
     y0, y1, x0, x1 = box
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
@@ -95,7 +101,9 @@ def crop_table(crops: Sequence[Crop], cp: WellImage) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def crop_images(cp: WellImage, sbs_cycles: Sequence[WellImage], transform: Rigid, crop: Crop) -> dict[str, np.ndarray]:
+def crop_images(
+    cp: WellImage, sbs_cycles: Sequence[WellImage], transform: Rigid, crop: Crop
+) -> dict[str, np.ndarray]:
     """The crop's stacks: "CP" (the CP well's channels) and "SBS_c<k>" per cycle, all on the
     crop's CP pixel grid."""
     y0, y1, x0, x1 = crop.outer
@@ -105,8 +113,13 @@ def crop_images(cp: WellImage, sbs_cycles: Sequence[WellImage], transform: Rigid
     return out
 
 
-def write_crops(cp: WellImage, sbs_cycles: Sequence[WellImage], transform: Rigid, crops: Sequence[Crop],
-                out: Path) -> None:
+def write_crops(
+    cp: WellImage,
+    sbs_cycles: Sequence[WellImage],
+    transform: Rigid,
+    crops: Sequence[Crop],
+    out: Path,
+) -> None:
     """Every crop's stacks as OME-TIFFs (CP pixel size; stage position of the crop's corner), then
     the crops table (written last: its presence means the crops are complete)."""
     for crop in crops:
@@ -114,8 +127,16 @@ def write_crops(cp: WellImage, sbs_cycles: Sequence[WellImage], transform: Rigid
         for name, stack in crop_images(cp, sbs_cycles, transform, crop).items():
             channels = cp.channels if name == "CP" else sbs_cycles[0].channels
             buf = io.BytesIO()
-            tifffile.imwrite(buf, stack, ome=True, photometric="minisblack", software=False,
-                             metadata=ome_metadata(channels, cp.pixel_size_um, (float(corner[0]), float(corner[1]))))
+            tifffile.imwrite(
+                buf,
+                stack,
+                ome=True,
+                photometric="minisblack",
+                software=False,
+                metadata=ome_metadata(
+                    channels, cp.pixel_size_um, (float(corner[0]), float(corner[1]))
+                ),
+            )
             target = names.crop_stack(out, crop.id, name)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(target, buf.getvalue())

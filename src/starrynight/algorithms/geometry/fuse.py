@@ -29,8 +29,14 @@ def blocks(shape: tuple[int, int], block: int) -> Iterator[tuple[int, int, int, 
             yield y0, min(y0 + block, shape[0]), x0, min(x0 + block, shape[1])
 
 
-def fuse_block(origins: np.ndarray, tile_shape: tuple[int, int], candidates: np.ndarray,
-               get: Callable[[int], np.ndarray], box: tuple[int, int, int, int], dtype: type) -> np.ndarray:
+def fuse_block(
+    origins: np.ndarray,
+    tile_shape: tuple[int, int],
+    candidates: np.ndarray,
+    get: Callable[[int], np.ndarray],
+    box: tuple[int, int, int, int],
+    dtype: type,
+) -> np.ndarray:
     """One output block from the tiles in `candidates` (integer top-left `origins`)."""
     y0, y1, x0, x1 = box
     h, w = tile_shape
@@ -47,12 +53,14 @@ def fuse_block(origins: np.ndarray, tile_shape: tuple[int, int], candidates: np.
         dist = ((yy[oy] - (ty + h / 2)) / h) ** 2 + ((xx[:, ox] - (tx + w / 2)) / w) ** 2
         win = dist < best[oy, ox]
         best[oy, ox] = np.where(win, dist, best[oy, ox])
-        tile = get(int(t))[sy0 - ty:sy1 - ty, sx0 - tx:sx1 - tx]
+        tile = get(int(t))[sy0 - ty : sy1 - ty, sx0 - tx : sx1 - tx]
         out[oy, ox] = np.where(win, tile, out[oy, ox])
     return out
 
 
-def _cached(read: ReadPlane, plane: int, cache: dict[int, np.ndarray]) -> Callable[[int], np.ndarray]:
+def _cached(
+    read: ReadPlane, plane: int, cache: dict[int, np.ndarray]
+) -> Callable[[int], np.ndarray]:
     def get(t: int) -> np.ndarray:
         if t not in cache:
             cache[t] = read(t, plane)
@@ -61,8 +69,15 @@ def _cached(read: ReadPlane, plane: int, cache: dict[int, np.ndarray]) -> Callab
     return get
 
 
-def fuse(read: ReadPlane, positions: np.ndarray, tile_shape: tuple[int, int], planes: int,
-         write: WriteBlock, dtype: type = np.uint16, block: int = 1024) -> tuple[int, int]:
+def fuse(
+    read: ReadPlane,
+    positions: np.ndarray,
+    tile_shape: tuple[int, int],
+    planes: int,
+    write: WriteBlock,
+    dtype: type = np.uint16,
+    block: int = 1024,
+) -> tuple[int, int]:
     """Fuse every plane block by block and hand each block to `write`; returns the shape.
 
     Blocks are visited row by row; a tile plane is kept in memory while block rows use it and
@@ -85,5 +100,7 @@ def fuse(read: ReadPlane, positions: np.ndarray, tile_shape: tuple[int, int], pl
                 x1 = min(x0 + block, shape[1])
                 cand = in_row[(origins[in_row, 1] < x1) & (origins[in_row, 1] + w > x0)]
                 row[:, x0:x1] = fuse_block(origins, tile_shape, cand, get, (y0, y1, x0, x1), dtype)
-            write(plane, y0, 0, row)  # one block row at a time: the store writes its chunks together
+            write(
+                plane, y0, 0, row
+            )  # one block row at a time: the store writes its chunks together
     return shape

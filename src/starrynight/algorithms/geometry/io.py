@@ -44,32 +44,58 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
-def write_well_zarr(out: Path, shape: tuple[int, int, int], channels: list[str], pixel_size_um: float,
-                    origin_um: tuple[float, float], fill: Callable[[WriteBlock], object], chunk: int = 1024,
-                    extra: dict | None = None) -> Path:
+def write_well_zarr(
+    out: Path,
+    shape: tuple[int, int, int],
+    channels: list[str],
+    pixel_size_um: float,
+    origin_um: tuple[float, float],
+    fill: Callable[[WriteBlock], object],
+    chunk: int = 1024,
+    extra: dict | None = None,
+) -> Path:
     """Create the store, let `fill(write)` write its blocks, add the metadata, move it into place."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
-        array = group.create_array("0", shape=shape, chunks=(1, chunk, chunk), dtype="uint16", fill_value=0,
-                                   compressors=[BloscCodec(cname="lz4", clevel=3, shuffle="shuffle")])
+        array = group.create_array(
+            "0",
+            shape=shape,
+            chunks=(1, chunk, chunk),
+            dtype="uint16",
+            fill_value=0,
+            compressors=[BloscCodec(cname="lz4", clevel=3, shuffle="shuffle")],
+        )
 
         def write(plane: int, y0: int, x0: int, block: np.ndarray) -> None:
-            array[plane, y0:y0 + block.shape[0], x0:x0 + block.shape[1]] = block
+            array[plane, y0 : y0 + block.shape[0], x0 : x0 + block.shape[1]] = block
 
         fill(write)
         group.attrs["ome"] = {
             "version": OME_VERSION,
-            "multiscales": [{
-                "axes": [{"name": "c", "type": "channel"},
-                         {"name": "y", "type": "space", "unit": "micrometer"},
-                         {"name": "x", "type": "space", "unit": "micrometer"}],
-                "datasets": [{"path": "0", "coordinateTransformations": [
-                    {"type": "scale", "scale": [1.0, pixel_size_um, pixel_size_um]},
-                    {"type": "translation", "translation": [0.0, *map(float, origin_um)]}]}],
-            }],
+            "multiscales": [
+                {
+                    "axes": [
+                        {"name": "c", "type": "channel"},
+                        {"name": "y", "type": "space", "unit": "micrometer"},
+                        {"name": "x", "type": "space", "unit": "micrometer"},
+                    ],
+                    "datasets": [
+                        {
+                            "path": "0",
+                            "coordinateTransformations": [
+                                {"type": "scale", "scale": [1.0, pixel_size_um, pixel_size_um]},
+                                {
+                                    "type": "translation",
+                                    "translation": [0.0, *map(float, origin_um)],
+                                },
+                            ],
+                        }
+                    ],
+                }
+            ],
             "omero": {"channels": [{"label": c} for c in channels]},
         }
         if extra:
@@ -89,7 +115,9 @@ class WellImage:
             group = zarr.open_group(Path(path), mode="r")
             ome = group.attrs["ome"]
         except (FileNotFoundError, KeyError, ValueError) as error:
-            raise ValueError(f"{path}: not a stitched well (OME-Zarr with 'ome' metadata): {error}") from None
+            raise ValueError(
+                f"{path}: not a stitched well (OME-Zarr with 'ome' metadata): {error}"
+            ) from None
         self.path = Path(path)
         self.array = group["0"]
         transforms = ome["multiscales"][0]["datasets"][0]["coordinateTransformations"]
@@ -104,7 +132,9 @@ class WellImage:
 
     def plane(self, channel: str) -> int:
         if channel not in self.channels:
-            raise ValueError(f"{self.path}: no channel {channel!r} (channels: {', '.join(self.channels)})")
+            raise ValueError(
+                f"{self.path}: no channel {channel!r} (channels: {', '.join(self.channels)})"
+            )
         return self.channels.index(channel)
 
     def region(self, plane: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -113,5 +143,5 @@ class WellImage:
         out = np.zeros((y1 - y0, x1 - x0), np.uint16)
         cy0, cy1, cx0, cx1 = max(y0, 0), min(y1, h), max(x0, 0), min(x1, w)
         if cy0 < cy1 and cx0 < cx1:
-            out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = self.array[plane, cy0:cy1, cx0:cx1]
+            out[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = self.array[plane, cy0:cy1, cx0:cx1]
         return out

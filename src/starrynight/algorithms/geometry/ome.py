@@ -23,17 +23,26 @@ class OmeGeometry(BaseModel):
     position_um: tuple[float, float] | None = None  # stage (y, x) of the tile's top-left corner
 
 
-def ome_metadata(channels: list[str], pixel_size_um: float | None,
-                 position_um: tuple[float, float] | None) -> dict[str, Any]:
+def ome_metadata(
+    channels: list[str], pixel_size_um: float | None, position_um: tuple[float, float] | None
+) -> dict[str, Any]:
     """The `metadata` argument of `tifffile.imwrite(..., ome=True)` for a CYX stack."""
     meta: dict[str, Any] = {"axes": "CYX", "Channel": {"Name": list(channels)}}
     if pixel_size_um is not None:
-        meta.update(PhysicalSizeX=pixel_size_um, PhysicalSizeXUnit="µm",
-                    PhysicalSizeY=pixel_size_um, PhysicalSizeYUnit="µm")
+        meta.update(
+            PhysicalSizeX=pixel_size_um,
+            PhysicalSizeXUnit="µm",
+            PhysicalSizeY=pixel_size_um,
+            PhysicalSizeYUnit="µm",
+        )
     if position_um is not None:
         n = len(channels)
-        meta["Plane"] = {"PositionY": [position_um[0]] * n, "PositionX": [position_um[1]] * n,
-                         "PositionYUnit": ["µm"] * n, "PositionXUnit": ["µm"] * n}
+        meta["Plane"] = {
+            "PositionY": [position_um[0]] * n,
+            "PositionX": [position_um[1]] * n,
+            "PositionYUnit": ["µm"] * n,
+            "PositionXUnit": ["µm"] * n,
+        }
     return meta
 
 
@@ -58,8 +67,12 @@ def parse_ome_geometry(xml: str) -> OmeGeometry:
     if plane is not None:
         y, x = _length(plane, "PositionY"), _length(plane, "PositionX")
         position = (y, x) if y is not None and x is not None else None
-    return OmeGeometry(width=int(pixels.get("SizeX", 0)), height=int(pixels.get("SizeY", 0)),
-                       pixel_size_um=_length(pixels, "PhysicalSizeX"), position_um=position)
+    return OmeGeometry(
+        width=int(pixels.get("SizeX", 0)),
+        height=int(pixels.get("SizeY", 0)),
+        pixel_size_um=_length(pixels, "PhysicalSizeX"),
+        position_um=position,
+    )
 
 
 def read_ome_geometry(source: str | IO[bytes] | Any) -> OmeGeometry:

@@ -67,8 +67,9 @@ def nucleus_centroids(image: np.ndarray, min_area: int = 12) -> np.ndarray:
     return np.array(ndimage.center_of_mass(mask, labels, keep)).reshape(-1, 2)
 
 
-def well_nuclei(well: WellImage, channel: str, min_area_um2: float = 5.0, block: int = 2048,
-                margin: int = 48) -> np.ndarray:
+def well_nuclei(
+    well: WellImage, channel: str, min_area_um2: float = 5.0, block: int = 2048, margin: int = 48
+) -> np.ndarray:
     """Nucleus centroids of a stitched well in well micrometres, block by block (each block read
     with a margin, a nucleus kept by the block holding its centroid)."""
     plane = well.plane(channel)
@@ -83,8 +84,15 @@ def well_nuclei(well: WellImage, channel: str, min_area_um2: float = 5.0, block:
     return (px + 0.5) * well.pixel_size_um + well.origin_um
 
 
-def coarse_translation(moving: np.ndarray, fixed: np.ndarray, guess: np.ndarray, search_um: float,
-                       bin_um: float = 2.0, max_points: int = 4000, seed: int = 0) -> np.ndarray:
+def coarse_translation(
+    moving: np.ndarray,
+    fixed: np.ndarray,
+    guess: np.ndarray,
+    search_um: float,
+    bin_um: float = 2.0,
+    max_points: int = 4000,
+    seed: int = 0,
+) -> np.ndarray:
     """The translation moving -> fixed with the most point pairs agreeing on it, within
     `search_um` of `guess`: a vote over all fixed-minus-moving differences near the guess."""
     rng = np.random.default_rng(seed)
@@ -92,8 +100,11 @@ def coarse_translation(moving: np.ndarray, fixed: np.ndarray, guess: np.ndarray,
         moving = moving[rng.choice(len(moving), max_points, replace=False)]
     tree = cKDTree(fixed)
     shifted = moving + guess
-    diffs = [fixed[idx] - p for p, idx in zip(shifted, tree.query_ball_point(shifted, search_um), strict=True)
-             if idx]
+    diffs = [
+        fixed[idx] - p
+        for p, idx in zip(shifted, tree.query_ball_point(shifted, search_um), strict=True)
+        if idx
+    ]
     if not diffs:
         raise ValueError(f"no nuclei of the two wells within {search_um} µm of each other")
     d = np.concatenate(diffs)
@@ -113,13 +124,23 @@ def fit_rigid(moving: np.ndarray, fixed: np.ndarray) -> Rigid:
         u[:, -1] *= -1
         r = (u @ vt).T
     t = fc - mc @ r.T
-    return Rigid(angle_deg=float(np.rad2deg(np.arctan2(r[1, 0], r[0, 0]))), ty=float(t[0]), tx=float(t[1]))
+    return Rigid(
+        angle_deg=float(np.rad2deg(np.arctan2(r[1, 0], r[0, 0]))), ty=float(t[0]), tx=float(t[1])
+    )
 
 
-def register_points(moving: np.ndarray, fixed: np.ndarray, guess: np.ndarray | None = None,
-                    search_um: float = 100.0, match_um: float = 4.0, rounds: int = 20) -> tuple[Rigid, np.ndarray]:
+def register_points(
+    moving: np.ndarray,
+    fixed: np.ndarray,
+    guess: np.ndarray | None = None,
+    search_um: float = 100.0,
+    match_um: float = 4.0,
+    rounds: int = 20,
+) -> tuple[Rigid, np.ndarray]:
     """The rigid motion moving -> fixed and the matched distances under it (µm)."""
-    t0 = coarse_translation(moving, fixed, np.zeros(2) if guess is None else np.asarray(guess, float), search_um)
+    t0 = coarse_translation(
+        moving, fixed, np.zeros(2) if guess is None else np.asarray(guess, float), search_um
+    )
     transform = Rigid(ty=float(t0[0]), tx=float(t0[1]))
     tree = cKDTree(fixed)
     dist = np.empty(0)
@@ -127,9 +148,15 @@ def register_points(moving: np.ndarray, fixed: np.ndarray, guess: np.ndarray | N
         dist, idx = tree.query(transform.apply(moving), distance_upper_bound=match_um)
         ok = np.isfinite(dist)
         if ok.sum() < 3:
-            raise ValueError(f"fewer than 3 nuclei match within {match_um} µm after the coarse alignment")
+            raise ValueError(
+                f"fewer than 3 nuclei match within {match_um} µm after the coarse alignment"
+            )
         new = fit_rigid(moving[ok], fixed[idx[ok]])
-        moved = max(abs(new.ty - transform.ty), abs(new.tx - transform.tx), abs(new.angle_deg - transform.angle_deg))
+        moved = max(
+            abs(new.ty - transform.ty),
+            abs(new.tx - transform.tx),
+            abs(new.angle_deg - transform.angle_deg),
+        )
         transform = new
         if moved < 1e-4:
             break
@@ -137,21 +164,30 @@ def register_points(moving: np.ndarray, fixed: np.ndarray, guess: np.ndarray | N
     return transform, dist[np.isfinite(dist)]
 
 
-def register_wells(cp: WellImage, sbs: WellImage, cp_channel: str, sbs_channel: str,
-                   search_um: float = 100.0) -> Registration:
+def register_wells(
+    cp: WellImage, sbs: WellImage, cp_channel: str, sbs_channel: str, search_um: float = 100.0
+) -> Registration:
     """Register the SBS well onto the CP well on their nuclear channels. Without stage positions
     in either arm, the mosaics' centres are the first guess (both grids are centred on the well)."""
     fixed, moving = well_nuclei(cp, cp_channel), well_nuclei(sbs, sbs_channel)
     if min(len(fixed), len(moving)) < 3:
         raise ValueError(f"too few nuclei to register: {len(fixed)} in CP, {len(moving)} in SBS")
-    both_stage = cp.extra.get("stitch", {}).get("positions_from") == sbs.extra.get("stitch", {}).get(
-        "positions_from") == "stage"
+    both_stage = (
+        cp.extra.get("stitch", {}).get("positions_from")
+        == sbs.extra.get("stitch", {}).get("positions_from")
+        == "stage"
+    )
     guess = None if both_stage else _centre(cp) - _centre(sbs)
     transform, dist = register_points(moving, fixed, guess, search_um)
     return Registration(
-        transform=transform, cp_nuclei=len(fixed), sbs_nuclei=len(moving), matched=len(dist),
-        median_residual_um=float(np.median(dist)), median_residual_cp_px=float(np.median(dist) / cp.pixel_size_um),
-        rms_residual_cp_px=float(np.sqrt(np.mean(dist**2)) / cp.pixel_size_um))
+        transform=transform,
+        cp_nuclei=len(fixed),
+        sbs_nuclei=len(moving),
+        matched=len(dist),
+        median_residual_um=float(np.median(dist)),
+        median_residual_cp_px=float(np.median(dist) / cp.pixel_size_um),
+        rms_residual_cp_px=float(np.sqrt(np.mean(dist**2)) / cp.pixel_size_um),
+    )
 
 
 def _centre(well: WellImage) -> np.ndarray:

@@ -39,8 +39,13 @@ class PairMeasure:
     reason: str = ""
 
 
-def initial_positions(sites: Sequence[int], ome: Sequence[OmeGeometry | None], pixel_size_um: float | None,
-                      layout: AcquisitionLayout | None, tile_shape: tuple[int, int]) -> tuple[np.ndarray, str]:
+def initial_positions(
+    sites: Sequence[int],
+    ome: Sequence[OmeGeometry | None],
+    pixel_size_um: float | None,
+    layout: AcquisitionLayout | None,
+    tile_shape: tuple[int, int],
+) -> tuple[np.ndarray, str]:
     """Starting positions (pixels, first row's leftmost slot near 0) and where they came from:
     "stage" when every tile's OME-XML carries a stage position (and the pixel size is known),
     else "layout" from the acquisition layout and the site numbers. A mix of tiles with and
@@ -48,16 +53,22 @@ def initial_positions(sites: Sequence[int], ome: Sequence[OmeGeometry | None], p
     has = [g is not None and g.position_um is not None for g in ome]
     if all(has) and ome:
         if pixel_size_um is None:
-            raise GeometryError("tiles carry stage positions but no pixel size: give the pixel size")
+            raise GeometryError(
+                "tiles carry stage positions but no pixel size: give the pixel size"
+            )
         um = np.array([g.position_um for g in ome], float)  # type: ignore[union-attr]
         px = um / pixel_size_um
         return px - px.min(axis=0), "stage"
     if any(has):
         without = [s for s, h in zip(sites, has, strict=True) if not h]
-        raise GeometryError(f"{len(without)} of {len(sites)} tiles have no stage position "
-                            f"(sites {', '.join(map(str, without[:5]))}{' ...' if len(without) > 5 else ''})")
+        raise GeometryError(
+            f"{len(without)} of {len(sites)} tiles have no stage position "
+            f"(sites {', '.join(map(str, without[:5]))}{' ...' if len(without) > 5 else ''})"
+        )
     if layout is None:
-        raise GeometryError("tiles carry no stage positions: give the acquisition layout (sites per row)")
+        raise GeometryError(
+            "tiles carry no stage positions: give the acquisition layout (sites per row)"
+        )
     if max(sites, default=-1) >= layout.n_sites:
         raise GeometryError(f"site {max(sites)} is beyond the layout's {layout.n_sites} sites")
     return layout_positions(layout, tile_shape)[list(sites)], "layout"
@@ -86,7 +97,7 @@ def _taper(n: int, fraction: float = 0.25) -> np.ndarray:
     ramp = max(int(n * fraction), 1)
     out = np.ones(n)
     edge = 0.5 * (1 - np.cos(np.pi * np.arange(ramp) / ramp))
-    out[:ramp], out[n - ramp:] = edge, edge[::-1]
+    out[:ramp], out[n - ramp :] = edge, edge[::-1]
     return out
 
 
@@ -96,8 +107,9 @@ def _windowed(image: np.ndarray) -> np.ndarray:
     return (image - image.mean()) * window
 
 
-def measure_pair(a: np.ndarray, b: np.ndarray, prior: np.ndarray, max_error: float,
-                 min_score: float = 0.3) -> tuple[float, float, float, str]:
+def measure_pair(
+    a: np.ndarray, b: np.ndarray, prior: np.ndarray, max_error: float, min_score: float = 0.3
+) -> tuple[float, float, float, str]:
     """Offset (dy, dx) of tile b relative to tile a, given the prior offset, by phase correlation
     of their expected overlaps; returns (dy, dx, score, reason) with reason empty when trusted."""
     base = np.round(prior)
@@ -108,27 +120,47 @@ def measure_pair(a: np.ndarray, b: np.ndarray, prior: np.ndarray, max_error: flo
     fa, fb = a[ay, ax].astype(np.float32), b[by, bx].astype(np.float32)
     if fa.std() == 0 or fb.std() == 0:
         return float(prior[0]), float(prior[1]), 0.0, "flat overlap"
-    shift, _, _ = phase_cross_correlation(_windowed(fa), _windowed(fb), upsample_factor=10, normalization=None)
+    shift, _, _ = phase_cross_correlation(
+        _windowed(fa), _windowed(fb), upsample_factor=10, normalization=None
+    )
     d = base + shift
     if np.abs(d - prior).max() > max_error:
-        return float(d[0]), float(d[1]), 0.0, f"offset {np.abs(d - prior).max():.1f} px from the prior"
+        return (
+            float(d[0]),
+            float(d[1]),
+            0.0,
+            f"offset {np.abs(d - prior).max():.1f} px from the prior",
+        )
     aligned = ndimage.shift(fb, shift, order=1, mode="nearest")
     m = int(np.ceil(np.abs(shift).max())) + 1
     core = (slice(m, -m or None), slice(m, -m or None))
     if fa[core].size < 64:
         return float(d[0]), float(d[1]), 0.0, "overlap too small"
     score = ncc(fa[core], aligned[core])
-    return float(d[0]), float(d[1]), score, "" if score >= min_score else f"low correlation {score:.2f}"
+    return (
+        float(d[0]),
+        float(d[1]),
+        score,
+        "" if score >= min_score else f"low correlation {score:.2f}",
+    )
 
 
-def measure_pairs(read: ReadTile, positions: np.ndarray, tile_shape: tuple[int, int], max_error: float,
-                  min_score: float = 0.3, cache_size: int = 100) -> list[PairMeasure]:
+def measure_pairs(
+    read: ReadTile,
+    positions: np.ndarray,
+    tile_shape: tuple[int, int],
+    max_error: float,
+    min_score: float = 0.3,
+    cache_size: int = 100,
+) -> list[PairMeasure]:
     """Register every pair of edge neighbours. Tiles are read through `read` with a small cache,
     pairs visited in order of their first tile, so memory stays at `cache_size` tiles."""
     pairs = neighbour_pairs(positions, tile_shape)
     # visit pairs in raster order of their first tile: the tiles in use are then about two rows
     rank = np.empty(len(positions), int)
-    rank[np.lexsort((positions[:, 1], np.round(positions[:, 0] / (0.5 * tile_shape[0]))))] = np.arange(len(positions))
+    rank[np.lexsort((positions[:, 1], np.round(positions[:, 0] / (0.5 * tile_shape[0]))))] = (
+        np.arange(len(positions))
+    )
     cache: dict[int, np.ndarray] = {}
 
     def get(k: int) -> np.ndarray:  # least recently used goes first
@@ -140,14 +172,20 @@ def measure_pairs(read: ReadTile, positions: np.ndarray, tile_shape: tuple[int, 
 
     out = []
     for i, j in pairs[np.argsort(np.minimum(rank[pairs[:, 0]], rank[pairs[:, 1]]), kind="stable")]:
-        dy, dx, score, reason = measure_pair(get(int(i)), get(int(j)), positions[j] - positions[i], max_error,
-                                             min_score)
+        dy, dx, score, reason = measure_pair(
+            get(int(i)), get(int(j)), positions[j] - positions[i], max_error, min_score
+        )
         out.append(PairMeasure(int(i), int(j), dy, dx, score, not reason, reason))
     return out
 
 
-def solve_positions(prior: np.ndarray, pairs: Sequence[PairMeasure], prior_weight: float = 1e-3,
-                    max_residual: float = 2.0, rounds: int = 50) -> tuple[np.ndarray, list[PairMeasure]]:
+def solve_positions(
+    prior: np.ndarray,
+    pairs: Sequence[PairMeasure],
+    prior_weight: float = 1e-3,
+    max_residual: float = 2.0,
+    rounds: int = 50,
+) -> tuple[np.ndarray, list[PairMeasure]]:
     """Least-squares positions from the accepted pair offsets (weighted by their score), with a
     weak pull towards the prior so tiles without a trusted neighbour keep their prior position.
     While a pair disagrees with the solution by more than `max_residual` px, the worst one is
@@ -169,12 +207,19 @@ def solve_positions(prior: np.ndarray, pairs: Sequence[PairMeasure], prior_weigh
         data += [prior_weight] * n
         a = sparse.csr_matrix((data, (ri, ci)), shape=(rows, n))
         for axis in (0, 1):
-            rhs = np.concatenate([[max(p.score, 1e-3) * (p.dy, p.dx)[axis] for p in use],
-                                  prior_weight * prior[:, axis]])
+            rhs = np.concatenate(
+                [
+                    [max(p.score, 1e-3) * (p.dy, p.dx)[axis] for p in use],
+                    prior_weight * prior[:, axis],
+                ]
+            )
             solution[:, axis] = lsqr(a, rhs, atol=1e-10, btol=1e-10, x0=solution[:, axis])[0]
         # one wrong pair spreads its error over its neighbours: reject only the worst, then re-solve
-        residuals = [(np.hypot(*(solution[p.j] - solution[p.i] - (p.dy, p.dx))), k)
-                     for k, p in enumerate(pairs) if p.accepted]
+        residuals = [
+            (np.hypot(*(solution[p.j] - solution[p.i] - (p.dy, p.dx))), k)
+            for k, p in enumerate(pairs)
+            if p.accepted
+        ]
         worst, k = max(residuals, default=(0.0, -1))
         if worst <= max_residual:
             break
@@ -183,8 +228,9 @@ def solve_positions(prior: np.ndarray, pairs: Sequence[PairMeasure], prior_weigh
     return solution, pairs
 
 
-def stitch_positions(read: ReadTile, prior: np.ndarray, tile_shape: tuple[int, int],
-                     max_error: float | None = None) -> tuple[np.ndarray, list[PairMeasure]]:
+def stitch_positions(
+    read: ReadTile, prior: np.ndarray, tile_shape: tuple[int, int], max_error: float | None = None
+) -> tuple[np.ndarray, list[PairMeasure]]:
     """Refined positions of all tiles and the pair measurements behind them. `max_error` bounds
     how far a measured overlap offset may be from the prior (default: 5 % of the tile)."""
     if max_error is None:
@@ -193,7 +239,9 @@ def stitch_positions(read: ReadTile, prior: np.ndarray, tile_shape: tuple[int, i
     return solve_positions(prior, pairs)
 
 
-def align_to_reference(read_reference: ReadTile, read: ReadTile, n: int, max_shift: float) -> np.ndarray:
+def align_to_reference(
+    read_reference: ReadTile, read: ReadTile, n: int, max_shift: float
+) -> np.ndarray:
     """(n, 2) shift of each tile's content relative to its reference tile (the same site in
     another acquisition, e.g. SBS cycle 1): a feature at p in the reference is at p + shift."""
     out = np.zeros((n, 2))
@@ -201,9 +249,12 @@ def align_to_reference(read_reference: ReadTile, read: ReadTile, n: int, max_shi
         ref, tile = read_reference(k).astype(np.float32), read(k).astype(np.float32)
         if ref.shape != tile.shape:
             raise GeometryError(f"tile {k}: {tile.shape} pixels, its reference {ref.shape}")
-        shift, _, _ = phase_cross_correlation(_windowed(tile), _windowed(ref), upsample_factor=10,
-                                              normalization=None)
+        shift, _, _ = phase_cross_correlation(
+            _windowed(tile), _windowed(ref), upsample_factor=10, normalization=None
+        )
         if np.abs(shift).max() > max_shift:
-            raise GeometryError(f"tile {k} is {np.abs(shift).max():.0f} px off its reference (limit {max_shift:g})")
+            raise GeometryError(
+                f"tile {k} is {np.abs(shift).max():.0f} px off its reference (limit {max_shift:g})"
+            )
         out[k] = shift
     return out
