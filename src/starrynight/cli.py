@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "score": "starrynight.scoring.cli:score_command",
     "qc": "starrynight.qc.cli:qc_group",
     "demo": "starrynight.demo:demo_command",
+    "stitch": "starrynight.algorithms.geometry.cli:stitch_group",
 }
 
 # one-line help shown by `--help` (kept here so listing commands imports none of them)
@@ -44,6 +45,7 @@ COMMAND_HELP: dict[str, str] = {
     "score": "Compare a per-cell table with the ground truth.",
     "qc": "Quality control: the HTML report.",
     "demo": "Generate the demo screen and run the whole pipeline.",
+    "stitch": "Stitch wells, register CP and SBS, cut matching crops.",
 }
 
 

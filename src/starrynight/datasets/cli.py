@@ -11,12 +11,17 @@ from pathlib import Path
 import click
 
 _TREE_OPTIONS = ("plates", "wells", "cp_sites", "sbs_sites", "cycles")
+GEOMETRY_PRESETS = ("geometry-tiny", "geometry-demo", "geometry-round", "geometry-nopos", "geometry-missing")
 _SCREEN = {"plates": 9, "wells": 6, "cp_sites": 1364, "sbs_sites": 320, "cycles": 12}
 
 
 @click.command("demo-data")
-@click.option("--preset", type=click.Choice(["tiny", "demo", "tree"]), default="demo", show_default=True,
-              help="tiny: unit-test size; demo: the first-run dataset; tree: empty files with real names.")
+@click.option("--preset", type=click.Choice(["tiny", "demo", "tree", *GEOMETRY_PRESETS]), default="demo",
+              show_default=True,
+              help="tiny: unit-test size; demo: the first-run dataset; tree: empty files with real names; "
+                   "geometry-*: real screen geometry (a continuous well, CP at 20X and SBS at 10X on their own "
+                   "tile grids): -tiny, -demo, -round (circular acquisition), -nopos (no stage positions), "
+                   "-missing (one CP tile absent). Both arms of tiny and demo image the same fields.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to fill: images/ (the images root) and, for tiny/demo, workspace/, "
                    "scratch/ and truth/.")

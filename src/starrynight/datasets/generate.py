@@ -34,6 +34,7 @@ import polars as pl
 import tifffile
 from scipy import ndimage
 
+from starrynight.algorithms.geometry.ome import ome_metadata
 from starrynight.datasets import layout as lay
 from starrynight.datasets.library import BASE_LETTERS, barcode_strings, library_genes, make_barcodes
 from starrynight.datasets.models import DATASET_JSON, DatasetInfo, read_dataset_info
@@ -86,13 +87,15 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _tiff_bytes(stack: np.ndarray, channels: tuple[str, ...], key: str, seed: int) -> bytes:
-    """A multi-plane OME-TIFF, planes in `channels` order; the OME UUID derives from the file's
-    key and the seed so that the bytes are reproducible."""
+def _tiff_bytes(stack: np.ndarray, channels: tuple[str, ...], key: str, seed: int, pixel_size_um: float,
+                position_um: tuple[float, float] | None = None) -> bytes:
+    """A multi-plane OME-TIFF, planes in `channels` order, with the pixel size and (if given) the
+    stage position in its OME-XML; the OME UUID derives from the file's key and the seed so that
+    the bytes are reproducible."""
     buf = io.BytesIO()
-    tifffile.imwrite(buf, stack, ome=True, photometric="minisblack", software=False, metadata={
-        "axes": "CYX", "UUID": f"urn:uuid:{uuid.uuid5(_UUID_NAMESPACE, f'{seed}/{key}')}",
-        "Creator": "starrynight.datasets", "Channel": {"Name": list(channels)}})
+    metadata = ome_metadata(list(channels), pixel_size_um, position_um)
+    metadata.update(UUID=f"urn:uuid:{uuid.uuid5(_UUID_NAMESPACE, f'{seed}/{key}')}", Creator="starrynight.datasets")
+    tifffile.imwrite(buf, stack, ome=True, photometric="minisblack", software=False, metadata=metadata)
     return buf.getvalue()
 
 
@@ -227,7 +230,8 @@ def _write_site(plates_dir: Path, p: Preset, seed: int, lib: _Library, vignettes
     for n, (folder, stack) in enumerate(zip(folders, stacks, strict=True)):
         channels, arm_names = (lay.CP_CHANNELS, names[0]) if n == 0 else (lay.SBS_CHANNELS, names[1])
         key = f"{plate_name}/{folder}/{arm_names[file_index]}"
-        _write_atomic(plates_dir / key, _tiff_bytes(stack, channels, key, seed))
+        # same field, same pixel size: both arms' files say so (the folder labels differ)
+        _write_atomic(plates_dir / key, _tiff_bytes(stack, channels, key, seed, p.cp_pixel_size_um))
     keys = {"plate": plate_name, "well": well_name, "site": site}
     cells, spots = _truth_tables(scene, p.image_size, cell_code, lib, shifts, keys)
     row = {**keys, "n_cells": cells.height, "shift_dy": shifts[:, 0].tolist(),
@@ -246,13 +250,13 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0,
     params = _generator_params(p, seed)
     if _claim(root, params):
         return read_dataset_info(root)
+    if p.geometry == "well":
+        from starrynight.datasets.well import generate_wells
+
+        return generate_wells(root, p, seed, progress)
     layout = lay.Layout(plates=p.plates, wells=p.wells, cp_sites=p.sites_per_well,
                         sbs_sites=p.sites_per_well, cycles=p.cycles)
-    codes = make_barcodes(np.random.default_rng([seed, 1]), p.library_size, p.cycles, p.min_hamming)
-    lib = _Library(codes, barcode_strings(codes), library_genes(p.library_size, p.nontargeting))
-    vig_rng = np.random.default_rng([seed, 2])
-    vignettes = {f"{arm}_{ch}": vignette(vig_rng, p.image_size)
-                 for arm, chans in (("CP", lay.CP_CHANNELS), ("SBS", lay.SBS_CHANNELS)) for ch in chans}
+    lib, vignettes = library_and_vignettes(p, seed)
     names = (lay.acquisition_names(layout.well_names, p.sites_per_well, lay.CP_CHANNELS),
              lay.acquisition_names(layout.well_names, p.sites_per_well, lay.SBS_CHANNELS))
 
@@ -266,14 +270,43 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0,
             progress(done, len(sites))
     cells = pl.concat([t[0] for t in truth])
 
-    info = DatasetInfo(
+    info = dataset_info(root, p, seed, layout, cells.height)
+    sites_table = pl.DataFrame([t[2] for t in truth], schema={
+        "plate": pl.String, "well": pl.String, "site": pl.Int64, "n_cells": pl.Int64,
+        "shift_dy": pl.List(pl.Float64), "shift_dx": pl.List(pl.Float64)})
+    return finish_dataset(info, lib, vignettes, {
+        info.truth_cells: cells, info.truth_spots: pl.concat([t[1] for t in truth]), info.truth_sites: sites_table})
+
+
+def dataset_info(root: Path, p: Preset, seed: int, layout: lay.Layout, n_cells: int) -> DatasetInfo:
+    """The facts of a generated dataset. Same-field presets write one pixel size for both arms."""
+    well = p.geometry == "well"
+    return DatasetInfo(
         root=root, preset=p.name, seed=seed, dataset=layout.dataset, source=layout.source,
         batch=layout.batch, plates=layout.plate_names, wells=layout.well_names,
-        cp_sites_per_well=p.sites_per_well, sbs_sites_per_well=p.sites_per_well, cycles=p.cycles,
+        cp_sites_per_well=p.cp_sites, sbs_sites_per_well=p.sbs_sites, cycles=p.cycles,
         cp_channels=list(lay.CP_CHANNELS), sbs_channels=list(lay.SBS_CHANNELS),
         cp_magnification=lay.CP_MAGNIFICATION, sbs_magnification=lay.SBS_MAGNIFICATION,
         image_height=p.image_size, image_width=p.image_size, crosstalk=CROSSTALK.tolist(),
-        library_size=p.library_size, n_cells=cells.height)
+        library_size=p.library_size, n_cells=n_cells, geometry=p.geometry, cp_pixel_size_um=p.cp_pixel_size_um,
+        sbs_pixel_size_um=p.sbs_pixel_size_um if well else p.cp_pixel_size_um,
+        overlap_percentage=p.overlap_percentage if well else None, stage_positions=well and p.stage_positions)
+
+
+def library_and_vignettes(p: Preset, seed: int) -> tuple[_Library, dict[str, np.ndarray]]:
+    """The barcode library and one illumination field per arm and channel."""
+    codes = make_barcodes(np.random.default_rng([seed, 1]), p.library_size, p.cycles, p.min_hamming)
+    lib = _Library(codes, barcode_strings(codes), library_genes(p.library_size, p.nontargeting, p.guides_per_gene))
+    vig_rng = np.random.default_rng([seed, 2])
+    vignettes = {f"{arm}_{ch}": vignette(vig_rng, p.image_size)
+                 for arm, chans in (("CP", lay.CP_CHANNELS), ("SBS", lay.SBS_CHANNELS)) for ch in chans}
+    return lib, vignettes
+
+
+def finish_dataset(info: DatasetInfo, lib: _Library, vignettes: dict[str, np.ndarray],
+                   truth: dict[Path, pl.DataFrame]) -> DatasetInfo:
+    """Write the library, the extras, the illumination truth and the truth tables; `dataset.json`
+    last, so that its presence means the dataset is complete."""
     library_csv = pl.DataFrame({"sgRNA": lib.barcodes, "gene_symbol": lib.genes}).write_csv().encode()
     _write_atomic(info.barcode_csv, library_csv)
     _extras(info, library_csv)
@@ -283,11 +316,8 @@ def generate_dataset(root: Path, preset: str | Preset = "tiny", seed: int = 0,
         np.save(buf, image)
         arm, channel = name.split("_", 1)
         _write_atomic(info.illumination(arm, channel), buf.getvalue())
-    _write_atomic(info.truth_cells, _parquet_bytes(cells))
-    _write_atomic(info.truth_spots, _parquet_bytes(pl.concat([t[1] for t in truth])))
-    _write_atomic(info.truth_sites, _parquet_bytes(pl.DataFrame([t[2] for t in truth], schema={
-        "plate": pl.String, "well": pl.String, "site": pl.Int64, "n_cells": pl.Int64,
-        "shift_dy": pl.List(pl.Float64), "shift_dx": pl.List(pl.Float64)})))
+    for path, table in truth.items():
+        _write_atomic(path, _parquet_bytes(table))
     _write_atomic(info.truth_path / DATASET_JSON, info.facts_json().encode())
     return info
 

@@ -52,8 +52,10 @@ def barcode_strings(codes: np.ndarray) -> list[str]:
     return ["".join(BASE_LETTERS[b] for b in row) for row in codes]
 
 
-def library_genes(n: int, nontargeting: int) -> list[str]:
-    """Gene symbol per barcode: targeting genes with two guides each, then the controls."""
+def library_genes(n: int, nontargeting: int, guides_per_gene: int = 2) -> list[str]:
+    """Gene symbol per barcode: targeting genes with `guides_per_gene` guides each (consecutive
+    barcodes), then the non-targeting controls."""
     targeting = n - nontargeting
-    genes = [GENES[i // 2] if i // 2 < len(GENES) else f"GENE{i // 2 + 1}" for i in range(targeting)]
+    g = guides_per_gene
+    genes = [GENES[i // g] if i // g < len(GENES) else f"GENE{i // g + 1}" for i in range(targeting)]
     return genes + [NONTARGETING] * nontargeting

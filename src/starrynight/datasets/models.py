@@ -37,6 +37,11 @@ class DatasetInfo(BaseModel):
     crosstalk: list[list[float]]
     library_size: int
     n_cells: int
+    geometry: str = "same-field"  # or "well": one continuous field per well, own tile grid per arm
+    cp_pixel_size_um: float | None = None
+    sbs_pixel_size_um: float | None = None
+    overlap_percentage: float | None = None
+    stage_positions: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -77,6 +82,13 @@ class DatasetInfo(BaseModel):
     @property
     def truth_spots(self) -> Path:
         return self.truth_path / "spots.parquet"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def truth_tiles(self) -> Path:
+        """Well geometry only: one row per acquired tile (arm, cycle, well, site) with its true,
+        recorded (OME) and nominal (layout) top-left position in well micrometres."""
+        return self.truth_path / "tiles.parquet"
 
     @property
     def batch_path(self) -> Path:

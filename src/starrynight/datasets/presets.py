@@ -9,6 +9,8 @@ score gene assignment over a 24-barcode library (~25 cells per barcode).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -32,6 +34,18 @@ class Preset(BaseModel):
     touching_fraction: float = Field(0.03, ge=0.0, le=0.5)
     max_shift: float = Field(4.0, ge=0.0, le=20.0)
     integer_shifts: bool = False
+    guides_per_gene: int = Field(2, ge=1)
+    # Geometry. "same-field": both arms image the same independent fields, site k with site k.
+    # "well": a well is one continuous field of cells; each arm tiles it with its own grid.
+    geometry: Literal["same-field", "well"] = "same-field"
+    cp_pixel_size_um: float = Field(0.65, gt=0)
+    sbs_pixel_size_um: float = Field(0.65, gt=0)
+    cp_rows: tuple[int, ...] = ()  # "well" only: CP sites per acquisition row, top to bottom
+    sbs_rows: tuple[int, ...] = ()
+    overlap_percentage: float = Field(10.0, ge=0, lt=50)
+    stage_jitter: float = Field(3.0, ge=0, le=20)  # pixels, uniform per tile and axis
+    stage_positions: bool = True  # write Plane PositionX/Y into the OME-XML
+    missing_cp_sites: tuple[int, ...] = ()  # CP sites of the first well left out (a failed tile)
 
     @model_validator(mode="after")
     def _check(self) -> Preset:
@@ -40,7 +54,19 @@ class Preset(BaseModel):
             raise ValueError(f"spots_per_cell: need 0 <= min <= max, got {self.spots_per_cell}")
         if self.nontargeting > self.library_size:
             raise ValueError("nontargeting: more non-targeting barcodes than library_size")
+        if self.geometry == "well" and not (self.cp_rows and self.sbs_rows):
+            raise ValueError("cp_rows and sbs_rows: a 'well' geometry needs both acquisition layouts")
+        if any(not 0 <= s < sum(self.cp_rows) for s in self.missing_cp_sites):
+            raise ValueError(f"missing_cp_sites: {self.missing_cp_sites} outside 0..{sum(self.cp_rows) - 1}")
         return self
+
+    @property
+    def cp_sites(self) -> int:
+        return sum(self.cp_rows) if self.geometry == "well" else self.sites_per_well
+
+    @property
+    def sbs_sites(self) -> int:
+        return sum(self.sbs_rows) if self.geometry == "well" else self.sites_per_well
 
 
 PRESETS: dict[str, Preset] = {
@@ -49,6 +75,24 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(name="demo", wells=2, sites_per_well=4, cycles=4, image_size=512,
                    cells_per_site=80, library_size=24, nontargeting=2),
 }
+
+# Real screen geometry: CP at 20X, SBS at 10X (pixel size x1.99, as measured on real optics),
+# a continuous well tiled by each arm with its own grid, 10 % overlap, stage jitter, a stage
+# offset per SBS cycle, >= 8 cycles and a library of >= 1,000 barcodes (4 guides per gene).
+_WELL = {"geometry": "well", "cycles": 8, "library_size": 1200, "nontargeting": 100, "guides_per_gene": 4,
+         "cp_pixel_size_um": 0.65, "sbs_pixel_size_um": 0.65 * 1.99, "plates": 1}
+PRESETS.update({
+    "geometry-tiny": Preset(name="geometry-tiny", wells=1, image_size=128, cells_per_site=6,
+                            cp_rows=(3, 3, 3), sbs_rows=(2, 2), **_WELL),
+    "geometry-demo": Preset(name="geometry-demo", wells=2, image_size=512, cells_per_site=80,
+                            cp_rows=(4, 4, 4, 4), sbs_rows=(2, 2), **_WELL),
+    "geometry-round": Preset(name="geometry-round", wells=1, image_size=256, cells_per_site=20,
+                             cp_rows=(4, 6, 8, 8, 8, 8, 6, 4), sbs_rows=(2, 4, 4, 2), **_WELL),
+    "geometry-nopos": Preset(name="geometry-nopos", wells=1, image_size=256, cells_per_site=20,
+                             cp_rows=(4, 4, 4, 4), sbs_rows=(2, 2), stage_positions=False, **_WELL),
+    "geometry-missing": Preset(name="geometry-missing", wells=1, image_size=256, cells_per_site=20,
+                               cp_rows=(4, 4, 4, 4), sbs_rows=(2, 2), missing_cp_sites=(5,), **_WELL),
+})
 
 
 def get_preset(preset: str | Preset) -> Preset:

@@ -17,11 +17,18 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from starrynight import naming
+from starrynight.algorithms.geometry.acquisition import GeometryError
 from starrynight.config import AnyPath, PathField, RemotePath, to_path, write_text_atomic
 from starrynight.experiments.barcodes import (
     BarcodeLibraryError,
     check_barcode_csv,
     check_library_against_cycles,
+)
+from starrynight.experiments.geometry import (
+    ExperimentGeometry,
+    GeometryOverrides,
+    images_root_hint,
+    infer_geometry,
 )
 from starrynight.experiments.inference import (
     ArmLayout,
@@ -33,7 +40,7 @@ from starrynight.experiments.inference import (
     single_value,
 )
 from starrynight.messages import fields_at
-from starrynight.modules.index.index import IndexBuildError, load_index
+from starrynight.modules.index.index import IndexBuildError, load_index, read_manifest
 from starrynight.naming.sbs import image_channel
 
 SCHEMA_VERSION = 1
@@ -94,6 +101,7 @@ class PCPInitConfig(_Strict):
         if isinstance(value, bool):
             raise ValueError(f"must be a number of percent (e.g. 10), not {value}")
         return value
+    geometry: GeometryOverrides = Field(default_factory=GeometryOverrides)
 
 
 def parse_init_config(init_config: dict[str, Any] | PCPInitConfig) -> PCPInitConfig:
@@ -167,6 +175,7 @@ class PCPGenericExperiment(_Strict):
     barcode_csv_path: PathField
     barcode_length: int
     image_overlap_percentage: float
+    geometry: ExperimentGeometry | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -179,18 +188,21 @@ class PCPGenericExperiment(_Strict):
         config = parse_init_config(init_config)
         try:
             barcode_length = check_barcode_csv(config.barcode_csv_path)
-            index = load_index(index_path, INDEX_COLUMNS)
-            experiment = cls.from_frame(index, config, to_path(index_path), barcode_length)
+            path = to_path(index_path)
+            images_root = images_root_hint(read_manifest(path)) if path.name.endswith((".yaml", ".yml")) else None
+            index = load_index(index_path, ["key", *INDEX_COLUMNS])
+            experiment = cls.from_frame(index, config, path, barcode_length, images_root)
             check_library_against_cycles(
                 config.barcode_csv_path, len(experiment.sbs.cycles), config.allow_barcode_collisions
             )
             return experiment
-        except (BarcodeLibraryError, IndexBuildError, InferenceError) as error:
+        except (BarcodeLibraryError, IndexBuildError, InferenceError, GeometryError) as error:
             raise ExperimentError(str(error)) from error
 
     @classmethod
     def from_frame(
-        cls, index: pl.DataFrame, config: PCPInitConfig, index_path: AnyPath, barcode_length: int
+        cls, index: pl.DataFrame, config: PCPInitConfig, index_path: AnyPath, barcode_length: int,
+        images_root: AnyPath | None = None,
     ) -> PCPGenericExperiment:
         if index.height == 0:
             raise ExperimentError(f"index {index_path} has no images")
@@ -211,6 +223,11 @@ class PCPGenericExperiment(_Strict):
             barcode_csv_path=config.barcode_csv_path,
             barcode_length=barcode_length,
             image_overlap_percentage=config.image_overlap_percentage,
+            geometry=infer_geometry(
+                index, images_root if "key" in index.columns else None, cp.magnification,
+                sbs.magnification, cp.sites_per_well, sbs.sites_per_well,
+                config.image_overlap_percentage, config.geometry,
+            ),
         )
 
     # ------------------------------------------------------------------ persistence
@@ -256,6 +273,7 @@ class PCPGenericExperiment(_Strict):
             f" bases {', '.join(f'{b}={c}' for b, c in self.sbs.base_channels.items())})",
             f"  barcodes: {self.barcode_csv_path} (length {self.barcode_length});"
             f" overlap {self.image_overlap_percentage}%",
+            *([f"  geometry: {self.geometry.summary()}"] if self.geometry else []),
         ]
         return "\n".join(lines)
 

@@ -50,6 +50,19 @@ def _runs(modules: list[StarryNightModule]) -> pc.Seq:
     return pc.Seq([m.pipeline for m in modules if not isinstance(m, GenCPipeModule)])
 
 
+def require_same_fields(data_config: DataConfig, experiment: Any) -> None:
+    """This pipeline pairs CP site k with SBS site k: refuse arms that image different fields."""
+    from starrynight.algorithms.geometry.acquisition import GeometryError
+    from starrynight.experiments.geometry import require_site_pairing
+    from starrynight.experiments.pcp_generic import ExperimentError
+
+    try:
+        require_site_pairing(experiment.geometry, experiment.index_path, data_config.images_path,
+                             experiment.image_overlap_percentage)
+    except GeometryError as error:
+        raise ExperimentError(str(error)) from None
+
+
 def create_pcp_generic_pipeline(
     data_config: DataConfig, experiment: Any, parameters: dict[str, Any] | None = None
 ) -> tuple[list[StarryNightModule], pc.Seq]:
@@ -63,6 +76,7 @@ def create_pcp_generic_pipeline(
     from starrynight.modules.cellprofiler_step import GenCPipeModule
     from starrynight.qc.module import QCReportModule
 
+    require_same_fields(data_config, experiment)
     parameters = couple_parameters(parameters or {})
 
     def arm(steps: tuple[str, ...]) -> tuple[list[StarryNightModule], pc.Seq]:
