@@ -100,6 +100,6 @@ def qc_report(workspace: Path) -> Path:
 
 
 # Names inside each arm's step outputs live in the arm's own file of this package.
-from starrynight.naming import analysis, cp, sbs  # noqa: E402
+from starrynight.naming import analysis, cp, profiles, sbs  # noqa: E402
 
-__all__ = ["analysis", "cp", "sbs"]
+__all__ = ["analysis", "cp", "profiles", "sbs"]

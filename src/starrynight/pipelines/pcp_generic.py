@@ -3,6 +3,7 @@
     Cell Painting arm:  illum calc -> illum apply + segmentation -> segmentation check
     SBS arm:            illum calc -> illum apply + alignment -> preprocessing / barcodes
     then:               analysis (registration, phenotype, foci -> cells) -> per-cell table
+                        -> profiles (per guide, per gene) -> hits (genes vs controls)
     last:               the QC report
 
 Each step is its three modules (LoadData, pipeline generation, the CellProfiler fan-out),
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 CP_ARM = ("cp_illum_calc", "cp_illum_apply", "cp_segcheck")
 SBS_ARM = ("sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess")
+AFTER_ANALYSIS = ("profiles", "hits")
 
 
 def _trio(step: str) -> tuple[type, type, type]:
@@ -61,10 +63,12 @@ def create_pcp_generic_pipeline(
     import pipecraft as pc
     from starrynight.modules.analysis import analysis_modules
     from starrynight.modules.cellprofiler_step import GenCPipeModule
+    from starrynight.modules.hits import HitsModule, HitsParameters
+    from starrynight.modules.profiles import ProfilesModule, ProfilesParameters
     from starrynight.qc.module import QCReportModule
 
     parameters = couple_parameters(parameters or {})
-    unknown = set(parameters) - set(CP_ARM) - set(SBS_ARM) - {"analysis"}
+    unknown = set(parameters) - set(CP_ARM) - set(SBS_ARM) - {"analysis", *AFTER_ANALYSIS}
     if unknown:
         raise ValueError(f"parameters given for unknown step(s): {sorted(unknown)}")
 
@@ -83,9 +87,11 @@ def create_pcp_generic_pipeline(
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
     analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"])
-    report = QCReportModule(data_config, experiment).reading(cp_mods + sbs_mods)
-    modules = cp_mods + sbs_mods + analysis_mods + [report]
-    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods)])
+    profiles = ProfilesModule(data_config, experiment, ProfilesParameters(**parameters["profiles"]))
+    hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
+    report = QCReportModule(data_config, experiment).reading(cp_mods + sbs_mods + [profiles, hits])
+    modules = cp_mods + sbs_mods + analysis_mods + [profiles, hits, report]
+    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods), profiles.pipeline, hits.pipeline])
     cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]
     return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
 
@@ -124,7 +130,7 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         given = parameters.get(step) or {}
         return dict(given) if isinstance(given, dict) else given.model_dump(exclude_unset=True)
 
-    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis"}}
+    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis", *AFTER_ANALYSIS}}
     for (down, down_field), (up, up_field) in parameter_links():
         up_model = get_module(f"{up}_loaddata").Parameters
         value = out[up].get(up_field, up_model.model_fields[up_field].default)

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 #: the steps whose unit folders the report reads (besides the per-cell table)
 REPORTED_STEPS = ("cp_illum_calc", "cp_segcheck", "sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess")
+#: the plain-Python steps after analysis whose outputs the report shows
+TABLE_STEPS = ("profiles", "hits")
 
 
 @register_module
@@ -23,6 +25,7 @@ class QCReportModule(StarryNightModule):
     module_id = "qc_report"
     step = "qc"
     _reported: tuple[StarryNightModule, ...] = ()
+    _tables: tuple[StarryNightModule, ...] = ()
 
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
@@ -30,10 +33,12 @@ class QCReportModule(StarryNightModule):
 
     def reading(self, modules: list[StarryNightModule]) -> QCReportModule:
         """Declare the unit folders of the reported steps among `modules` (their invoke
-        modules) as inputs, so a change in any of them refreshes the report."""
+        modules) and the outputs of the profiles and hits steps as inputs, so a change in any
+        of them refreshes the report."""
         from starrynight.modules.cellprofiler_step import InvokeCPModule
 
         self._reported = tuple(m for m in modules if isinstance(m, InvokeCPModule) and m.step in REPORTED_STEPS)
+        self._tables = tuple(m for m in modules if m.step in TABLE_STEPS)
         return self
 
     def build_pipeline(self) -> pc.Command:
@@ -44,7 +49,8 @@ class QCReportModule(StarryNightModule):
             argv=["starrynight", "qc", "report", "--workspace", str(self.workspace),
                   "--out", str(self.spec.outputs["report"])],
             inputs={"cells": [self.spec.inputs["cells"]],
-                    **{m.step: [str(m.unit_output_dir(u)) for u in m.uow] for m in self._reported}},
+                    **{m.step: [str(m.unit_output_dir(u)) for u in m.uow] for m in self._reported},
+                    **{m.step: [str(p) for p in m.spec.outputs.values()] for m in self._tables}},
             outputs={"report": [self.spec.outputs["report"]]},
             container=self.container_image,
         )
