@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 CP_ARM = ("cp_illum_calc", "cp_illum_apply", "cp_segcheck")
 SBS_ARM = ("sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess")
-AFTER_ANALYSIS = ("profiles", "hits")
+AFTER_ANALYSIS = ("profiles", "hits", "qc")
 
 
 def _trio(step: str) -> tuple[type, type, type]:
@@ -65,6 +65,7 @@ def create_pcp_generic_pipeline(
     from starrynight.modules.cellprofiler_step import GenCPipeModule
     from starrynight.modules.hits import HitsModule, HitsParameters
     from starrynight.modules.profiles import ProfilesModule, ProfilesParameters
+    from starrynight.qc.figures import QCParameters
     from starrynight.qc.module import QCReportModule
 
     parameters = couple_parameters(parameters or {})
@@ -89,7 +90,8 @@ def create_pcp_generic_pipeline(
     analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"])
     profiles = ProfilesModule(data_config, experiment, ProfilesParameters(**parameters["profiles"]))
     hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
-    report = QCReportModule(data_config, experiment).reading(cp_mods + sbs_mods + [profiles, hits])
+    qc = QCParameters(**parameters["qc"])
+    report = QCReportModule(data_config, experiment, qc).reading(cp_mods + sbs_mods + [profiles, hits])
     modules = cp_mods + sbs_mods + analysis_mods + [profiles, hits, report]
     screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods), profiles.pipeline, hits.pipeline])
     cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]

@@ -105,8 +105,18 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     working_dir = runs / pipeline_name
     if compile_only:
         return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
-    handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
+    from starrynight.qc.figures import QCParameters
     from starrynight.qc.report import build_report
 
-    build_report(Path(data_config.workspace_path), handle.summary_path)  # now with run timing
+    def report(summary: Path, failure: str | None = None) -> None:  # now with run status and timing
+        qc = QCParameters(**config.parameters.get("qc", {}))
+        build_report(Path(data_config.workspace_path), summary, params=qc, screen_config=Path(config_path),
+                     failure=failure)  # fmt: skip
+
+    try:
+        handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
+    except pc.RunFailedError as err:
+        report(err.handle.summary_path, str(err))  # a failed run gets its report too
+        raise
+    report(handle.summary_path)
     return handle

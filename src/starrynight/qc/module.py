@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from starrynight import naming
 from starrynight.modules.base import StarryNightModule, register_module
+from starrynight.qc.figures import QCParameters
 
 if TYPE_CHECKING:
     import pipecraft as pc
@@ -24,6 +25,7 @@ class QCReportModule(StarryNightModule):
 
     module_id = "qc_report"
     step = "qc"
+    Parameters = QCParameters
     _reported: tuple[StarryNightModule, ...] = ()
     _tables: tuple[StarryNightModule, ...] = ()
 
@@ -47,7 +49,7 @@ class QCReportModule(StarryNightModule):
         return pc.Command(
             name="qc_report",
             argv=["starrynight", "qc", "report", "--workspace", str(self.workspace),
-                  "--out", str(self.spec.outputs["report"])],
+                  "--out", str(self.spec.outputs["report"]), "--parameters", self.parameters.model_dump_json()],
             inputs={"cells": [self.spec.inputs["cells"]],
                     **{m.step: [str(m.unit_output_dir(u)) for u in m.uow] for m in self._reported},
                     **{m.step: [str(p) for p in m.spec.outputs.values()] for m in self._tables}},
