@@ -66,7 +66,11 @@ def create_pcp_generic_pipeline(
     from starrynight.modules.hits import HitsModule, HitsParameters
     from starrynight.modules.profiles import ProfilesModule, ProfilesParameters
     from starrynight.qc.figures import QCParameters
-    from starrynight.qc.module import QCReportModule
+    from starrynight.qc.module import (
+        QCGateBeforeAnalysisModule,
+        QCGateBeforeProfilesModule,
+        QCReportModule,
+    )
 
     parameters = couple_parameters(parameters or {})
     unknown = set(parameters) - set(CP_ARM) - set(SBS_ARM) - {"analysis", *AFTER_ANALYSIS}
@@ -92,8 +96,15 @@ def create_pcp_generic_pipeline(
     hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
     qc = QCParameters(**parameters["qc"])
     report = QCReportModule(data_config, experiment, qc).reading(cp_mods + sbs_mods + [profiles, hits])
-    modules = cp_mods + sbs_mods + analysis_mods + [profiles, hits, report]
-    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods), profiles.pipeline, hits.pipeline])
+    gates = [g for g in (QCGateBeforeAnalysisModule(data_config, experiment, qc),
+                         QCGateBeforeProfilesModule(data_config, experiment, qc)) if g.active]  # fmt: skip
+    modules = cp_mods + sbs_mods + analysis_mods + [profiles, hits, *gates, report]
+
+    def gate(stage: str) -> list[pc.Command]:
+        return [g.pipeline for g in gates if g.stage == stage]
+
+    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), *gate("before_analysis"), _runs(analysis_mods),
+                     *gate("before_profiles"), profiles.pipeline, hits.pipeline])  # fmt: skip
     cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]
     return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
 

@@ -116,7 +116,11 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     try:
         handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
     except pc.RunFailedError as err:
-        report(err.handle.summary_path, str(err))  # a failed run gets its report too
-        raise
+        from starrynight.qc.gate import stop_message, stopped_gates
+
+        reasons = [stop_message(v) for v in stopped_gates(Path(data_config.workspace_path))]
+        message = "\n".join([*reasons, str(err)])
+        report(err.handle.summary_path, message)  # a failed run gets its report too
+        raise pc.RunFailedError(message, err.handle) from None
     report(handle.summary_path)
     return handle

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,9 @@ class Threshold(BaseModel):
         return "pass" if value >= self.warn else "warn" if value >= self.fail else "fail"
 
 
+Figure = Literal["cells_per_well", "matched_share", "perfect_match_share", "alignment_score", "library_coverage"]
+
+
 class QCParameters(BaseModel):
     """Thresholds of the headline figures, and the QC gates of a run."""
 
@@ -50,12 +53,13 @@ class QCParameters(BaseModel):
                                        description="worst well's mean correlation of SBS cycles with cycle 1")
     library_coverage: Threshold = Field(Threshold(warn=0.95, fail=0.8),
                                         description="share of library guides seen in at least one cell")
-    gates: list[Literal["alignment"]] = Field(
-        default_factory=list, description="stop the run before analysis when alignment_score fails")
-    override: list[str] = Field(default_factory=list, description="figures whose failed gate is overridden")
+    gates: list[Figure] = Field(default_factory=list,  # type: ignore[valid-type]
+                                description="figures that stop the run after their step when they fail")
+    override: list[Figure] = Field(default_factory=list,  # type: ignore[valid-type]
+                                   description="gated figures whose failure is accepted (the run goes on)")
 
 
-HEADLINE = ("cells_per_well", "matched_share", "perfect_match_share", "alignment_score", "library_coverage")
+HEADLINE: tuple[str, ...] = get_args(Figure)
 
 
 def read_csvs(paths: list[Path]) -> pl.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from starrynight import naming
 from starrynight.modules.base import StarryNightModule, register_module
@@ -56,3 +56,51 @@ class QCReportModule(StarryNightModule):
             outputs={"report": [self.spec.outputs["report"]]},
             container=self.container_image,
         )
+
+
+class QCGateModule(StarryNightModule):
+    """Stop the run at this point when a gated figure fails its threshold (unless overridden)."""
+
+    step = "qc"
+    Parameters = QCParameters
+    requires_experiment = False
+    #: where the gate sits (a key of `starrynight.qc.gate.STAGES`)
+    stage: ClassVar[str]
+
+    def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        ws = self.workspace
+        return {}, {"passed": naming.qc_gate_passed(ws, self.stage), "verdict": naming.qc_gate_verdict(ws, self.stage)}
+
+    @property
+    def active(self) -> bool:
+        """Whether any gated figure is checked here."""
+        from starrynight.qc.gate import gated
+
+        return bool(gated(self.parameters, self.stage))
+
+    def build_pipeline(self) -> pc.Command:
+        import pipecraft as pc
+
+        return pc.Command(
+            name=f"qc_gate_{self.stage}",
+            argv=["starrynight", "qc", "gate", "--workspace", str(self.workspace), "--stage", self.stage,
+                  "--parameters", self.parameters.model_dump_json()],
+            outputs={"passed": [self.spec.outputs["passed"]]},
+            container=self.container_image,
+        )  # fmt: skip
+
+
+@register_module
+class QCGateBeforeAnalysisModule(QCGateModule):
+    """Stop before analysis when an SBS figure (alignment, perfect matches) fails."""
+
+    module_id = "qc_gate_before_analysis"
+    stage = "before_analysis"
+
+
+@register_module
+class QCGateBeforeProfilesModule(QCGateModule):
+    """Stop before profiles when a cell figure (cells per well, matched share, coverage) fails."""
+
+    module_id = "qc_gate_before_profiles"
+    stage = "before_profiles"

@@ -121,7 +121,19 @@ def headline_section(workspace: Path, params: QCParameters) -> Section:
         for name, value, t, status in fig_data.judge(fig_data.headline(workspace), params)
     )  # fmt: skip
     head = "<tr><th>figure</th><th>value</th><th>pass at or above</th><th>fail below</th><th>status</th></tr>"
-    return "Headline figures", f'<table class="headline">{head}{rows}</table>'
+    return "Headline figures", f'<table class="headline">{head}{rows}</table>' + _gates(workspace)
+
+
+def _gates(workspace: Path) -> str:
+    """The verdict of every QC gate of the last run, if any gate ran."""
+    from starrynight.qc.gate import STAGES
+
+    rows = []
+    for stage in STAGES:
+        verdict = _json(naming.qc_gate_verdict(workspace, stage))
+        rows += [{"gate": stage, **r, "stops the run": r["status"] == "fail" and not r["overridden"]}
+                 for r in verdict.get("figures", [])]  # fmt: skip
+    return "<p>QC gates:</p>" + _table(pl.DataFrame(rows)) if rows else ""
 
 
 def _well_position(well: str) -> tuple[int, int] | None:
@@ -216,7 +228,7 @@ def _thumbnail(path: Path) -> bytes:
 def segmentation_section(workspace: Path) -> Section:
     """One overlay of every well (its first sampled site, downsampled) and counts per plate and well."""
     root = naming.outputs_dir(workspace, "cp_segcheck")
-    overlays = sorted(root.glob("*/*.png"))
+    overlays = sorted(root.glob(f"*/{naming.cp.overlay_image_glob()}"))
     if not overlays:
         return "Segmentation overlays", _missing("no overlay images (cp_segcheck)")
     first: dict[str, Path] = {}
