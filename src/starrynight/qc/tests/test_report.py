@@ -152,3 +152,19 @@ def test_browser_check_detects_a_broken_image(workspace, tmp_path):
     report = build_report(workspace, _fake_run(workspace)).read_text()
     page.write_text(report.replace("data:image/png;base64,", "data:image/png;base64,AAAA", 1))
     assert render(page, tmp_path / "broken.png")["broken"] == 1
+
+
+def test_the_documented_settings_are_valid_parameters():
+    """The settings example of docs/profiles-hits-qc.md passes the steps' own validation."""
+    import yaml
+
+    from starrynight.modules.hits import HitsParameters
+    from starrynight.modules.profiles import ProfilesParameters
+
+    doc = (Path(__file__).parents[4] / "docs" / "profiles-hits-qc.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", doc, re.S).group(1)
+    parameters = yaml.safe_load(block)["parameters"]
+    ProfilesParameters(**parameters["profiles"])
+    HitsParameters(**parameters["hits"])
+    qc = QCParameters(**parameters["qc"])
+    assert qc.gates == ["alignment_score"]
