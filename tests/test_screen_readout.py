@@ -36,7 +36,7 @@ def _config(root: Path, parameters: dict | None = None) -> Path:
 def test_demo_recovers_its_large_effect_genes(tmp_path: Path) -> None:
     info = generate_dataset(tmp_path, "demo", seed=0)
     run_screen(_config(tmp_path))
-    score = score_hit_files(naming.profiles.hits_table(info.workspace_path), info.truth_phenotypes)
+    score = score_hit_files(naming.profiles.hits_table(info.workspace_path), info.root)
     print(score.report())
     assert score.genes["large"] >= 2 and score.genes["none"] >= 4
     assert score.recall["large"] >= 0.9

@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from starrynight.scoring.score import ScoringError
 
+PHENOTYPES = "phenotypes.parquet"
+
 
 class HitScore(BaseModel):
     """Hit calling vs truth; rates are fractions (0..1), None when a group is empty."""
@@ -57,8 +59,13 @@ def score_hits(hits: pl.DataFrame, phenotypes: pl.DataFrame) -> HitScore:
                     missing=sorted(absent))  # fmt: skip
 
 
-def score_hit_files(hits_path: Path, phenotypes_path: Path) -> HitScore:
-    for path in (hits_path, phenotypes_path):
-        if not Path(path).is_file():
-            raise ScoringError(f"{path}: no such file")
-    return score_hits(pl.read_parquet(hits_path), pl.read_parquet(phenotypes_path))
+def score_hit_files(hits_path: Path, truth: Path) -> HitScore:
+    """Score the hit table at `hits_path` against the phenotypes of a dataset root, its `truth/`
+    folder, or a phenotypes parquet."""
+    if not Path(hits_path).is_file():
+        raise ScoringError(f"{hits_path}: no such file")
+    truth = Path(truth)
+    for candidate in (truth / "truth" / PHENOTYPES, truth / PHENOTYPES, truth):
+        if candidate.is_file():
+            return score_hits(pl.read_parquet(hits_path), pl.read_parquet(candidate))
+    raise ScoringError(f"{truth}: no true phenotypes here (looked for truth/{PHENOTYPES}, {PHENOTYPES})")

@@ -56,3 +56,17 @@ def test_hit_score_counts_recall_per_strength_and_false_calls() -> None:
     assert score.false_call_rate == 0.5  # D of D, E (F has no row: missing, not a non-hit)
     assert score.missing == ["F"]
     assert "large effect: 1 of 2 genes called (50 %)" in score.report()
+
+
+def test_hit_files_are_scored_from_a_dataset_root(tmp_path) -> None:
+    from starrynight.scoring import ScoringError
+    from starrynight.scoring.hits import score_hit_files
+
+    hits = tmp_path / "hits.parquet"
+    pl.DataFrame({"Metadata_Gene": ["A", "B"], "hit": [True, False]}).write_parquet(hits)
+    with pytest.raises(ScoringError, match="no true phenotypes here"):
+        score_hit_files(hits, tmp_path)
+    (tmp_path / "truth").mkdir()
+    pl.DataFrame({"gene": ["A", "B"], "strength": ["large", "none"]}).write_parquet(tmp_path / "truth" / "phenotypes.parquet")
+    score = score_hit_files(hits, tmp_path)
+    assert score.recall["large"] == 1.0 and score.false_call_rate == 0.0
