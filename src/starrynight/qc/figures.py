@@ -2,7 +2,8 @@
 
 Per well (always keyed by plate and well): cells, the share of cells with a gene (a matched
 barcode), the share of foci whose read matches a library barcode perfectly, and the alignment
-score (mean correlation of every SBS cycle's nuclei with cycle 1's). Overall: the worst well's
+score (the correlation of an SBS cycle's aligned nuclei with cycle 1's, averaged over the
+well's sites, for its worst cycle: one failed cycle spoils every barcode). Overall: the worst well's
 cells, the screen-wide shares, the worst well's alignment, and library coverage (share of the
 library's guides seen in at least one cell). Each reads what the steps wrote (names from the
 naming package) and is missing (None) when the step has not run.
@@ -50,7 +51,7 @@ class QCParameters(BaseModel):
     perfect_match_share: Threshold = Field(Threshold(warn=0.6, fail=0.3),
                                            description="share of foci matching a library barcode exactly")
     alignment_score: Threshold = Field(Threshold(warn=0.8, fail=0.5),
-                                       description="worst well's mean correlation of SBS cycles with cycle 1")
+                                       description="worst well's worst cycle: mean correlation of its nuclei with cycle 1's")
     library_coverage: Threshold = Field(Threshold(warn=0.95, fail=0.8),
                                         description="share of library guides seen in at least one cell")
     gates: list[Figure] = Field(default_factory=list,  # type: ignore[valid-type]
@@ -120,7 +121,8 @@ def per_well(cells: pl.DataFrame, foci: pl.DataFrame, alignment: pl.DataFrame) -
         parts.append(keyed(foci).group_by(WELL_KEYS).agg(
             (pl.col(naming.sbs.FOCI_SCORE).cast(pl.Float64) >= 1.0).mean().alias("perfect_match_share")))
     if alignment.height:
-        parts.append(alignment.group_by(WELL_KEYS).agg(pl.col("score").mean().alias("alignment_score")))
+        per_cycle = alignment.group_by([*WELL_KEYS, "cycle"]).agg(pl.col("score").mean())
+        parts.append(per_cycle.group_by(WELL_KEYS).agg(pl.col("score").min().alias("alignment_score")))
     if not parts:
         return pl.DataFrame(schema={"plate": pl.String, "well": pl.String})
     out = parts[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,15 @@ class ProfilesParameters(BaseModel):
     )
 
 
+def _pycytominer():  # -> the pycytominer module
+    """pycytominer, imported without its warning about a pandas option that pandas 3 retired
+    (harmless: the option it sets is pandas 3's only behaviour)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The 'mode.copy_on_write' option is deprecated")
+        import pycytominer
+    return pycytominer
+
+
 def feature_columns(cells: pl.DataFrame) -> list[str]:
     """The numeric phenotype measurements of a per-cell table."""
     numeric = {n for n, t in cells.schema.items() if t.is_numeric()}
@@ -72,7 +82,7 @@ def feature_columns(cells: pl.DataFrame) -> list[str]:
 
 def aggregate_guides(cells: pl.DataFrame, operation: str) -> pl.DataFrame:
     """One profile per guide per well: the `operation` of each feature over its cells."""
-    from pycytominer import aggregate
+    aggregate = _pycytominer().aggregate
 
     cells = with_cytomining_metadata(cells).filter(pl.col("Metadata_Gene").is_not_null())
     features = feature_columns(cells)
@@ -91,7 +101,7 @@ def aggregate_guides(cells: pl.DataFrame, operation: str) -> pl.DataFrame:
 
 def normalize_per_plate(profiles: pl.DataFrame, control_gene: str, method: str) -> pl.DataFrame:
     """Each plate's profiles scaled by its control profiles (pycytominer `normalize`)."""
-    from pycytominer import normalize
+    normalize = _pycytominer().normalize
 
     meta = [c for c in profiles.columns if c.startswith("Metadata_")]
     features = [c for c in profiles.columns if c not in meta]
@@ -113,7 +123,7 @@ def select_features(
     profiles: pl.DataFrame, operations: list[str], correlation_threshold: float
 ) -> pl.DataFrame:
     """The profiles with only the features pycytominer `feature_select` keeps."""
-    from pycytominer import feature_select
+    feature_select = _pycytominer().feature_select
 
     if not operations:
         return profiles
@@ -126,7 +136,7 @@ def select_features(
 
 def aggregate_genes(guides: pl.DataFrame, operation: str) -> pl.DataFrame:
     """One profile per gene over all its guide-well profiles, with guide, well and cell counts."""
-    from pycytominer import aggregate
+    aggregate = _pycytominer().aggregate
 
     meta = [c for c in guides.columns if c.startswith("Metadata_")]
     features = [c for c in guides.columns if c not in meta]
