@@ -419,15 +419,16 @@ def hits_section(workspace: Path) -> Section:
     if hits.is_empty():
         return "Hits", _missing("the hit table is empty")
     floor = 1.0 / (10 * max(1, hits.height))
+    scored = hits.drop_nulls("corrected_p_value")  # a gene with one profile has no statistics
 
     def draw(fig):
         ax = fig.add_subplot(1, 1, 1)
-        y = -np.log10(np.clip(hits.get_column("corrected_p_value").to_numpy(), floor, 1))
-        x = hits.get_column("mean_average_precision").to_numpy()
-        is_hit = hits.get_column("hit").to_numpy()
+        y = -np.log10(np.clip(scored.get_column("corrected_p_value").to_numpy(), floor, 1))
+        x = scored.get_column("mean_average_precision").to_numpy()
+        is_hit = scored.get_column("hit").to_numpy()
         ax.scatter(x[~is_hit], y[~is_hit], c="grey", s=14, label="not a hit")
         ax.scatter(x[is_hit], y[is_hit], c="crimson", s=18, label="hit")
-        for gene, xi, yi, h in zip(hits.get_column("Metadata_Gene").to_list(), x, y, is_hit, strict=True):
+        for gene, xi, yi, h in zip(scored.get_column("Metadata_Gene").to_list(), x, y, is_hit, strict=True):
             if h:
                 ax.annotate(gene, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
         ax.set_xlabel("mean average precision vs controls")

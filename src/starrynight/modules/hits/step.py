@@ -5,7 +5,9 @@ control profiles of my plate are? Its average precision answers (positives: same
 negatives: controls on the same plate; cosine distance). A gene's mean average precision
 (mAP) is tested against a permutation null (copairs), and the p-values are corrected for
 the number of genes (Benjamini-Hochberg). A gene is a hit when its corrected p-value is
-below `fdr`. The ranked table has one row per gene.
+below `fdr`. The ranked table has one row per gene; a gene with a single profile cannot be
+scored and keeps its row with null statistics (never a hit). Features that are not finite in
+every profile are left out.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def phenotypic_activity(guides: pl.DataFrame, params: HitsParameters) -> pl.Data
     missing = [c for c in needed if c not in guides.columns]
     if missing:
         raise HitsError(f"guide profiles: missing column(s) {missing}")
-    features = [c for c in guides.columns if not c.startswith("Metadata_")]
-    guides = guides.drop_nulls(features)
+    features = [c for c in guides.columns if not c.startswith("Metadata_")
+                and guides.get_column(c).cast(pl.Float64).is_finite().fill_null(False).all()]  # fmt: skip
+    if not features:
+        raise HitsError("guide profiles: no feature is finite in every profile")
     if not guides.get_column("Metadata_Control").any():
         raise HitsError(
             "guide profiles: no control profiles (Metadata_Control) to test genes against"
@@ -79,9 +83,9 @@ def phenotypic_activity(guides: pl.DataFrame, params: HitsParameters) -> pl.Data
         scored[["Metadata_Gene", "mean_average_precision", "p_value", "corrected_p_value"]]
     )
     return (
-        table.join(counts, on="Metadata_Gene", how="left")
-        .with_columns((pl.col("corrected_p_value") < params.fdr).alias("hit"))
-        .sort(["corrected_p_value", "mean_average_precision"], descending=[False, True])
+        counts.join(table, on="Metadata_Gene", how="left")
+        .with_columns((pl.col("corrected_p_value") < params.fdr).fill_null(False).alias("hit"))
+        .sort(["corrected_p_value", "mean_average_precision"], descending=[False, True], nulls_last=True)
         .select(HIT_COLUMNS)
     )
 

@@ -60,9 +60,9 @@ def _fake_run(ws: Path, plates: tuple[str, ...] = ("Plate1",), wells: tuple[str,
     pl.concat(cells).write_parquet(table)
     hits = naming.profiles.hits_table(ws)
     hits.parent.mkdir(parents=True)
-    pl.DataFrame({"Metadata_Gene": ["G1", "G2"], "mean_average_precision": [0.95, 0.4], "p_value": [0.001, 0.6],
-                  "corrected_p_value": [0.002, 0.6], "hit": [True, False], "n_profiles": [4, 4],
-                  "n_cells": [40, 38]}).write_parquet(hits)  # fmt: skip
+    pl.DataFrame({"Metadata_Gene": ["G1", "G2", "G3"], "mean_average_precision": [0.95, 0.4, None],
+                  "p_value": [0.001, 0.6, None], "corrected_p_value": [0.002, 0.6, None],
+                  "hit": [True, False, False], "n_profiles": [4, 4, 1], "n_cells": [40, 38, 3]}).write_parquet(hits)  # fmt: skip
     summary = ws / "run_summary.json"
     summary.write_text(json.dumps({"status": "succeeded", "versions": {"cellprofiler": "5.0.0.dev784"}, "jobs": [
         {"rule": "cp_illum_calc_invoke", "unit": "Plate1", "status": "done", "wall_s": 12.5, "max_rss_mb": 300.0},
@@ -90,7 +90,7 @@ def test_every_section_has_content_when_outputs_exist(workspace):
     assert "min score" in page and "0.943" in page  # worst alignment score of cycle 2
     assert "version: cellprofiler" in page and "5.0.0.dev784" in page  # versions from the run summary
     assert "guides with no cell</th><td>1" in page and "GGG" in page  # the missing guide is listed
-    assert "1 of 2 genes are hits" in page
+    assert "1 of 3 genes are hits" in page
 
 
 def test_missing_outputs_are_reported_not_fatal(tmp_path):

@@ -34,6 +34,14 @@ def test_genes_with_an_effect_are_hits_and_null_genes_are_not(guides) -> None:
     assert (hits.get_column("n_profiles") == 2 * 2 * 2).all()  # guides x wells x plates
 
 
+def test_a_gene_with_one_profile_keeps_its_row_unscored(guides) -> None:
+    lone = guides.filter(pl.col("Metadata_Gene") == "NULL0").head(1).with_columns(pl.lit("LONE").alias("Metadata_Gene"))
+    hits = phenotypic_activity(pl.concat([guides, lone]), FAST)
+    row = hits.filter(pl.col("Metadata_Gene") == "LONE")
+    assert row.height == 1 and row.get_column("mean_average_precision").item() is None
+    assert not row.get_column("hit").item() and hits.get_column("Metadata_Gene").tail(1).item() == "LONE"
+
+
 def test_a_stricter_fdr_calls_no_more_hits(guides) -> None:
     loose = phenotypic_activity(guides, HitsParameters(null_size=2000, fdr=0.25)).get_column("hit").sum()
     strict = phenotypic_activity(guides, HitsParameters(null_size=2000, fdr=0.001)).get_column("hit").sum()
