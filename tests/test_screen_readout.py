@@ -57,7 +57,9 @@ def _flip_cycle(info, plate: str, well: str, cycle: int) -> int:
 
 
 @pytest.mark.slow
-def test_gate_stops_broken_alignment_override_resumes_and_report_shows_both_plates(tmp_path: Path) -> None:
+def test_gate_stops_broken_alignment_override_resumes_and_report_shows_both_plates(
+    tmp_path: Path,
+) -> None:
     from starrynight.qc.browser import BrowserError, render
 
     preset = Preset(name="tiny-2plates", plates=2, wells=2, sites_per_well=2, cycles=3, image_size=256,
@@ -69,7 +71,10 @@ def test_gate_stops_broken_alignment_override_resumes_and_report_shows_both_plat
     with pytest.raises(pc.RunFailedError) as stopped:
         run_screen(_config(tmp_path, {"qc": {"gates": ["alignment_score"]}}))
     message = str(stopped.value)
-    assert re.search(r"QC gate before_analysis: alignment_score = 0\.\d+ is below its fail threshold 0\.5", message)
+    assert re.search(
+        r"QC gate before_analysis: alignment_score = 0\.\d+ is below its fail threshold 0\.5",
+        message,
+    )
     assert "qc.override" in message
     assert not naming.analysis.cell_table(ws).exists()  # analysis never ran
     failed_page = naming.qc_report(ws).read_text()
@@ -77,7 +82,9 @@ def test_gate_stops_broken_alignment_override_resumes_and_report_shows_both_plat
     aligned = sorted(naming.outputs_dir(ws, naming.sbs.SBS_ILLUM_APPLY).glob("*/*.csv"))
     before = {p: p.stat().st_mtime_ns for p in aligned}
 
-    run_screen(_config(tmp_path, {"qc": {"gates": ["alignment_score"], "override": ["alignment_score"]}}))
+    run_screen(
+        _config(tmp_path, {"qc": {"gates": ["alignment_score"], "override": ["alignment_score"]}})
+    )
     assert naming.analysis.cell_table(ws).is_file() and naming.profiles.hits_table(ws).is_file()
     assert {p: p.stat().st_mtime_ns for p in aligned} == before  # resumed: finished units kept
 

@@ -31,7 +31,9 @@ def gated(params: QCParameters, stage: str) -> list[str]:
     return [f for f in STAGES[stage] if f in params.gates]
 
 
-def check_gate(workspace: Path, stage: str, params: QCParameters, verdict_path: Path, passed_path: Path) -> dict:
+def check_gate(
+    workspace: Path, stage: str, params: QCParameters, verdict_path: Path, passed_path: Path
+) -> dict:
     """Judge the gated figures of `stage`; write the verdict, and `passed_path` only when the run may go on."""
     values = headline(workspace)
     rows = []

@@ -32,8 +32,10 @@ class HitScore(BaseModel):
 
         lines = [f"{s} effect: {self.called.get(s, 0)} of {self.genes.get(s, 0)} genes called "
                  f"({pct(self.recall.get(s))})" for s in ("large", "subtle")]  # fmt: skip
-        lines.append(f"no effect: {self.called.get('none', 0)} of {self.genes.get('none', 0)} genes called "
-                     f"({pct(self.false_call_rate)})")
+        lines.append(
+            f"no effect: {self.called.get('none', 0)} of {self.genes.get('none', 0)} genes called "
+            f"({pct(self.false_call_rate)})"
+        )
         if self.missing:
             lines.append(f"not in the hit table: {', '.join(self.missing)}")
         return "\n".join(lines)
@@ -41,11 +43,16 @@ class HitScore(BaseModel):
 
 def score_hits(hits: pl.DataFrame, phenotypes: pl.DataFrame) -> HitScore:
     """Compare `hits` (Metadata_Gene, hit) with the truth (gene, strength)."""
-    for frame, cols, what in ((hits, ("Metadata_Gene", "hit"), "hit table"), (phenotypes, ("gene", "strength"), "truth")):
+    for frame, cols, what in (
+        (hits, ("Metadata_Gene", "hit"), "hit table"),
+        (phenotypes, ("gene", "strength"), "truth"),
+    ):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise ScoringError(f"{what}: missing column(s) {missing}")
-    joined = phenotypes.join(hits.select(pl.col("Metadata_Gene").alias("gene"), "hit"), on="gene", how="left")
+    joined = phenotypes.join(
+        hits.select(pl.col("Metadata_Gene").alias("gene"), "hit"), on="gene", how="left"
+    )
     absent = joined.filter(pl.col("hit").is_null()).get_column("gene").to_list()
     known = joined.filter(pl.col("hit").is_not_null())
     genes = dict(known.group_by("strength").len().iter_rows())
@@ -68,4 +75,6 @@ def score_hit_files(hits_path: Path, truth: Path) -> HitScore:
     for candidate in (truth / "truth" / PHENOTYPES, truth / PHENOTYPES, truth):
         if candidate.is_file():
             return score_hits(pl.read_parquet(hits_path), pl.read_parquet(candidate))
-    raise ScoringError(f"{truth}: no true phenotypes here (looked for truth/{PHENOTYPES}, {PHENOTYPES})")
+    raise ScoringError(
+        f"{truth}: no true phenotypes here (looked for truth/{PHENOTYPES}, {PHENOTYPES})"
+    )

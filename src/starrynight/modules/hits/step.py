@@ -85,7 +85,11 @@ def phenotypic_activity(guides: pl.DataFrame, params: HitsParameters) -> pl.Data
     return (
         counts.join(table, on="Metadata_Gene", how="left")
         .with_columns((pl.col("corrected_p_value") < params.fdr).fill_null(False).alias("hit"))
-        .sort(["corrected_p_value", "mean_average_precision"], descending=[False, True], nulls_last=True)
+        .sort(
+            ["corrected_p_value", "mean_average_precision"],
+            descending=[False, True],
+            nulls_last=True,
+        )
         .select(HIT_COLUMNS)
     )
 
