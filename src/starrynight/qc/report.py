@@ -183,9 +183,10 @@ def _plate_map(ax, wells: pl.DataFrame, metric: str, limits: tuple[float, float]
 
 def illumination_section(workspace: Path) -> Section:
     """Every illumination function, one figure per plate (rows: CP, then SBS cycles; columns: channels)."""
-    cp_root = naming.outputs_dir(workspace, "cp_illum_calc")
+    cp_root = naming.outputs_dir(workspace, naming.cp.ILLUM_CALC_STEP)
     sbs_root = naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_CALC)
-    files = sorted(cp_root.glob("*/*.npy")) + sorted(sbs_root.glob("*/*.npy"))
+    pattern = f"*/{naming.illum_function_name('*')}"
+    files = sorted(cp_root.glob(pattern)) + sorted(sbs_root.glob(pattern))
     if not files:
         return "Illumination functions", _missing("no illumination functions (cp_illum_calc, sbs_illum_calc)")
     by_plate: dict[str, dict[str, list[Path]]] = {}
@@ -227,7 +228,7 @@ def _thumbnail(path: Path) -> bytes:
 
 def segmentation_section(workspace: Path) -> Section:
     """One overlay of every well (its first sampled site, downsampled) and counts per plate and well."""
-    root = naming.outputs_dir(workspace, "cp_segcheck")
+    root = naming.outputs_dir(workspace, naming.cp.SEGCHECK_STEP)
     overlays = sorted(root.glob(f"*/{naming.cp.overlay_image_glob()}"))
     if not overlays:
         return "Segmentation overlays", _missing("no overlay images (cp_segcheck)")
@@ -240,7 +241,7 @@ def segmentation_section(workspace: Path) -> Section:
         for p in first.values()
     )
     note = f"<p>{len(overlays)} overlays; the first of each of {len(first)} well(s) shown.</p>"
-    counts = read_csvs(sorted(root.glob("*/Image.csv")))
+    counts = read_csvs(sorted(root.glob(f"*/{naming.cp.measurement_table(naming.cp.IMAGE)}")))
     table = ""
     if {"Metadata_Plate", "Metadata_Well", "Count_Nuclei"} <= set(counts.columns):
         aggs = [pl.len().alias("sites"), pl.col("Count_Nuclei").mean().alias("mean nuclei")]
