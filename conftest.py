@@ -55,3 +55,39 @@ def demo_init_config(workspace: Path) -> dict:
         "barcode_csv_path": str(workspace / "barcodes.csv"),
         "image_overlap_percentage": 10,
     }
+
+
+def synthetic_cells(seed: int = 0, effects: dict[str, float] | None = None, plates: tuple[str, ...] = ("P1", "P2"),
+                    wells: tuple[str, ...] = ("A1", "A2"), cells: int = 20, controls: int = 4,
+                    plate_offset: float = 0.0):  # fmt: skip
+    """A per-cell table as analysis writes it (keys, matched_barcode, gene, Cells_/Nuclei_
+    features), two guides per gene and `controls` non-targeting guides per well; a gene's effect
+    shifts its cells' first two features by that many SDs; plate k adds k * `plate_offset` to every
+    feature (a batch effect)."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    effects = {f"G{i}": 0.0 for i in range(6)} if effects is None else effects
+    library = [(f"{g}_{k}", g) for g in effects for k in range(2)]
+    library += [(f"NT_{k}", "nontargeting") for k in range(controls)]
+    parts = []
+    for p, plate in enumerate(plates):
+        for well in wells:
+            for barcode, gene in library:
+                x = rng.normal(0, 1, (cells, 6)) + p * plate_offset
+                x[:, :2] += effects.get(gene, 0.0)
+                parts.append(pl.DataFrame({
+                    "plate": plate, "well": well, "site": 0, "cell_id": np.arange(cells),
+                    "matched_barcode": barcode, "gene": gene,
+                    **{f"Cells_Intensity_F{k}": x[:, k] for k in range(3)},
+                    **{f"Nuclei_AreaShape_F{k}": x[:, k] for k in range(3, 6)},
+                    "Nuclei_Location_Center_X": rng.uniform(0, 500, cells),
+                }))  # fmt: skip
+    return pl.concat(parts)
+
+
+@pytest.fixture
+def make_cells():
+    """`synthetic_cells`, as a fixture."""
+    return synthetic_cells

@@ -67,4 +67,8 @@ def summary_text(workspace: Path, run_summary: Path, elapsed: float) -> str:
     report = naming.qc_report(workspace)
     if report.exists():
         lines.insert(3, f"  QC report:      {report}")
+    hits = naming.profiles.hits_table(workspace)
+    if hits.exists():
+        called = pl.read_parquet(hits).filter("hit").get_column("Metadata_Gene").to_list()
+        lines.insert(-1, f"  hit genes ({hits}): {', '.join(called) or 'none'}")
     return "\n".join(lines)

@@ -12,6 +12,8 @@ notebook reads it), an empty `scratch/`, and `truth/`:
   barcode, in_cp_frame, in_all_sbs_frames (>= 3 px inside the frame in every cycle).
 - `sites.parquet`: plate, well, site, n_cells, shift_dy/shift_dx (one per cycle): a feature at
   CP (y, x) shows in SBS cycle k at (y + shift_dy[k-1], x + shift_dx[k-1]).
+- `phenotypes.parquet`: one row per targeting gene: its true effect (strength large, subtle or
+  none; kind; factor), applied to every cell carrying one of its guides.
 - `illumination_<arm>_<channel>.npy`: the multiplicative illumination field (max 1).
 - `dataset.json`: the DatasetInfo facts, without paths, so the folder can move (written last:
   its presence means the dataset is complete);
@@ -36,13 +38,20 @@ from scipy import ndimage
 
 from starrynight.algorithms.geometry.ome import ome_metadata
 from starrynight.datasets import layout as lay
-from starrynight.datasets.library import BASE_LETTERS, barcode_strings, library_genes, make_barcodes
+from starrynight.datasets.library import (
+    BASE_LETTERS,
+    NONTARGETING,
+    barcode_strings,
+    library_genes,
+    make_barcodes,
+)
 from starrynight.datasets.models import DATASET_JSON, DatasetInfo, read_dataset_info
 from starrynight.datasets.optics import expose, vignette
+from starrynight.datasets.phenotypes import assign_phenotypes, cell_effects
 from starrynight.datasets.presets import Preset, get_preset
 from starrynight.datasets.scene import Scene, build_scene, render_spots
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: genes carry true phenotypes
 _UUID_NAMESPACE = uuid.UUID("5f1f6c2e-3f0a-4c59-9a55-6a0d3a7e2b11")
 
 # Observed channel (rows C,A,T,G) per unit of true base (columns C,A,T,G): dye brightness on the
@@ -73,6 +82,7 @@ class _Library:
     codes: np.ndarray  # (n, cycles) base index into BASE_LETTERS
     barcodes: list[str]
     genes: list[str]
+    phenotypes: pl.DataFrame  # per targeting gene: its true effect
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -223,7 +233,7 @@ def _write_site(plates_dir: Path, p: Preset, seed: int, lib: _Library, vignettes
     """Render and write one site's CP image and SBS cycles; return its truth."""
     (pi, plate_name), (wi, well_name) = plate, well
     rng = np.random.default_rng([seed, 3, pi, wi, site])
-    scene, cell_code, shifts = _site_scene(rng, p)
+    scene, cell_code, shifts = _site_scene(rng, p, lib)
     file_index = wi * p.sites_per_well + site
     folders = [lay.cp_folder(plate_name, pi)] + [lay.sbs_folder(k + 1) for k in range(p.cycles)]
     stacks = [_cp_image(rng, scene, vignettes), *_sbs_images(rng, scene, p, lib, cell_code, shifts, vignettes)]
@@ -296,7 +306,8 @@ def dataset_info(root: Path, p: Preset, seed: int, layout: lay.Layout, n_cells: 
 def library_and_vignettes(p: Preset, seed: int) -> tuple[_Library, dict[str, np.ndarray]]:
     """The barcode library and one illumination field per arm and channel."""
     codes = make_barcodes(np.random.default_rng([seed, 1]), p.library_size, p.cycles, p.min_hamming)
-    lib = _Library(codes, barcode_strings(codes), library_genes(p.library_size, p.nontargeting, p.guides_per_gene))
+    genes = library_genes(p.library_size, p.nontargeting, p.guides_per_gene)
+    lib = _Library(codes, barcode_strings(codes), genes, assign_phenotypes(seed, genes, NONTARGETING))
     vig_rng = np.random.default_rng([seed, 2])
     vignettes = {f"{arm}_{ch}": vignette(vig_rng, p.image_size)
                  for arm, chans in (("CP", lay.CP_CHANNELS), ("SBS", lay.SBS_CHANNELS)) for ch in chans}
@@ -318,18 +329,21 @@ def finish_dataset(info: DatasetInfo, lib: _Library, vignettes: dict[str, np.nda
         _write_atomic(info.illumination(arm, channel), buf.getvalue())
     for path, table in truth.items():
         _write_atomic(path, _parquet_bytes(table))
+    _write_atomic(info.truth_phenotypes, _parquet_bytes(lib.phenotypes))
     _write_atomic(info.truth_path / DATASET_JSON, info.facts_json().encode())
     return info
 
 
-def _site_scene(rng: np.random.Generator, p: Preset) -> tuple[Scene, np.ndarray, np.ndarray]:
-    """The field of one site, each cell's library index (-1: no barcode) and the SBS shifts."""
+def _site_scene(rng: np.random.Generator, p: Preset, lib: _Library) -> tuple[Scene, np.ndarray, np.ndarray]:
+    """The field of one site, each cell's library index (-1: no barcode) and the SBS shifts;
+    each cell drawn with its gene's phenotype."""
     pad = int(np.ceil(p.max_shift)) + 24
     canvas_ratio = ((p.image_size + 2 * pad) / p.image_size) ** 2
     n = int(round(p.cells_per_site * canvas_ratio * rng.uniform(0.85, 1.15)))
     has_code = rng.random(n) >= p.no_barcode_fraction
     cell_code = np.where(has_code, rng.integers(0, p.library_size, n), -1)
     spot_counts = np.where(has_code, rng.integers(p.spots_per_cell[0], p.spots_per_cell[1] + 1, n), 0)
-    scene = build_scene(rng, p.image_size, pad, n, p.touching_fraction, spot_counts)
+    effects = cell_effects(lib.phenotypes, lib.genes, cell_code)
+    scene = build_scene(rng, p.image_size, pad, n, p.touching_fraction, spot_counts, effects)
     # label i+1 <-> cell i; index 0 is the background
     return scene, np.concatenate([[-1], cell_code]), _shifts(rng, p)

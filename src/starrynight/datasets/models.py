@@ -80,6 +80,11 @@ class DatasetInfo(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def truth_phenotypes(self) -> Path:
+        return self.truth_path / "phenotypes.parquet"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def truth_spots(self) -> Path:
         return self.truth_path / "spots.parquet"
 

@@ -4,7 +4,8 @@
 with 4 cycles, 32 SBS site-cycles at 512x512. At CellProfiler's ~1.4 s per image set per step the
 seven steps need roughly 8 + 8 + 4 + 32 + 8 + 8 + 8 = 76 image-set runs, ~110 s of work, ~1 min on
 2 cores plus start-up: a few minutes end to end. ~80 cells per site give ~640 cells, enough to
-score gene assignment over a 24-barcode library (~25 cells per barcode).
+score gene assignment over a 24-barcode library (~25 cells per barcode): 10 genes with two
+guides each and 4 non-targeting guides, enough controls to normalise profiles and test hits.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(name="tiny", wells=2, sites_per_well=2, cycles=3, image_size=256,
                    cells_per_site=25, library_size=12, nontargeting=2),
     "demo": Preset(name="demo", wells=2, sites_per_well=4, cycles=4, image_size=512,
-                   cells_per_site=80, library_size=24, nontargeting=2),
+                   cells_per_site=80, library_size=24, nontargeting=4),
 }
 
 # Real screen geometry: CP at 20X, SBS at 10X (pixel size x1.99, as measured on real optics),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from starrynight.datasets.phenotypes import CellEffects
+
 NUCLEUS_AXES = (7.0, 11.0)  # major semi-axis range, pixels
 CELL_EXTENT = (8.0, 18.0)  # how far a cell body reaches beyond its nucleus, pixels
 SPOT_SIGMA = 1.2  # diffraction-limited spot, pixels
@@ -41,9 +43,11 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
 
 
 def place_nuclei(rng: np.random.Generator, shape: tuple[int, int], n: int,
-                 touching_fraction: float) -> np.ndarray:
+                 touching_fraction: float, scale: np.ndarray | None = None) -> np.ndarray:
     """Nucleus parameters (cy, cx, a, b, theta) per row: random, mostly separated by cytoplasm,
-    a `touching_fraction` of them placed against a neighbour (daughter cells)."""
+    a `touching_fraction` of them placed against a neighbour (daughter cells). Row j's axes are
+    multiplied by `scale[j]` (its phenotype)."""
+    scale = np.ones(n) if scale is None else scale
     h, w = shape
     out: list[tuple[float, float, float, float, float]] = []
     centres = np.empty((0, 2))
@@ -52,7 +56,7 @@ def place_nuclei(rng: np.random.Generator, shape: tuple[int, int], n: int,
     for i in range(n):
         touching = bool(out) and i in touching_cells
         for _attempt in range(30):
-            a = rng.uniform(*NUCLEUS_AXES)
+            a = rng.uniform(*NUCLEUS_AXES) * scale[len(out)]
             b = a * rng.uniform(0.7, 1.0)
             if touching:
                 j = rng.integers(len(out))
@@ -98,13 +102,16 @@ def render_nuclei(rng: np.random.Generator, shape: tuple[int, int],
     return signal * (1 + 0.12 * chromatin), labels
 
 
-def grow_cells(rng: np.random.Generator, nucleus_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def grow_cells(rng: np.random.Generator, nucleus_labels: np.ndarray,
+               extent_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cell bodies: each background pixel joins its nearest nucleus if within that cell's reach
-    (irregular outline); neighbours meet on the Voronoi line. Also returns the distance to it."""
+    (irregular outline, scaled by `extent_scale[label - 1]`); neighbours meet on the Voronoi line.
+    Also returns the distance to it."""
     n = int(nucleus_labels.max())
     distance, (iy, ix) = ndimage.distance_transform_edt(nucleus_labels == 0, return_indices=True)
     nearest = nucleus_labels[iy, ix]
-    reach = np.concatenate([[0.0], rng.uniform(*CELL_EXTENT, n)])
+    scale = np.ones(n) if extent_scale is None else extent_scale[:n]
+    reach = np.concatenate([[0.0], rng.uniform(*CELL_EXTENT, n) * scale])
     outline = 3.0 * _smooth_noise(rng, nucleus_labels.shape, 6.0)
     cells = np.where(distance <= reach[nearest] + outline, nearest, 0).astype(np.int32)
     cells[nucleus_labels > 0] = nucleus_labels[nucleus_labels > 0]
@@ -130,13 +137,20 @@ def render_cellmask(rng: np.random.Generator, cells: np.ndarray) -> np.ndarray:
 
 
 def render_mito(rng: np.random.Generator, cells: np.ndarray, nuclei: np.ndarray,
-                distance: np.ndarray) -> np.ndarray:
-    """Mitochondria: a filament network plus puncta, densest around the nucleus."""
+                distance: np.ndarray, effects: CellEffects | None = None) -> np.ndarray:
+    """Mitochondria: a filament network plus puncta, densest around the nucleus. A cell's
+    phenotype scales its brightness (`mito_level`) and trades network for bright puncta packed
+    near the nucleus (`mito_clumping`, 0..1)."""
+    n = int(cells.max())
+    effects = CellEffects.neutral(n) if effects is None else effects
     network = np.exp(-((_smooth_noise(rng, cells.shape, 2.0) / 0.25) ** 2))
     puncta = np.clip(_smooth_noise(rng, cells.shape, 1.0) - 1.8, 0, None)
-    density = np.where(nuclei > 0, 0.15, np.exp(-distance / 10.0)) * (cells > 0)
-    level = np.concatenate([[0.0], rng.uniform(0.7, 1.3, int(cells.max()))]).astype(np.float32)
-    return (0.8 * network + 0.5 * puncta) * density * level[cells]
+    clump = np.concatenate([[0.0], effects.mito_clumping[:n]])[cells]
+    reach = 10.0 * (1.0 - 0.6 * clump)
+    density = np.where(nuclei > 0, 0.15, np.exp(-distance / reach)) * (cells > 0)
+    level = np.concatenate([[0.0], rng.uniform(0.7, 1.3, n) * effects.mito_level[:n]]).astype(np.float32)
+    mix = 0.8 * (1.0 - clump) * network + 0.5 * (1.0 + 6.0 * clump) * puncta
+    return mix * density * level[cells]
 
 
 def place_spots(rng: np.random.Generator, cells: np.ndarray, spot_counts: np.ndarray,
@@ -168,15 +182,17 @@ def place_spots(rng: np.random.Generator, cells: np.ndarray, spot_counts: np.nda
 
 
 def build_scene(rng: np.random.Generator, size: int, pad: int, n_cells: int, touching_fraction: float,
-                spot_counts: np.ndarray) -> Scene:
+                spot_counts: np.ndarray, effects: CellEffects | None = None) -> Scene:
     """The whole field, `size` square plus `pad` on each side. `spot_counts[i]` = spots wanted in
-    cell i (label i + 1); fewer fit when a cell is small or crowded."""
+    cell i (label i + 1); fewer fit when a cell is small or crowded. `effects` (indexed the same
+    way) are the cells' phenotypes; none by default."""
     shape = (size + 2 * pad, size + 2 * pad)
-    params = place_nuclei(rng, shape, n_cells, touching_fraction)
+    effects = CellEffects.neutral(n_cells) if effects is None else effects
+    params = place_nuclei(rng, shape, n_cells, touching_fraction, effects.nucleus_scale)
     nuclei, nucleus_labels = render_nuclei(rng, shape, params)
-    cells, distance = grow_cells(rng, nucleus_labels)
+    cells, distance = grow_cells(rng, nucleus_labels, effects.extent_scale)
     cellmask = render_cellmask(rng, cells)
-    mito = render_mito(rng, cells, nucleus_labels, distance)
+    mito = render_mito(rng, cells, nucleus_labels, distance, effects)
     counts = np.concatenate([[0], spot_counts[: len(params)]])
     yx, owner = place_spots(rng, cells, counts, margin=2)
     amplitude = rng.lognormal(0.0, 0.25, len(owner))

@@ -99,7 +99,17 @@ def qc_report(workspace: Path) -> Path:
     return workspace / "qc" / "report.html"
 
 
-# Names inside each arm's step outputs live in the arm's own file of this package.
-from starrynight.naming import analysis, cp, sbs  # noqa: E402
+def qc_gate_verdict(workspace: Path, stage: str) -> Path:
+    """What a QC gate found (written whether it stopped the run or not)."""
+    return workspace / "qc" / f"gate_{stage}.json"
 
-__all__ = ["analysis", "cp", "sbs"]
+
+def qc_gate_passed(workspace: Path, stage: str) -> Path:
+    """Written only when the gate let the run go on: the stages after it wait for this file."""
+    return workspace / "qc" / f"gate_{stage}.passed"
+
+
+# Names inside each arm's step outputs live in the arm's own file of this package.
+from starrynight.naming import analysis, cp, profiles, sbs  # noqa: E402
+
+__all__ = ["analysis", "cp", "profiles", "sbs"]

@@ -3,6 +3,7 @@
     Cell Painting arm:  illum calc -> illum apply + segmentation -> segmentation check
     SBS arm:            illum calc -> illum apply + alignment -> preprocessing / barcodes
     then:               analysis (registration, phenotype, foci -> cells) -> per-cell table
+                        -> profiles (per guide, per gene) -> hits (genes vs controls)
     last:               the QC report
 
 Each step is its three modules (LoadData, pipeline generation, the CellProfiler fan-out),
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 CP_ARM = ("cp_illum_calc", "cp_illum_apply", "cp_segcheck")
 SBS_ARM = ("sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess")
+AFTER_ANALYSIS = ("profiles", "hits", "qc")
 
 
 def _trio(step: str) -> tuple[type, type, type]:
@@ -74,7 +76,14 @@ def create_pcp_generic_pipeline(
     import pipecraft as pc
     from starrynight.modules.analysis import analysis_modules
     from starrynight.modules.cellprofiler_step import GenCPipeModule
-    from starrynight.qc.module import QCReportModule
+    from starrynight.modules.hits import HitsModule, HitsParameters
+    from starrynight.modules.profiles import ProfilesModule, ProfilesParameters
+    from starrynight.qc.figures import QCParameters
+    from starrynight.qc.module import (
+        QCGateBeforeAnalysisModule,
+        QCGateBeforeProfilesModule,
+        QCReportModule,
+    )
 
     require_same_fields(data_config, experiment)
     parameters = couple_parameters(parameters or {})
@@ -94,9 +103,19 @@ def create_pcp_generic_pipeline(
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
     analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"])
-    report = QCReportModule(data_config, experiment).reading(cp_mods + sbs_mods)
-    modules = cp_mods + sbs_mods + analysis_mods + [report]
-    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), _runs(analysis_mods)])
+    profiles = ProfilesModule(data_config, experiment, ProfilesParameters(**parameters["profiles"]))
+    hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
+    qc = QCParameters(**parameters["qc"])
+    report = QCReportModule(data_config, experiment, qc).reading(cp_mods + sbs_mods + [profiles, hits])
+    gates = [g for g in (QCGateBeforeAnalysisModule(data_config, experiment, qc),
+                         QCGateBeforeProfilesModule(data_config, experiment, qc)) if g.active]  # fmt: skip
+    modules = cp_mods + sbs_mods + analysis_mods + [profiles, hits, *gates, report]
+
+    def gate(stage: str) -> list[pc.Command]:
+        return [g.pipeline for g in gates if g.stage == stage]
+
+    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), *gate("before_analysis"), _runs(analysis_mods),
+                     *gate("before_profiles"), profiles.pipeline, hits.pipeline])  # fmt: skip
     cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]
     return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
 
@@ -138,7 +157,7 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         given = parameters.get(step) or {}
         return dict(given) if isinstance(given, dict) else given.model_dump(exclude_unset=True)
 
-    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis"}}
+    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis", *AFTER_ANALYSIS}}
     for (down, down_field), (up, up_field) in parameter_links():
         up_model = get_module(f"{up}_loaddata").Parameters
         value = out[up].get(up_field, up_model.model_fields[up_field].default)
@@ -156,6 +175,19 @@ class ParameterError(ValueError):
     """A step's parameters are unusable; the message names `parameters.<step>.<key>`."""
 
 
+def _parameters_model(step: str) -> type:
+    """The parameters model of a step named in `parameters`."""
+    from starrynight.modules.analysis import AnalysisParameters
+    from starrynight.modules.base import get_module
+    from starrynight.modules.hits import HitsParameters
+    from starrynight.modules.profiles import ProfilesParameters
+    from starrynight.qc.figures import QCParameters
+
+    named = {"analysis": AnalysisParameters, "profiles": ProfilesParameters,
+             "hits": HitsParameters, "qc": QCParameters}  # fmt: skip
+    return named[step] if step in named else get_module(f"{step}_loaddata").Parameters
+
+
 def check_step_parameters(step: str, given: Any) -> None:
     """Validate one step's parameters on their own model, so errors name that step's keys."""
     import difflib
@@ -163,17 +195,15 @@ def check_step_parameters(step: str, given: Any) -> None:
     from pydantic import BaseModel, ValidationError
 
     from starrynight.messages import describe_validation
-    from starrynight.modules.analysis import AnalysisParameters
-    from starrynight.modules.base import get_module
 
-    steps = [*CP_ARM, *SBS_ARM, "analysis"]
+    steps = [*CP_ARM, *SBS_ARM, "analysis", *AFTER_ANALYSIS]
     if step not in steps:
         close = difflib.get_close_matches(str(step), steps, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ParameterError(
             f"parameters.{step}: no such step (steps: {', '.join(steps)}){hint}"
         )
-    model = AnalysisParameters if step == "analysis" else get_module(f"{step}_loaddata").Parameters
+    model = _parameters_model(step)
     if isinstance(given, BaseModel) or given is None:
         return
     if not isinstance(given, dict):

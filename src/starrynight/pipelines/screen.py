@@ -127,10 +127,24 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     working_dir = runs / pipeline_name
     if compile_only:
         return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
-    handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
+    from starrynight.qc.figures import QCParameters
     from starrynight.qc.report import build_report
 
-    build_report(Path(data_config.workspace_path), handle.summary_path)  # now with run timing
+    def report(summary: Path, failure: str | None = None) -> None:  # now with run status and timing
+        qc = QCParameters(**config.parameters.get("qc", {}))
+        build_report(Path(data_config.workspace_path), summary, params=qc, screen_config=Path(config_path),
+                     failure=failure)  # fmt: skip
+
+    try:
+        handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
+    except pc.RunFailedError as err:
+        from starrynight.qc.gate import stop_message, stopped_gates
+
+        reasons = [stop_message(v) for v in stopped_gates(Path(data_config.workspace_path))]
+        message = "\n".join([*reasons, str(err)])
+        report(err.handle.summary_path, message)  # a failed run gets its report too
+        raise pc.RunFailedError(message, err.handle) from None
+    report(handle.summary_path)
     return handle
 
 

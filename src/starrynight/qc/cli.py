@@ -18,10 +18,39 @@ def qc_group() -> None:
               help="run_summary.json of the run, for the timing section.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Report file (default: <workspace>/qc/report.html).")
-def report_command(workspace: Path, run_summary: Path | None, out: Path | None) -> None:
+@click.option("--parameters", default="{}", show_default=True,
+              help="QCParameters as JSON (thresholds of the headline figures).")
+@click.option("--screen-config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The screen config file, shown in the report's header.")
+def report_command(workspace: Path, run_summary: Path | None, out: Path | None, parameters: str,
+                   screen_config: Path | None) -> None:
     """Write one self-contained HTML report of the workspace's results."""
     from starrynight.cli_errors import user_errors
+    from starrynight.modules.profiles.cli import parse_parameters
+    from starrynight.qc.figures import QCParameters
     from starrynight.qc.report import build_report
 
+    params = parse_parameters(QCParameters, parameters, "qc")
     with user_errors():
-        click.echo(build_report(workspace, run_summary, out))
+        click.echo(build_report(workspace, run_summary, out, params, screen_config))
+
+
+@qc_group.command("gate")
+@click.option("--workspace", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
+@click.option("--stage", type=click.Choice(["before_analysis", "before_profiles"]), required=True)
+@click.option("--parameters", default="{}", show_default=True, help="QCParameters as JSON (thresholds, gates, override).")
+def gate_command(workspace: Path, stage: str, parameters: str) -> None:
+    """Stop the run here when a gated figure fails its threshold and is not overridden."""
+    from starrynight import naming
+    from starrynight.cli_errors import user_errors
+    from starrynight.modules.profiles.cli import parse_parameters
+    from starrynight.qc.figures import QCParameters
+    from starrynight.qc.gate import check_gate
+
+    params = parse_parameters(QCParameters, parameters, "qc")
+    with user_errors():
+        verdict = check_gate(workspace, stage, params, naming.qc_gate_verdict(workspace, stage),
+                             naming.qc_gate_passed(workspace, stage))  # fmt: skip
+    for row in verdict["figures"]:
+        note = " (failed, overridden)" if row["overridden"] else ""
+        click.echo(f"QC gate {stage}: {row['figure']} = {row['value']} {row['status']}{note}")

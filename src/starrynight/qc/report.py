@@ -1,11 +1,14 @@
-"""The QC report: one self-contained HTML file with the pictures a screen is judged by.
+"""The QC report: one self-contained HTML file that says whether a screen worked.
 
-Sections: illumination functions per channel (CP per plate, SBS per plate and cycle),
-segmentation overlays of sampled sites, per-cycle alignment of SBS to cycle 1, barcode
-quality (base frequency per cycle, match-score histogram, share of perfect matches per
-well), cells per well, and run timing. Each section reads the files the steps wrote (names
-from the naming package) and says plainly when they are not there yet. Figures are PNGs
-embedded as data URIs, so the file can be mailed or opened offline.
+Sections: a header (date, versions, the experiment and step parameters, the screen config),
+the headline figures against their pass / warn / fail thresholds, plate maps of the per-well
+figures for every plate, illumination functions (every plate, cycle and channel), segmentation
+overlays (one site of every well), per-cycle alignment of SBS to cycle 1, barcode quality
+(per plate and well), library coverage (cells per guide, 90/10 skew, missing guides), foci per
+cell, cells per well, the hit list with a volcano plot, and the run (status, failed jobs,
+timing). Each section reads the files the steps wrote (names from the naming package) and says
+plainly when they are not there yet; a report written after a failed run says what failed.
+Figures are PNGs embedded as data URIs, so the file can be mailed or opened offline.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +27,11 @@ import polars as pl
 
 from starrynight import naming
 from starrynight.config import write_text_atomic
+from starrynight.qc import figures as fig_data
+from starrynight.qc.figures import WELL_KEYS, QCParameters, read_csvs
 
 Section = tuple[str, str]  # (title, html body)
+THUMBNAIL_PX = 256  # overlays are downsampled to about this size, one per well
 
 
 def _figure(draw: Callable, width: float = 8.0, height: float = 3.0) -> str:
@@ -67,52 +74,188 @@ def _fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _read_csvs(paths: list[Path]) -> pl.DataFrame:
-    frames = [pl.read_csv(p, infer_schema_length=10000) for p in paths if p.stat().st_size > 0]
-    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
 
 
 # ------------------------------------------------------------------ sections
-def illumination_section(workspace: Path) -> Section:
-    files = sorted(naming.outputs_dir(workspace, naming.cp.ILLUM_CALC_STEP).glob(f"*/{naming.illum_function_name('*')}"))
-    files += sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_CALC).glob(f"*/{naming.illum_function_name('*')}"))
-    if not files:
-        return "Illumination functions", _missing("no illumination functions (cp_illum_calc, sbs_illum_calc)")
-    shown = files[:24]
+def header_section(workspace: Path, run_summary: Path | None, screen_config: Path | None) -> Section:
+    """Date, versions, the experiment, the parameters of the steps after analysis, the screen config."""
+    from starrynight import __version__
+
+    versions = {"starrynight": __version__}
+    summary = _json(run_summary) if run_summary is not None else {}
+    versions.update({str(k): str(v) for k, v in (summary.get("versions") or {}).items()})
+    rows = [("report written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")), ("workspace", str(workspace))]
+    rows += [(f"version: {k}", v) for k, v in versions.items()]
+    body = _pairs(rows)
+    experiment = naming.experiment_json(workspace)
+    if experiment.is_file():
+        body += _details("experiment", experiment.read_text())
+    profiles = _json(naming.profiles.profiles_summary(workspace)).get("parameters")
+    if profiles:
+        body += _details("profiles parameters", json.dumps(profiles, indent=2))
+    if screen_config is not None and Path(screen_config).is_file():
+        body += _details(f"screen config ({screen_config})", Path(screen_config).read_text())
+    return "Screen", body
+
+
+def _json(path: Path | None) -> dict:
+    try:
+        return json.loads(Path(path).read_text()) if path is not None else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _pairs(rows: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _details(title: str, text: str) -> str:
+    return f"<details><summary>{html.escape(title)}</summary><pre>{html.escape(text)}</pre></details>"
+
+
+def headline_section(workspace: Path, params: QCParameters) -> Section:
+    rows = "".join(
+        f'<tr class="{status}"><td>{name}</td><td>{"n/a" if value is None else _fmt(float(value))}</td>'
+        f"<td>{_fmt(t.warn)}</td><td>{_fmt(t.fail)}</td><td>{status}</td></tr>"
+        for name, value, t, status in fig_data.judge(fig_data.headline(workspace), params)
+    )  # fmt: skip
+    head = "<tr><th>figure</th><th>value</th><th>pass at or above</th><th>fail below</th><th>status</th></tr>"
+    return "Headline figures", f'<table class="headline">{head}{rows}</table>' + _gates(workspace)
+
+
+def _gates(workspace: Path) -> str:
+    """The verdict of every QC gate of the last run, if any gate ran."""
+    from starrynight.qc.gate import STAGES
+
+    rows = []
+    for stage in STAGES:
+        verdict = _json(naming.qc_gate_verdict(workspace, stage))
+        rows += [{"gate": stage, **r, "stops the run": r["status"] == "fail" and not r["overridden"]}
+                 for r in verdict.get("figures", [])]  # fmt: skip
+    return "<p>QC gates:</p>" + _table(pl.DataFrame(rows)) if rows else ""
+
+
+def _well_position(well: str) -> tuple[int, int] | None:
+    """(row, column) of a well named like `A1` or `B03`; None for other names."""
+    found = re.fullmatch(r"([A-Za-z])(\d+)", well)
+    return (ord(found.group(1).upper()) - ord("A"), int(found.group(2)) - 1) if found else None
+
+
+def plate_maps_section(workspace: Path) -> Section:
+    """Each per-well figure as a map of every plate (wells at their plate positions)."""
+    wells = fig_data.per_well(fig_data.read_cells(workspace), fig_data.read_foci(workspace),
+                              fig_data.read_alignment(workspace))  # fmt: skip
+    metrics = [c for c in wells.columns if c not in WELL_KEYS]
+    if wells.is_empty() or not metrics:
+        return "Plate maps", _missing("no per-well figures yet (analysis, sbs_preprocess, sbs_illum_apply)")
+    plates = wells.get_column("plate").unique(maintain_order=True).to_list()
+    unplaced = sorted({w for w in wells.get_column("well").to_list() if _well_position(w) is None})
+    if unplaced:
+        return "Plate maps", _missing(f"wells not named like A1 cannot be placed: {', '.join(unplaced)}") + _table(wells)
 
     def draw(fig):
-        cols = min(6, len(shown))
-        rows = -(-len(shown) // cols)
-        for i, path in enumerate(shown):
-            ax = fig.add_subplot(rows, cols, i + 1)
-            ax.imshow(np.load(path), cmap="magma")
-            ax.set_title(f"{path.parent.name}\n{path.stem}", fontsize=7)
-            ax.axis("off")
+        for i, plate in enumerate(plates):
+            for j, metric in enumerate(metrics):
+                ax = fig.add_subplot(len(plates), len(metrics), i * len(metrics) + j + 1)
+                values = wells.get_column(metric).drop_nulls()
+                limits = (float(values.min()), float(values.max())) if values.len() else (0.0, 1.0)
+                _plate_map(ax, wells.filter(pl.col("plate") == plate), metric, limits)
+                ax.set_title(f"{plate}: {metric}", fontsize=8)
 
-    rows = -(-len(shown) // 6)
-    note = f"<p>{len(files)} functions; first {len(shown)} shown. Brighter = more light.</p>"
-    return "Illumination functions", note + _figure(draw, 10, 2.0 * rows)
+    return "Plate maps", _figure(draw, 2.6 * len(metrics) + 0.5, 2.2 * len(plates) + 0.4) + _table(wells)
 
 
-def segmentation_section(workspace: Path, max_images: int = 6) -> Section:
-    overlays = sorted(naming.outputs_dir(workspace, naming.cp.SEGCHECK_STEP).glob(f"*/{naming.cp.overlay_image_glob()}"))
+def _plate_map(ax, wells: pl.DataFrame, metric: str, limits: tuple[float, float]) -> None:
+    """One plate's wells at their positions, coloured on the same scale for every plate."""
+    positions = [_well_position(w) for w in wells.get_column("well").to_list()]
+    values = wells.get_column(metric).to_list()
+    rows = max(r for r, _ in positions) + 1
+    cols = max(c for _, c in positions) + 1
+    grid = np.full((rows, cols), np.nan)
+    for (r, c), value in zip(positions, values, strict=True):
+        grid[r, c] = np.nan if value is None else value
+        ax.text(c, r, "n/a" if value is None else _fmt(float(value)), ha="center", va="center", fontsize=7)
+    ax.imshow(grid, cmap="YlGn", vmin=limits[0], vmax=limits[1] if limits[1] > limits[0] else limits[0] + 1)
+    ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)], fontsize=7)
+    ax.set_yticks(range(rows), [chr(ord("A") + r) for r in range(rows)], fontsize=7)
+
+
+def illumination_section(workspace: Path) -> Section:
+    """Every illumination function, one figure per plate (rows: CP, then SBS cycles; columns: channels)."""
+    cp_root = naming.outputs_dir(workspace, naming.cp.ILLUM_CALC_STEP)
+    sbs_root = naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_CALC)
+    pattern = f"*/{naming.illum_function_name('*')}"
+    files = sorted(cp_root.glob(pattern)) + sorted(sbs_root.glob(pattern))
+    if not files:
+        return "Illumination functions", _missing("no illumination functions (cp_illum_calc, sbs_illum_calc)")
+    by_plate: dict[str, dict[str, list[Path]]] = {}
+    for path in files:
+        plate, *rest = path.parent.name.split(naming.UNIT_SEPARATOR)
+        row = ("CP " if path.is_relative_to(cp_root) else "SBS ") + " ".join(rest)
+        by_plate.setdefault(plate, {}).setdefault(row.strip(), []).append(path)
+    body = f"<p>{len(files)} functions on {len(by_plate)} plate(s), all shown. Brighter = more light.</p>"
+    for plate, rows in by_plate.items():
+        body += f"<h3>{html.escape(plate)}</h3>" + _illum_grid(rows)
+    return "Illumination functions", body
+
+
+def _illum_grid(rows: dict[str, list[Path]]) -> str:
+    cols = max(len(v) for v in rows.values())
+
+    def draw(fig):
+        for i, (label, paths) in enumerate(rows.items()):
+            for j, path in enumerate(paths):
+                image = np.load(path)
+                step = max(1, max(image.shape) // 64)  # a thumbnail: the shape, not the pixels
+                ax = fig.add_subplot(len(rows), cols, i * cols + j + 1)
+                ax.imshow(image[::step, ::step], cmap="magma")
+                ax.set_title(f"{label} {path.stem}", fontsize=6)
+                ax.axis("off")
+
+    return _figure(draw, 1.4 * cols + 0.5, 1.4 * len(rows) + 0.3)
+
+
+def _thumbnail(path: Path) -> bytes:
+    import matplotlib.image as mpimg
+
+    image = mpimg.imread(path)
+    step = max(1, max(image.shape[:2]) // THUMBNAIL_PX)
+    buffer = io.BytesIO()
+    mpimg.imsave(buffer, image[::step, ::step], format="png")
+    return buffer.getvalue()
+
+
+def segmentation_section(workspace: Path) -> Section:
+    """One overlay of every well (its first sampled site, downsampled) and counts per plate and well."""
+    root = naming.outputs_dir(workspace, naming.cp.SEGCHECK_STEP)
+    overlays = sorted(root.glob(f"*/{naming.cp.overlay_image_glob()}"))
     if not overlays:
         return "Segmentation overlays", _missing("no overlay images (cp_segcheck)")
+    first: dict[str, Path] = {}
+    for path in overlays:  # a unit folder is a plate's well (or a chunk of it)
+        well_key = naming.UNIT_SEPARATOR.join(path.parent.name.split(naming.UNIT_SEPARATOR)[:2])
+        first.setdefault(well_key, path)
     body = "".join(
-        f'<figure>{_img(p.read_bytes(), "image/png", p.name)}<figcaption>{html.escape(p.name)}</figcaption></figure>'
-        for p in overlays[:max_images]
+        f'<figure>{_img(_thumbnail(p), "image/png", p.name)}<figcaption>{html.escape(p.name)}</figcaption></figure>'
+        for p in first.values()
     )
-    counts = _read_csvs(sorted(naming.outputs_dir(workspace, naming.cp.SEGCHECK_STEP).glob(f"*/{naming.cp.measurement_table(naming.cp.IMAGE)}")))
-    wanted = [c for c in ("Metadata_Well", "Metadata_Site", "Count_Nuclei", "Count_Cells") if c in counts.columns]
-    table = _table(counts.select(wanted)) if wanted else ""
-    return "Segmentation overlays", f'<div class="gallery">{body}</div>{table}'
+    note = f"<p>{len(overlays)} overlays; the first of each of {len(first)} well(s) shown.</p>"
+    counts = read_csvs(sorted(root.glob(f"*/{naming.cp.measurement_table(naming.cp.IMAGE)}")))
+    table = ""
+    if {"Metadata_Plate", "Metadata_Well", "Count_Nuclei"} <= set(counts.columns):
+        aggs = [pl.len().alias("sites"), pl.col("Count_Nuclei").mean().alias("mean nuclei")]
+        if "Count_Cells" in counts.columns:
+            aggs.append(pl.col("Count_Cells").mean().alias("mean cells"))
+        table = _table(fig_data.keyed(counts).group_by(WELL_KEYS).agg(aggs).sort(WELL_KEYS))
+    return "Segmentation overlays", f'{note}<div class="gallery">{body}</div>{table}'
 
 
 def alignment_section(workspace: Path) -> Section:
     """Per cycle, the shift that registered it to cycle 1 (all channels of a cycle share it) and
     the alignment score: correlation of its aligned nuclear image with cycle 1's."""
     tables = sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_APPLY).glob(f"*/{naming.sbs.image_table_file()}"))
-    frame = _read_csvs(tables)
+    frame = read_csvs(tables)
     shift_cols = [c for c in frame.columns if re.fullmatch(r"Align_[XY]shift_Aligned\S*Cycle\d+_\S+", c)]
     if frame.is_empty() or not shift_cols:
         return "SBS alignment to cycle 1", _missing("no alignment measurements (sbs_illum_apply)")
@@ -166,7 +309,7 @@ def alignment_section(workspace: Path) -> Section:
 
 def barcode_section(workspace: Path) -> Section:
     sbs = naming.sbs
-    foci = _read_csvs(sorted(naming.outputs_dir(workspace, sbs.SBS_PREPROCESS).glob(f"*/{sbs.foci_table_file()}")))
+    foci = fig_data.read_foci(workspace)
     if foci.is_empty() or sbs.FOCI_CALLED not in foci.columns:
         return "Barcode quality", _missing("no called foci (sbs_preprocess)")
     called = foci.get_column(sbs.FOCI_CALLED).cast(pl.String).drop_nulls()
@@ -191,11 +334,11 @@ def barcode_section(workspace: Path) -> Section:
         ax2.set_ylabel("foci")
 
     per_well = pl.DataFrame()
-    if "Metadata_Well" in foci.columns and sbs.FOCI_SCORE in foci.columns:
-        per_well = foci.group_by("Metadata_Well").agg(
+    if {"Metadata_Plate", "Metadata_Well", sbs.FOCI_SCORE} <= set(foci.columns):
+        per_well = fig_data.keyed(foci).group_by(WELL_KEYS).agg(
             pl.len().alias("foci"),
             (pl.col(sbs.FOCI_SCORE).cast(pl.Float64) >= 1.0).mean().alias("perfect match share"),
-        ).sort("Metadata_Well")
+        ).sort(WELL_KEYS)
     return "Barcode quality", _figure(draw, 10, 3.2) + (_table(per_well) if per_well.height else "")
 
 
@@ -219,12 +362,102 @@ def cells_section(workspace: Path) -> Section:
     return "Cells per well", _figure(draw, 8, 3) + _table(per_well)
 
 
-def timing_section(run_summary: Path | None) -> Section:
+def library_section(workspace: Path) -> Section:
+    """Cells per guide over the whole library: distribution, 90/10 skew ratio, missing guides."""
+    cells, library = fig_data.read_cells(workspace), fig_data.library_guides(workspace)
+    if cells.is_empty() or "matched_barcode" not in cells.columns:
+        return "Library coverage", _missing("no per-cell table with matched barcodes (analysis)")
+    if not library:
+        return "Library coverage", _missing("no barcode library (experiment barcode_csv_path)")
+    guides = fig_data.cells_per_guide(cells, library)
+    in_library = guides.filter(pl.col("guide").is_in(library))
+    counts = in_library.get_column("cells")
+    missing = in_library.filter(pl.col("cells") == 0).get_column("guide").to_list()
+    skew = fig_data.skew_ratio(counts)
+    outside = guides.height - in_library.height
+
+    def draw(fig):
+        ax = fig.add_subplot(1, 1, 1)
+        ax.hist(counts.to_numpy(), bins=min(40, max(5, counts.n_unique())))
+        ax.set_xlabel("cells per guide")
+        ax.set_ylabel("guides")
+
+    facts = [("library guides", str(len(in_library))), ("guides with no cell", str(len(missing))),
+             ("median cells per guide", _fmt(float(counts.median() or 0))),
+             ("90/10 skew ratio", "unbounded (10th percentile is 0)" if skew is None else _fmt(skew))]  # fmt: skip
+    if outside:
+        facts.append(("matched guides not in the library", str(outside)))
+    listing = (_details(f"missing guides ({len(missing)})", "\n".join(missing)) if missing
+               else "<p>Every library guide was seen.</p>")  # fmt: skip
+    return "Library coverage", _pairs(facts) + _figure(draw, 6, 2.6) + listing
+
+
+def foci_section(workspace: Path) -> Section:
+    cells = fig_data.read_cells(workspace)
+    if cells.is_empty() or "n_foci" not in cells.columns:
+        return "Foci per cell", _missing("no per-cell table with foci counts (analysis)")
+    foci = cells.get_column("n_foci").cast(pl.Int64).fill_null(0)
+
+    def draw(fig):
+        ax = fig.add_subplot(1, 1, 1)
+        top = int(foci.max() or 0)
+        ax.hist(foci.to_numpy(), bins=np.arange(-0.5, top + 1.5, 1))
+        ax.set_xlabel("foci in the cell")
+        ax.set_ylabel("cells")
+
+    per_well = cells.group_by(WELL_KEYS).agg(
+        pl.col("n_foci").mean().alias("mean foci per cell"), (pl.col("n_foci") == 0).mean().alias("share without foci"),
+    ).sort(WELL_KEYS)  # fmt: skip
+    return "Foci per cell", _figure(draw, 6, 2.6) + _table(per_well)
+
+
+def hits_section(workspace: Path) -> Section:
+    """The ranked hit table and a volcano-style plot (activity vs significance)."""
+    path = naming.profiles.hits_table(workspace)
+    if not path.is_file():
+        return "Hits", _missing("no hit table (profiles, hits)")
+    hits = pl.read_parquet(path)
+    if hits.is_empty():
+        return "Hits", _missing("the hit table is empty")
+    floor = 1.0 / (10 * max(1, hits.height))
+    scored = hits.drop_nulls("corrected_p_value")  # a gene with one profile has no statistics
+
+    def draw(fig):
+        ax = fig.add_subplot(1, 1, 1)
+        y = -np.log10(np.clip(scored.get_column("corrected_p_value").to_numpy(), floor, 1))
+        x = scored.get_column("mean_average_precision").to_numpy()
+        is_hit = scored.get_column("hit").to_numpy()
+        ax.scatter(x[~is_hit], y[~is_hit], c="grey", s=14, label="not a hit")
+        ax.scatter(x[is_hit], y[is_hit], c="crimson", s=18, label="hit")
+        for gene, xi, yi, h in zip(scored.get_column("Metadata_Gene").to_list(), x, y, is_hit, strict=True):
+            if h:
+                ax.annotate(gene, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        ax.set_xlabel("mean average precision vs controls")
+        ax.set_ylabel("-log10 corrected p")
+        ax.legend(fontsize=7)
+
+    n_hits = int(hits.get_column("hit").sum())
+    note = f"<p>{n_hits} of {hits.height} genes are hits.</p>"
+    return "Hits", note + _figure(draw, 6, 3.4) + _table(hits)
+
+
+def run_section(run_summary: Path | None, failure: str | None = None) -> Section:
+    """The run's status, its failed jobs with their logs, and timing per rule."""
     if run_summary is None or not run_summary.exists():
-        return "Run timing", _missing("no run summary")
-    jobs = pl.DataFrame(json.loads(run_summary.read_text()).get("jobs", []))
+        body = _missing("no run summary")
+        return "Run", (f'<pre class="fail">{html.escape(failure)}</pre>' if failure else "") + body
+    summary = json.loads(run_summary.read_text())
+    jobs = pl.DataFrame(summary.get("jobs", []))
+    status = str(summary.get("status", "unknown"))
+    body = f'<p class="{"fail" if failure or status == "failed" else "pass"}">Run status: {html.escape(status)}</p>'
+    if failure:
+        body += f'<pre class="fail">{html.escape(failure)}</pre>'
     if jobs.is_empty():
-        return "Run timing", _missing("the run summary lists no jobs")
+        return "Run", body + _missing("the run summary lists no jobs")
+    if "status" in jobs.columns:
+        failed = jobs.filter(pl.col("status") == "failed")
+        if failed.height:
+            body += "<p>Failed jobs:</p>" + _table(failed.select([c for c in ("rule", "unit", "log") if c in failed.columns]))
     cols = jobs.columns
     aggs = [pl.len().alias("jobs")]
     if "wall_s" in cols:
@@ -232,7 +465,7 @@ def timing_section(run_summary: Path | None) -> Section:
     if "max_rss_mb" in cols:
         aggs.append(pl.col("max_rss_mb").max().alias("peak MB"))
     per_rule = jobs.group_by("rule").agg(aggs).sort("rule")
-    return "Run timing", _table(per_rule)
+    return "Run", body + _table(per_rule)
 
 
 STYLE = """
@@ -242,6 +475,8 @@ img.figure{max-width:100%} .missing{color:#a60}
 table{border-collapse:collapse;margin:.6em 0;font-size:.85em} td,th{border:1px solid #ccc;padding:.2em .5em}
 .gallery{display:flex;flex-wrap:wrap;gap:8px} .gallery figure{margin:0;width:32%}
 .gallery img{width:100%} figcaption{font-size:.75em;color:#555}
+tr.pass td:last-child,.pass{color:#060} tr.warn td:last-child{color:#a60} tr.fail td:last-child,.fail{color:#b00}
+details pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto}
 """
 
 # Marks the page once every image has decoded, so a headless browser can check them.
@@ -255,17 +490,29 @@ window.addEventListener('load', function () {
 """
 
 
-def build_report(workspace: Path, run_summary: Path | None = None, out: Path | None = None) -> Path:
-    """Write the report (default `naming.qc_report(workspace)`) and return its path."""
+def build_report(workspace: Path, run_summary: Path | None = None, out: Path | None = None,
+                 params: QCParameters | None = None, screen_config: Path | None = None,
+                 failure: str | None = None) -> Path:
+    """Write the report (default `naming.qc_report(workspace)`) and return its path. `failure`
+    is what went wrong when the run failed (the report then leads with it)."""
     workspace = Path(workspace)
+    params = params or QCParameters()
     sections = [
+        header_section(workspace, run_summary, screen_config),
+        headline_section(workspace, params),
+        plate_maps_section(workspace),
         illumination_section(workspace),
         segmentation_section(workspace),
         alignment_section(workspace),
         barcode_section(workspace),
+        library_section(workspace),
+        foci_section(workspace),
         cells_section(workspace),
-        timing_section(run_summary),
+        hits_section(workspace),
+        run_section(run_summary, failure),
     ]
+    if failure:
+        sections.insert(0, ("Run failed", f'<pre class="fail">{html.escape(failure)}</pre>'))
     body = "".join(f"<section><h2>{html.escape(t)}</h2>{b}</section>" for t, b in sections)
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>StarryNight QC report</title>"

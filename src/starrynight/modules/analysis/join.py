@@ -38,6 +38,10 @@ BARCODE_COLUMNS = ("barcode", "matched_barcode", "gene", "match_score", "n_best_
 #: default lowest match score (fraction of cycles agreeing) a focus needs to vote
 MIN_MATCH_SCORE = 0.66
 _AMBIGUOUS = "\x00ambiguous"  # vote key of foci matching several library entries
+#: per-cell table columns repeated under the metadata names pycytominer and CytoTable use
+CYTOMINING_METADATA = {"batch": "Metadata_Batch", "plate": "Metadata_Plate", "well": "Metadata_Well",
+                       "site": "Metadata_Site", "cell_id": "Metadata_ObjectNumber",
+                       "matched_barcode": "Metadata_Barcode", "gene": "Metadata_Gene"}  # fmt: skip
 
 
 class JoinError(ValueError):
@@ -266,6 +270,11 @@ def write_unit_cells(
     return path
 
 
+def with_cytomining_metadata(table: pl.DataFrame) -> pl.DataFrame:
+    """`table` plus a `Metadata_*` copy of each key column it has (see CYTOMINING_METADATA)."""
+    return table.with_columns(pl.col(k).alias(v) for k, v in CYTOMINING_METADATA.items() if k in table.columns)
+
+
 def write_cell_table(unit_dirs: Sequence[Path], output: Path) -> pl.DataFrame:
     """Concatenate the units' cells into the run's per-cell table (parquet, atomic)."""
     from starrynight.config import write_parquet_atomic
@@ -278,6 +287,6 @@ def write_cell_table(unit_dirs: Sequence[Path], output: Path) -> pl.DataFrame:
         parts.append(pl.read_parquet(path))
     if not parts:
         raise JoinError("no unit folders given: nothing to put in the cell table")
-    table = pl.concat(parts, how="diagonal_relaxed").sort([*SITE_KEYS, "cell_id"])
+    table = with_cytomining_metadata(pl.concat(parts, how="diagonal_relaxed").sort([*SITE_KEYS, "cell_id"]))
     write_parquet_atomic(table, Path(output))
     return table
