@@ -133,7 +133,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     def report(summary: Path, failure: str | None = None) -> None:  # now with run status and timing
         qc = QCParameters(**config.parameters.get("qc", {}))
         build_report(Path(data_config.workspace_path), summary, params=qc, screen_config=Path(config_path),
-                     failure=failure)  # fmt: skip
+                     failure=failure, barcode_csv=Path(experiment.barcode_csv_path))  # fmt: skip
 
     try:
         handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)

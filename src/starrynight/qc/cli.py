@@ -22,8 +22,10 @@ def qc_group() -> None:
               help="QCParameters as JSON (thresholds of the headline figures).")
 @click.option("--screen-config", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="The screen config file, shown in the report's header.")
+@click.option("--barcode-csv", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The screen's barcode library, for library coverage (default: the experiment's).")
 def report_command(workspace: Path, run_summary: Path | None, out: Path | None, parameters: str,
-                   screen_config: Path | None) -> None:
+                   screen_config: Path | None, barcode_csv: Path | None) -> None:
     """Write one self-contained HTML report of the workspace's results."""
     from starrynight.cli_errors import user_errors
     from starrynight.modules.profiles.cli import parse_parameters
@@ -32,7 +34,7 @@ def report_command(workspace: Path, run_summary: Path | None, out: Path | None, 
 
     params = parse_parameters(QCParameters, parameters, "qc")
     with user_errors():
-        click.echo(build_report(workspace, run_summary, out, params, screen_config))
+        click.echo(build_report(workspace, run_summary, out, params, screen_config, barcode_csv=barcode_csv))
 
 
 @qc_group.command("gate")

@@ -127,14 +127,18 @@ def read_alignment(workspace: Path) -> pl.DataFrame:
     ])  # fmt: skip
 
 
-def library_guides(workspace: Path) -> list[str]:
-    """The barcodes of the screen's library (from the experiment's barcode CSV), [] if unknown."""
+def library_guides(workspace: Path, barcode_csv: Path | None = None) -> list[str]:
+    """The barcodes of the screen's library (`barcode_csv`, else the saved experiment's barcode
+    CSV), [] if unknown."""
     from starrynight.experiments.pcp_generic import PCPGenericExperiment
 
     exp = naming.experiment_json(workspace)
-    if not exp.is_file():
+    if barcode_csv is not None:
+        csv = barcode_csv
+    elif exp.is_file():
+        csv = PCPGenericExperiment.from_json(exp).barcode_csv_path
+    else:
         return []
-    csv = PCPGenericExperiment.from_json(exp).barcode_csv_path
     if not Path(csv).is_file():
         return []
     return pl.read_csv(csv).get_column("sgRNA").cast(pl.String).to_list()

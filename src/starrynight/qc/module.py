@@ -46,11 +46,13 @@ class QCReportModule(StarryNightModule):
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
+        library = [str(self.experiment.barcode_csv_path)] if self.experiment is not None else []
         return pc.Command(
             name="qc_report",
             argv=["starrynight", "qc", "report", "--workspace", str(self.workspace),
-                  "--out", str(self.spec.outputs["report"]), "--parameters", self.parameters.model_dump_json()],
-            inputs={"cells": [self.spec.inputs["cells"]],
+                  "--out", str(self.spec.outputs["report"]), "--parameters", self.parameters.model_dump_json(),
+                  *(["--barcode-csv", library[0]] if library else [])],
+            inputs={"cells": [self.spec.inputs["cells"]], **({"library": library} if library else {}),
                     **{m.step: [str(m.unit_output_dir(u)) for u in m.uow] for m in self._reported},
                     **{m.step: [str(p) for p in m.spec.outputs.values()] for m in self._tables}},
             outputs={"report": [self.spec.outputs["report"]]},

@@ -362,9 +362,9 @@ def cells_section(workspace: Path) -> Section:
     return "Cells per well", _figure(draw, 8, 3) + _table(per_well)
 
 
-def library_section(workspace: Path) -> Section:
+def library_section(workspace: Path, barcode_csv: Path | None = None) -> Section:
     """Cells per guide over the whole library: distribution, 90/10 skew ratio, missing guides."""
-    cells, library = fig_data.read_cells(workspace), fig_data.library_guides(workspace)
+    cells, library = fig_data.read_cells(workspace), fig_data.library_guides(workspace, barcode_csv)
     if cells.is_empty() or "matched_barcode" not in cells.columns:
         return "Library coverage", _missing("no per-cell table with matched barcodes (analysis)")
     if not library:
@@ -492,7 +492,7 @@ window.addEventListener('load', function () {
 
 def build_report(workspace: Path, run_summary: Path | None = None, out: Path | None = None,
                  params: QCParameters | None = None, screen_config: Path | None = None,
-                 failure: str | None = None) -> Path:
+                 failure: str | None = None, barcode_csv: Path | None = None) -> Path:
     """Write the report (default `naming.qc_report(workspace)`) and return its path. `failure`
     is what went wrong when the run failed (the report then leads with it)."""
     workspace = Path(workspace)
@@ -505,7 +505,7 @@ def build_report(workspace: Path, run_summary: Path | None = None, out: Path | N
         segmentation_section(workspace),
         alignment_section(workspace),
         barcode_section(workspace),
-        library_section(workspace),
+        library_section(workspace, barcode_csv),
         foci_section(workspace),
         cells_section(workspace),
         hits_section(workspace),

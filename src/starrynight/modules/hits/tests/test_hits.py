@@ -14,11 +14,9 @@ EFFECTS = {"BIG1": 2.0, "BIG2": 1.5, **{f"NULL{i}": 0.0 for i in range(8)}}
 FAST = HitsParameters(null_size=2000)
 
 
-@pytest.fixture(scope="module")
-def guides():
-    from conftest import synthetic_cells
-
-    cells = synthetic_cells(seed=3, effects=EFFECTS, controls=6, cells=15, plate_offset=2.0)
+@pytest.fixture
+def guides(make_cells):
+    cells = make_cells(seed=3, effects=EFFECTS, controls=6, cells=15, plate_offset=2.0)
     return build_profiles(cells, ProfilesParameters())[0]
 
 
