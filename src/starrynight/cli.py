@@ -10,7 +10,8 @@ import importlib
 
 import click
 
-# group name -> "module:attribute" of a click command or group.
+# group name -> "module:attribute" of a click command or group, or of a CellProfiler step
+# declaration (whose `loaddata` and `cppipe` commands are built from it).
 COMMANDS: dict[str, str] = {
     "inventory": "starrynight.modules.inventory.cli:inventory_group",
     "index": "starrynight.modules.index.cli:index_group",
@@ -18,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "demo-data": "starrynight.datasets.cli:demo_data_command",
     "cp": "starrynight.cellprofiler.cli:cp_group",
     "illum": "starrynight.modules.cli_groups:illum_group",
-    "segcheck": "starrynight.modules.cp_segcheck.cli:segcheck_group",
+    "segcheck": "starrynight.modules.cp_segcheck.step:CP_SEGCHECK",
     "sbs": "starrynight.modules.cli_groups:sbs_group",
     "step": "starrynight.modules.cli_groups:step_group",
     "analysis": "starrynight.modules.analysis.cli:analysis_group",
@@ -75,7 +76,12 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":", 1)
-        return getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(module_name), attr)
+        if isinstance(command, click.Command):
+            return command
+        from starrynight.modules.cellprofiler_step import step_cli
+
+        return step_cli(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List sub-commands with their one-line help without importing them."""

@@ -11,7 +11,8 @@ CSVs and its `.cppipe`. From that description come:
   which validates the pipeline first and checks the outputs afterwards);
 - `step_cli`: the `loaddata` and `cppipe` CLI commands, with one option per parameter.
 
-A concrete module is a three-line subclass naming its step.
+`module_classes(step, "Prefix")` makes the three concrete classes (`PrefixGenLoadDataModule`,
+...), so a step's folder holds only its declaration, its writers and builders, and its tests.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class CPStep:
     #: where this declaration is found when `cli_path` is empty: "package.module:NAME" or
     #: "/path/to/file.py:NAME"
     declaration: str = ""
+    #: what the step is, for its modules' docstrings, e.g. "CP illumination calculation"
+    title: str = ""
 
     @property
     def command(self) -> list[str]:
@@ -299,6 +302,29 @@ class InvokeCPModule(_CPStepModule):
         )
 
 
+def module_classes(
+    step: CPStep, class_prefix: str, module: str
+) -> tuple[type[GenLoadDataModule], type[GenCPipeModule], type[InvokeCPModule]]:
+    """The step's three module classes, `<class_prefix>GenLoadDataModule`, `...GenCPipeModule`
+    and `...InvokeCPModule`, registered under `<step>_loaddata|cppipe|invoke`.
+
+    `module` is the importable name the classes are bound to (the step package's `__name__`),
+    so they are found, shown and pickled under it.
+    """
+    title = step.title or step.name
+    docs = {
+        GenLoadDataModule: f"Write the LoadData CSVs of {title}, one per unit of work.",
+        GenCPipeModule: f"Write the {title} pipeline.",
+        InvokeCPModule: f"Run the {title} pipeline in CellProfiler, once per unit of work.",
+    }
+    made = []
+    for base, doc in docs.items():
+        name = f"{class_prefix}{base.__name__}"
+        attrs = {"cp_step": step, "__doc__": doc, "__module__": module, "__qualname__": name}
+        made.append(type(name, (base,), attrs))
+    return made[0], made[1], made[2]
+
+
 def step_modules(
     step_modules_: tuple[type[GenLoadDataModule], type[GenCPipeModule], type[InvokeCPModule]],
     data_config: Any,
@@ -343,7 +369,7 @@ def step_cli(step: CPStep) -> click.Group:
 
     name = step.cli_path[-1] if step.cli_path else step.declaration
 
-    @click.group(name=name, help=f"{step.name}: LoadData and pipeline generation.")
+    @click.group(name=name, help=f"{step.title or step.name}: LoadData and pipeline generation.")
     def group() -> None:
         pass
 

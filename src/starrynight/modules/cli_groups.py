@@ -6,8 +6,8 @@ from starrynight.cli import LazyGroup
 
 
 @click.group(cls=LazyGroup, commands={
-    "calc": "starrynight.modules.cp_illum_calc.cli:cli",
-    "apply": "starrynight.modules.cp_illum_apply.cli:cli",
+    "calc": "starrynight.modules.cp_illum_calc.step:CP_ILLUM_CALC",
+    "apply": "starrynight.modules.cp_illum_apply.step:CP_ILLUM_APPLY",
 }, command_help={
     "calc": "Illumination functions per plate (LoadData, pipeline).",
     "apply": "Correct, segment and measure per well (LoadData, pipeline).",
@@ -17,9 +17,9 @@ def illum_group() -> None:
 
 
 @click.group(cls=LazyGroup, commands={
-    "illum-calc": "starrynight.modules.sbs_illum_calc.cli:cli",
-    "illum-apply": "starrynight.modules.sbs_illum_apply.cli:cli",
-    "preprocess": "starrynight.modules.sbs_preprocess.cli:cli",
+    "illum-calc": "starrynight.modules.sbs_illum_calc.step:SBS_ILLUM_CALC",
+    "illum-apply": "starrynight.modules.sbs_illum_apply.step:SBS_ILLUM_APPLY",
+    "preprocess": "starrynight.modules.sbs_preprocess.step:SBS_PREPROCESS",
 }, command_help={
     "illum-calc": "Illumination functions per plate and cycle.",
     "illum-apply": "Correct and align every cycle to cycle 1.",

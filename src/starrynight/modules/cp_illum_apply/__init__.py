@@ -1,9 +1,8 @@
 """CP illumination apply with segmentation and measurements (unit of work: well or site chunk)."""
 
-from starrynight.modules.cp_illum_apply.module import (
-    CPIllumApplyGenCPipeModule,
-    CPIllumApplyGenLoadDataModule,
-    CPIllumApplyInvokeCPModule,
-)
+from starrynight.modules.cellprofiler_step import module_classes
+from starrynight.modules.cp_illum_apply.step import CP_ILLUM_APPLY
 
-__all__ = ["CPIllumApplyGenCPipeModule", "CPIllumApplyGenLoadDataModule", "CPIllumApplyInvokeCPModule"]
+CPIllumApplyGenLoadDataModule, CPIllumApplyGenCPipeModule, CPIllumApplyInvokeCPModule = (
+    module_classes(CP_ILLUM_APPLY, "CPIllumApply", __name__)
+)

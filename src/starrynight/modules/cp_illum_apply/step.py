@@ -193,6 +193,7 @@ def expected_outputs(experiment: Any, params: CPIllumApplyParameters) -> list[st
 CP_ILLUM_APPLY = CPStep(
     name=STEP,
     cli_path=("illum", "apply"),
+    title="CP illumination apply and segmentation",
     Parameters=CPIllumApplyParameters,
     loaddata_writer="starrynight.modules.cp_illum_apply.step:write_loaddata",
     cppipe_builder="starrynight.modules.cp_illum_apply.step:build_cppipe",

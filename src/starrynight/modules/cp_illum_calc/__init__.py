@@ -1,9 +1,8 @@
 """CP illumination calculation (unit of work: plate)."""
 
-from starrynight.modules.cp_illum_calc.module import (
-    CPIllumCalcGenCPipeModule,
-    CPIllumCalcGenLoadDataModule,
-    CPIllumCalcInvokeCPModule,
-)
+from starrynight.modules.cellprofiler_step import module_classes
+from starrynight.modules.cp_illum_calc.step import CP_ILLUM_CALC
 
-__all__ = ["CPIllumCalcGenCPipeModule", "CPIllumCalcGenLoadDataModule", "CPIllumCalcInvokeCPModule"]
+CPIllumCalcGenLoadDataModule, CPIllumCalcGenCPipeModule, CPIllumCalcInvokeCPModule = module_classes(
+    CP_ILLUM_CALC, "CPIllumCalc", __name__
+)

@@ -114,6 +114,7 @@ def expected_outputs(experiment: Any, params: CPIllumCalcParameters) -> list[str
 CP_ILLUM_CALC = CPStep(
     name="cp_illum_calc",
     cli_path=("illum", "calc"),
+    title="CP illumination calculation",
     Parameters=CPIllumCalcParameters,
     loaddata_writer="starrynight.modules.cp_illum_calc.step:write_loaddata",
     cppipe_builder="starrynight.modules.cp_illum_calc.step:build_cppipe",

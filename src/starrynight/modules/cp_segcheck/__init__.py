@@ -1,15 +1,8 @@
 """CP segmentation check: outline overlays and counts on sampled sites (unit of work: well)."""
 
-from starrynight.modules.cp_segcheck.module import (
-    CPSegcheckGenCPipeModule,
-    CPSegcheckGenLoadDataModule,
-    CPSegcheckInvokeCPModule,
-)
-from starrynight.modules.cp_segcheck.step import for_illum_apply
+from starrynight.modules.cellprofiler_step import module_classes
+from starrynight.modules.cp_segcheck.step import CP_SEGCHECK, for_illum_apply  # noqa: F401 (public)
 
-__all__ = [
-    "CPSegcheckGenCPipeModule",
-    "CPSegcheckGenLoadDataModule",
-    "CPSegcheckInvokeCPModule",
-    "for_illum_apply",
-]
+CPSegcheckGenLoadDataModule, CPSegcheckGenCPipeModule, CPSegcheckInvokeCPModule = module_classes(
+    CP_SEGCHECK, "CPSegcheck", __name__
+)

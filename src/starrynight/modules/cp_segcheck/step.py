@@ -155,6 +155,7 @@ def expected_outputs(experiment: Any, params: CPSegcheckParameters) -> list[str]
 CP_SEGCHECK = CPStep(
     name=STEP,
     cli_path=("segcheck",),
+    title="CP segmentation check",
     Parameters=CPSegcheckParameters,
     loaddata_writer="starrynight.modules.cp_segcheck.step:write_loaddata",
     cppipe_builder="starrynight.modules.cp_segcheck.step:build_cppipe",

@@ -1,9 +1,8 @@
 """SBS illumination apply + alignment of every cycle to cycle 1 (unit of work: site chunk of a well)."""
 
-from starrynight.modules.sbs_illum_apply.module import (
-    SBSIllumApplyGenCPipeModule,
-    SBSIllumApplyGenLoadDataModule,
-    SBSIllumApplyInvokeCPModule,
-)
+from starrynight.modules.cellprofiler_step import module_classes
+from starrynight.modules.sbs_illum_apply.step import SBS_ILLUM_APPLY
 
-__all__ = ["SBSIllumApplyGenCPipeModule", "SBSIllumApplyGenLoadDataModule", "SBSIllumApplyInvokeCPModule"]
+SBSIllumApplyGenLoadDataModule, SBSIllumApplyGenCPipeModule, SBSIllumApplyInvokeCPModule = (
+    module_classes(SBS_ILLUM_APPLY, "SBSIllumApply", __name__)
+)

@@ -183,6 +183,7 @@ def expected_outputs(experiment: Any, params: SBSIllumApplyParameters) -> list[s
 SBS_ILLUM_APPLY = CPStep(
     name=names.SBS_ILLUM_APPLY,
     cli_path=("sbs", "illum-apply"),
+    title="SBS illumination apply and cycle alignment",
     Parameters=SBSIllumApplyParameters,
     loaddata_writer="starrynight.modules.sbs_illum_apply.step:write_loaddata",
     cppipe_builder="starrynight.modules.sbs_illum_apply.step:build_cppipe",

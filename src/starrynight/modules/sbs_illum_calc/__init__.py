@@ -1,13 +1,8 @@
 """SBS illumination calculation (unit of work: plate x cycle)."""
 
-from starrynight.modules.sbs_illum_calc.module import (
-    SBSIllumCalcGenCPipeModule,
-    SBSIllumCalcGenLoadDataModule,
-    SBSIllumCalcInvokeCPModule,
-)
+from starrynight.modules.cellprofiler_step import module_classes
+from starrynight.modules.sbs_illum_calc.step import SBS_ILLUM_CALC
 
-__all__ = [
-    "SBSIllumCalcGenCPipeModule",
-    "SBSIllumCalcGenLoadDataModule",
-    "SBSIllumCalcInvokeCPModule",
-]
+SBSIllumCalcGenLoadDataModule, SBSIllumCalcGenCPipeModule, SBSIllumCalcInvokeCPModule = (
+    module_classes(SBS_ILLUM_CALC, "SBSIllumCalc", __name__)
+)

@@ -102,6 +102,7 @@ def expected_outputs(experiment: Any, params: SBSIllumCalcParameters) -> list[st
 SBS_ILLUM_CALC = CPStep(
     name=names.SBS_ILLUM_CALC,
     cli_path=("sbs", "illum-calc"),
+    title="SBS illumination calculation",
     Parameters=SBSIllumCalcParameters,
     loaddata_writer="starrynight.modules.sbs_illum_calc.step:write_loaddata",
     cppipe_builder="starrynight.modules.sbs_illum_calc.step:build_cppipe",

@@ -1,9 +1,8 @@
 """SBS preprocessing: background, colour compensation, foci, barcode calls (unit: site chunk of a well)."""
 
-from starrynight.modules.sbs_preprocess.module import (
-    SBSPreprocessGenCPipeModule,
-    SBSPreprocessGenLoadDataModule,
-    SBSPreprocessInvokeCPModule,
-)
+from starrynight.modules.cellprofiler_step import module_classes
+from starrynight.modules.sbs_preprocess.step import SBS_PREPROCESS
 
-__all__ = ["SBSPreprocessGenCPipeModule", "SBSPreprocessGenLoadDataModule", "SBSPreprocessInvokeCPModule"]
+SBSPreprocessGenLoadDataModule, SBSPreprocessGenCPipeModule, SBSPreprocessInvokeCPModule = (
+    module_classes(SBS_PREPROCESS, "SBSPreprocess", __name__)
+)

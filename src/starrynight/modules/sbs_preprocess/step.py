@@ -174,6 +174,7 @@ def expected_outputs(experiment: Any, params: SBSPreprocessParameters) -> list[s
 SBS_PREPROCESS = CPStep(
     name=names.SBS_PREPROCESS,
     cli_path=("sbs", "preprocess"),
+    title="SBS preprocessing and barcode calling",
     Parameters=SBSPreprocessParameters,
     loaddata_writer="starrynight.modules.sbs_preprocess.step:write_loaddata",
     cppipe_builder="starrynight.modules.sbs_preprocess.step:build_cppipe",

@@ -1,5 +1,5 @@
 """A CellProfiler step declared in this file alone runs through the pipeline (real Snakemake,
-real CellProfiler, the tiny screen): the declaration and three one-line module classes are
+real CellProfiler, the tiny screen): the declaration and one `module_classes` line are
 everything a new step needs; its commands come from `starrynight step <this file>:TOY`."""
 
 from __future__ import annotations
@@ -15,12 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starrynight import naming
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import (
-    CPStep,
-    GenCPipeModule,
-    GenLoadDataModule,
-    InvokeCPModule,
-)
+from starrynight.modules.cellprofiler_step import CPStep, module_classes
 from starrynight.modules.cp_illum_calc.step import cp_rows
 
 
@@ -63,16 +58,7 @@ TOY = CPStep(
 )
 
 
-class ToyLoadData(GenLoadDataModule):
-    cp_step = TOY
-
-
-class ToyCPipe(GenCPipeModule):
-    cp_step = TOY
-
-
-class ToyInvoke(InvokeCPModule):
-    cp_step = TOY
+ToyLoadData, ToyCPipe, ToyInvoke = module_classes(TOY, "Toy", __name__)
 
 
 @pytest.mark.slow
