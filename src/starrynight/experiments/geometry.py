@@ -300,7 +300,7 @@ def require_site_pairing(
     all: an experiment file of an older version), it is inferred again from the index and the
     pipeline's images root first."""
     from starrynight.experiments.inference import infer_arm
-    from starrynight.modules.index.index import load_index
+    from starrynight.index_table import load_index
 
     if geometry is None or (not geometry.read_metadata and images_root is not None):
         index = load_index(

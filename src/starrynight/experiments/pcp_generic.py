@@ -39,8 +39,8 @@ from starrynight.experiments.inference import (
     natural_key,
     single_value,
 )
+from starrynight.index_table import IndexBuildError, load_index, read_manifest
 from starrynight.messages import fields_at
-from starrynight.modules.index.index import IndexBuildError, load_index, read_manifest
 from starrynight.naming.sbs import image_channel
 
 SCHEMA_VERSION = 1

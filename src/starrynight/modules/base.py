@@ -22,6 +22,7 @@ from starrynight.config import RemotePath, to_path
 if TYPE_CHECKING:
     import pipecraft as pc
     from starrynight.config import DataConfig
+    from starrynight.experiments.protocol import Experiment
 
 #: Container image every StarryNight command runs in when a container runtime is chosen;
 #: built from the Dockerfile at the repository root (`docker build -t starrynight/starrynight:0.1.0 .`).
@@ -103,7 +104,7 @@ class StarryNightModule:
     def __init__(
         self,
         data_config: DataConfig,
-        experiment: Any = None,
+        experiment: Experiment | None = None,
         parameters: BaseModel | None = None,
     ) -> None:
         if self.requires_experiment and experiment is None:
@@ -130,7 +131,7 @@ class StarryNightModule:
 
     @classmethod
     def from_config(
-        cls, data_config: DataConfig, experiment: Any = None, **parameters: Any
+        cls, data_config: DataConfig, experiment: Experiment | None = None, **parameters: Any
     ) -> Self:
         """Build the module with default paths for this workspace; keyword args set parameters."""
         params = cls.Parameters(**parameters) if parameters else None

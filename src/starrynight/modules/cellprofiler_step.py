@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import click
 
     import pipecraft as pc
+    from starrynight.experiments.protocol import Experiment
 
 
 UnitInputs = dict[str, list[Path]]
@@ -40,14 +41,14 @@ UnitInputs = dict[str, list[Path]]
 Upstream = Callable[[Path, Any, Any, list[UnitOfWork]], dict[str, UnitInputs]]
 
 
-def _no_upstream(workspace: Path, experiment: Any, params: Any, units: list[UnitOfWork]) -> dict:
+def _no_upstream(workspace: Path, experiment: Experiment, params: Any, units: list[UnitOfWork]) -> dict:
     return {}
 
 
 def each_unit(fn: Callable[[Path, Any, Any, UnitOfWork], UnitInputs]) -> Upstream:
     """An `upstream` from a function of one unit (for steps whose lookup is cheap per unit)."""
 
-    def upstream(workspace: Path, experiment: Any, params: Any, units: list[UnitOfWork]) -> dict:
+    def upstream(workspace: Path, experiment: Experiment, params: Any, units: list[UnitOfWork]) -> dict:
         return {unit.id: fn(workspace, experiment, params, unit) for unit in units}
 
     return upstream
@@ -125,7 +126,7 @@ def parameter_args(params: BaseModel) -> list[str]:
     return args
 
 
-def experiment_args(experiment: Any) -> list[str]:
+def experiment_args(experiment: Experiment) -> list[str]:
     """The job options passing the experiment itself: reading a module's graph writes
     nothing, and a job's command (hence its provenance) changes exactly when it does."""
     return ["--experiment-json", experiment.model_dump_json()]
@@ -328,7 +329,7 @@ def module_classes(
 def step_modules(
     step_modules_: tuple[type[GenLoadDataModule], type[GenCPipeModule], type[InvokeCPModule]],
     data_config: Any,
-    experiment: Any,
+    experiment: Experiment,
     parameters: BaseModel | None = None,
 ) -> list[StarryNightModule]:
     """The three modules of a step sharing ONE parameters object, so their units agree."""

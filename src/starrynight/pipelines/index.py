@@ -9,10 +9,11 @@ from starrynight.modules.base import StarryNightModule
 if TYPE_CHECKING:
     import pipecraft as pc
     from starrynight.config import DataConfig
+    from starrynight.experiments.protocol import Experiment
 
 
 def create_index_pipeline(
-    data_config: DataConfig, experiment: Any = None, parameters: dict[str, Any] | None = None
+    data_config: DataConfig, experiment: Experiment | None = None, parameters: dict[str, Any] | None = None
 ) -> tuple[list[StarryNightModule], pc.Seq]:
     """GenInvModule then GenIndexModule reading its inventory; `parameters` are the index's
     (`preset`, `patterns`). `experiment` is ignored: the index is what experiments come from."""

@@ -158,7 +158,7 @@ def report_unparsed(workspace: Any, allow: bool, config_path: Path) -> None:
 
     from starrynight import naming
     from starrynight.config import read_parquet
-    from starrynight.modules.index.index import read_manifest
+    from starrynight.index_table import read_manifest
 
     counts = read_manifest(naming.index_manifest(workspace))["counts"]
     by_arm = ", ".join(f"{arm} {n:,}" for arm, n in counts["by_arm"].items())

@@ -20,7 +20,8 @@ from starrynight.experiments.pcp_generic import (
     PCPGenericExperiment,
 )
 from starrynight.experiments.registry import get_experiment, load_experiment
-from starrynight.modules.index.index import build_index, load_index
+from starrynight.index_table import load_index
+from starrynight.modules.index.index import build_index
 from starrynight.modules.index.tests.screen import screen_keys, write_barcodes, write_files
 
 PLATES = {"Plate10": ["A1", "A10", "A2"], "Plate2": ["B01"]}

@@ -10,7 +10,7 @@ tables). Unit of work: a well, or chunks of `sites_per_unit` consecutive sites o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -24,6 +24,7 @@ from starrynight.modules.cp_illum_calc.step import image_names as raw_image_name
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Module, Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 STEP = "cp_illum_apply"
 ThresholdMethod = Literal["Otsu", "Minimum Cross-Entropy", "Robust Background"]
@@ -64,7 +65,7 @@ class CPIllumApplyParameters(SegmentationParameters):
     )
 
 
-def _sites(experiment: Any) -> dict[tuple[str, str], int]:
+def _sites(experiment: Experiment) -> dict[tuple[str, str], int]:
     return {
         (plate, well): experiment.cp.sites_per_well
         for plate in experiment.plates
@@ -72,7 +73,7 @@ def _sites(experiment: Any) -> dict[tuple[str, str], int]:
     }
 
 
-def units(experiment: Any, params: CPIllumApplyParameters) -> list[UnitOfWork]:
+def units(experiment: Experiment, params: CPIllumApplyParameters) -> list[UnitOfWork]:
     return [
         UnitOfWork(id=uid, keys={"plate": plate, "well": well})
         for (plate, well), count in sorted(_sites(experiment).items())
@@ -80,12 +81,12 @@ def units(experiment: Any, params: CPIllumApplyParameters) -> list[UnitOfWork]:
     ]
 
 
-def channel_names(experiment: Any) -> dict[str, str]:
+def channel_names(experiment: Experiment) -> dict[str, str]:
     """CP channel (`experiment.cp.channels`) -> its name in file and image names (cleaned)."""
     return {ch: ld.image_name(ch, prefix="") for ch in experiment.cp.channels}
 
 
-def corrected_names(experiment: Any) -> dict[str, str]:
+def corrected_names(experiment: Experiment) -> dict[str, str]:
     """CP channel -> CellProfiler image name of the corrected image."""
     return {ch: f"Corr{name}" for ch, name in channel_names(experiment).items()}
 
@@ -95,14 +96,14 @@ def illum_dir(workspace: Path, plate: str) -> Path:
     return naming.unit_dir(naming.outputs_dir(workspace, CP_ILLUM_CALC.name), plate)
 
 
-def upstream(workspace: Path, experiment: Any, params: CPIllumApplyParameters, unit: UnitOfWork) -> dict:
+def upstream(workspace: Path, experiment: Experiment, params: CPIllumApplyParameters, unit: UnitOfWork) -> dict:
     """The unit's plate's illumination functions (so the unit runs after cp_illum_calc)."""
     folder = illum_dir(workspace, unit.keys["plate"])
     return {"illum": [folder / naming.illum_function_name(n) for n in illum_names(experiment).values()]}
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Any, params: CPIllumApplyParameters, images_root: Path, out_dir: Path
+    index: pl.DataFrame, experiment: Experiment, params: CPIllumApplyParameters, images_root: Path, out_dir: Path
 ) -> list[Path]:
     """One CSV per unit: raw planes of every site, plus the plate's illumination functions."""
     workspace = ld.step_workspace(out_dir, STEP)
@@ -150,7 +151,7 @@ def segmentation_modules(nuclear: str, cell: str, params: SegmentationParameters
     ]
 
 
-def build_cppipe(experiment: Any, params: CPIllumApplyParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: CPIllumApplyParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     raw, illum, corrected = raw_image_names(experiment), illum_names(experiment), corrected_names(experiment)
@@ -183,7 +184,7 @@ def build_cppipe(experiment: Any, params: CPIllumApplyParameters) -> Pipeline:
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Any, params: CPIllumApplyParameters) -> list[str]:
+def expected_outputs(experiment: Experiment, params: CPIllumApplyParameters) -> list[str]:
     tables = [naming.cp.IMAGE, naming.cp.NUCLEI, naming.cp.CELLS, naming.cp.CYTOPLASM]
     return [naming.cp.corrected_image_glob(name) for name in channel_names(experiment).values()] + [
         naming.cp.measurement_table(t) for t in tables

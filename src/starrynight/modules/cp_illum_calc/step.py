@@ -8,7 +8,7 @@ as `.npy` (`naming.illum_function`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ from starrynight.modules.cellprofiler_step import CPStep
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Module, Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 
 class CPIllumCalcParameters(BaseModel):
@@ -37,32 +38,32 @@ class CPIllumCalcParameters(BaseModel):
     filter_size: int = Field(20, ge=3, description="median filter size, in downsampled pixels")
 
 
-def units(experiment: Any, params: CPIllumCalcParameters) -> list[UnitOfWork]:
+def units(experiment: Experiment, params: CPIllumCalcParameters) -> list[UnitOfWork]:
     return [UnitOfWork(id=plate, keys={"plate": plate}) for plate in experiment.plates]
 
 
 # Every CP helper is keyed by the experiment's channel names (`experiment.cp.channels`, the
 # names the channel roles use, i.e. after the user's channel_map). The microscope's raw names
 # appear only in the index; `cp_rows` translates them once, where the index is read.
-def cp_rows(index: pl.DataFrame, experiment: Any) -> pl.DataFrame:
+def cp_rows(index: pl.DataFrame, experiment: Experiment) -> pl.DataFrame:
     """The experiment's CP (file, channel) rows, each channel renamed by `experiment.cp.channel_map`."""
     rows = ld.channel_rows(index, "CP").filter(pl.col("plate").is_in(experiment.plates))
     return rows.with_columns(pl.col("channel").replace(experiment.cp.channel_map))
 
 
-def image_names(experiment: Any) -> dict[str, str]:
+def image_names(experiment: Experiment) -> dict[str, str]:
     """CP channel -> CellProfiler image name of its raw plane."""
     return {ch: ld.image_name(ch) for ch in experiment.cp.channels}
 
 
-def illum_names(experiment: Any) -> dict[str, str]:
+def illum_names(experiment: Experiment) -> dict[str, str]:
     """CP channel -> name (and .npy file stem) of its illumination function."""
     return {ch: ld.image_name(ch, prefix="Illum") for ch in experiment.cp.channels}
 
 
 def write_loaddata(
     index: pl.DataFrame,
-    experiment: Any,
+    experiment: Experiment,
     params: CPIllumCalcParameters,
     images_root: Path,
     out_dir: Path,
@@ -97,7 +98,7 @@ def illum_function_modules(raw: str, illum: str, params: CPIllumCalcParameters) 
     ]  # fmt: skip
 
 
-def build_cppipe(experiment: Any, params: CPIllumCalcParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: CPIllumCalcParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     originals, illums = image_names(experiment), illum_names(experiment)
@@ -107,7 +108,7 @@ def build_cppipe(experiment: Any, params: CPIllumCalcParameters) -> Pipeline:
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Any, params: CPIllumCalcParameters) -> list[str]:
+def expected_outputs(experiment: Experiment, params: CPIllumCalcParameters) -> list[str]:
     return [naming.illum_function_name(name) for name in illum_names(experiment).values()]
 
 

@@ -30,6 +30,7 @@ from starrynight.modules.cp_illum_apply.step import (
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 STEP = "cp_segcheck"
 NUCLEI_COLOR, CELLS_COLOR = "#0080FF", "#FF4000"
@@ -64,7 +65,7 @@ def is_sampled(site_rank: pl.Expr, params: CPSegcheckParameters) -> pl.Expr:
     return (site_rank % every == 0) & (site_rank // every < params.max_sites_per_well)
 
 
-def units(experiment: Any, params: CPSegcheckParameters) -> list[UnitOfWork]:
+def units(experiment: Experiment, params: CPSegcheckParameters) -> list[UnitOfWork]:
     return [
         UnitOfWork(id=naming.unit_id(plate, well), keys={"plate": plate, "well": well})
         for plate in experiment.plates
@@ -76,7 +77,7 @@ def _apply_outputs(workspace: Path) -> Path:
     return naming.outputs_dir(workspace, CP_ILLUM_APPLY.name)
 
 
-def upstream(workspace: Path, experiment: Any, params: CPSegcheckParameters, unit: UnitOfWork) -> dict:
+def upstream(workspace: Path, experiment: Experiment, params: CPSegcheckParameters, unit: UnitOfWork) -> dict:
     """The illumination apply unit folders holding the well's sampled sites."""
     plate, well, count = unit.keys["plate"], unit.keys["well"], experiment.cp.sites_per_well
     apply_units = ld.plan_unit_ids({(plate, well): count}, "well", params.sites_per_unit)
@@ -85,12 +86,12 @@ def upstream(workspace: Path, experiment: Any, params: CPSegcheckParameters, uni
     return {"corrected": [naming.unit_dir(_apply_outputs(workspace), apply_units[c]) for c in chunks]}
 
 
-def _checked_channels(experiment: Any) -> list[str]:
+def _checked_channels(experiment: Experiment) -> list[str]:
     return [experiment.cp.nuclear_channel, experiment.cp.cell_channel]
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Any, params: CPSegcheckParameters, images_root: Path, out_dir: Path
+    index: pl.DataFrame, experiment: Experiment, params: CPSegcheckParameters, images_root: Path, out_dir: Path
 ) -> list[Path]:
     """One CSV per well: the sampled sites' corrected nuclear and cell images."""
     workspace = ld.step_workspace(out_dir, STEP)
@@ -127,7 +128,7 @@ def write_loaddata(
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
-def build_cppipe(experiment: Any, params: CPSegcheckParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: CPSegcheckParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     images = corrected_names(experiment)
@@ -148,7 +149,7 @@ def build_cppipe(experiment: Any, params: CPSegcheckParameters) -> Pipeline:
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Any, params: CPSegcheckParameters) -> list[str]:
+def expected_outputs(experiment: Experiment, params: CPSegcheckParameters) -> list[str]:
     return [naming.cp.overlay_image_glob(), naming.cp.measurement_table(naming.cp.IMAGE)]
 
 

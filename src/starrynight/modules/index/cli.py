@@ -27,7 +27,8 @@ def index_group() -> None:
 )
 def gen_command(workspace: str, images: str | None, preset: str, patterns: tuple[str, ...]) -> None:
     """Write the index, the unparsed table and <workspace>/index.yaml, then print a summary."""
-    from starrynight.modules.index.index import IndexBuildError, build_index, read_manifest
+    from starrynight.index_table import IndexBuildError, read_manifest
+    from starrynight.modules.index.index import build_index
     from starrynight.modules.index.parse import ParserError
     from starrynight.modules.inventory.inventory import InventoryError, stderr_progress
 

@@ -13,7 +13,7 @@ first image is cycle 1's nuclear channel, the second that cycle's, the other cha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from starrynight.naming import sbs as names
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Module, Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 DEFAULT_SITES_PER_UNIT = 16  # amortises CellProfiler start-up (~6 s) over ~16 x 2 s of work
 #: SaveImages' TIFF compression passes `compression=(8, 6)`, which the installed tifffile rejects
@@ -45,7 +46,7 @@ class SBSIllumApplyParameters(BaseModel):
 
 
 # ------------------------------------------------------------------ units (shared with sbs_preprocess)
-def site_units(experiment: Any, sites_per_unit: int) -> dict[tuple[str, str, int], str]:
+def site_units(experiment: Experiment, sites_per_unit: int) -> dict[tuple[str, str, int], str]:
     """(plate, well, site rank) -> unit id for every SBS site the experiment plans."""
     return {
         (plate, well, rank): names.site_unit_id(plate, well, rank, sites_per_unit)
@@ -55,14 +56,14 @@ def site_units(experiment: Any, sites_per_unit: int) -> dict[tuple[str, str, int
     }
 
 
-def units_from_sites(experiment: Any, sites_per_unit: int) -> list[UnitOfWork]:
+def units_from_sites(experiment: Experiment, sites_per_unit: int) -> list[UnitOfWork]:
     seen: dict[str, UnitOfWork] = {}
     for (plate, well, _), unit in site_units(experiment, sites_per_unit).items():
         seen.setdefault(unit, UnitOfWork(id=unit, keys={"plate": plate, "well": well}))
     return list(seen.values())
 
 
-def site_rows(rows: pl.DataFrame, experiment: Any, sites_per_unit: int) -> pl.DataFrame:
+def site_rows(rows: pl.DataFrame, experiment: Experiment, sites_per_unit: int) -> pl.DataFrame:
     """Index rows of the experiment's plates with their unit (`naming.sbs.site_unit_id`)."""
     rows = ld.with_site_rank(rows.filter(pl.col("plate").is_in(experiment.plates)))
     return unit_column(rows, site_units(experiment, sites_per_unit), ("plate", "well", "site_rank"))
@@ -89,17 +90,17 @@ def with_file_columns(
 
 
 # ------------------------------------------------------------------ the step
-def units(experiment: Any, params: SBSIllumApplyParameters) -> list[UnitOfWork]:
+def units(experiment: Experiment, params: SBSIllumApplyParameters) -> list[UnitOfWork]:
     return units_from_sites(experiment, params.sites_per_unit)
 
 
-def cycle_channels(experiment: Any) -> list[tuple[int, str, str]]:
+def cycle_channels(experiment: Experiment) -> list[tuple[int, str, str]]:
     """(cycle, raw channel, downstream channel) for every image of a site."""
     return [(c, raw, ch) for c in check_cycles(experiment) for raw, ch in raw_channels(experiment).items()]
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Any, params: SBSIllumApplyParameters, images_root: Path, out_dir: Path
+    index: pl.DataFrame, experiment: Experiment, params: SBSIllumApplyParameters, images_root: Path, out_dir: Path
 ) -> list[Path]:
     """One CSV per unit; one row per site with every cycle's raw planes and illumination functions."""
     workspace = workspace_of(out_dir, names.SBS_ILLUM_APPLY)
@@ -122,14 +123,14 @@ def write_loaddata(
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
-def upstream(workspace: Path, experiment: Any, params: SBSIllumApplyParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
+def upstream(workspace: Path, experiment: Experiment, params: SBSIllumApplyParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
     """The sbs_illum_calc unit folders (outputs of that step) of the unit's plate, every cycle."""
     plate = unit.keys["plate"]
     outputs = naming.outputs_dir(workspace, names.SBS_ILLUM_CALC)
     return {"illum": [naming.unit_dir(outputs, names.illum_unit_id(plate, c)) for c in check_cycles(experiment)]}
 
 
-def _align(experiment: Any, cycle: int, method: str) -> Module:
+def _align(experiment: Experiment, cycle: int, method: str) -> Module:
     from starrynight.cellprofiler import cppipe as cp
 
     nuclear = experiment.sbs.nuclear_channel
@@ -152,7 +153,7 @@ def _align(experiment: Any, cycle: int, method: str) -> Module:
     )  # fmt: skip
 
 
-def build_cppipe(experiment: Any, params: SBSIllumApplyParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: SBSIllumApplyParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     images = cycle_channels(experiment)
@@ -176,7 +177,7 @@ def build_cppipe(experiment: Any, params: SBSIllumApplyParameters) -> Pipeline:
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Any, params: SBSIllumApplyParameters) -> list[str]:
+def expected_outputs(experiment: Experiment, params: SBSIllumApplyParameters) -> list[str]:
     return [names.image_table_file()] + [names.aligned_image_glob(c, ch) for c, _, ch in cycle_channels(experiment)]
 
 

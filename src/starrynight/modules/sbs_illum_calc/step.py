@@ -9,7 +9,7 @@ The helpers naming SBS channels and checking cycles are shared by the other SBS 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,6 +21,7 @@ from starrynight.naming import sbs as names
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 
 class SBSIllumCalcParameters(CPIllumCalcParameters):
@@ -28,12 +29,12 @@ class SBSIllumCalcParameters(CPIllumCalcParameters):
 
 
 # ------------------------------------------------------------------ shared SBS helpers
-def raw_channels(experiment: Any) -> dict[str, str]:
+def raw_channels(experiment: Experiment) -> dict[str, str]:
     """Index (microscope) channel name -> downstream SBS channel name, in plane order."""
     return dict(experiment.sbs.channel_map)
 
 
-def check_cycles(experiment: Any) -> list[int]:
+def check_cycles(experiment: Experiment) -> list[int]:
     """The SBS cycles, which must be 1..N (image names and the plugins count cycles from 1)."""
     cycles = list(experiment.sbs.cycles)
     if cycles != list(range(1, len(cycles) + 1)):
@@ -53,7 +54,7 @@ def unit_column(
 
 
 # ------------------------------------------------------------------ the step
-def units(experiment: Any, params: SBSIllumCalcParameters) -> list[UnitOfWork]:
+def units(experiment: Experiment, params: SBSIllumCalcParameters) -> list[UnitOfWork]:
     return [
         UnitOfWork(id=names.illum_unit_id(plate, cycle), keys={"plate": plate, "cycle": str(cycle)})
         for plate in experiment.plates
@@ -61,14 +62,14 @@ def units(experiment: Any, params: SBSIllumCalcParameters) -> list[UnitOfWork]:
     ]
 
 
-def image_names(experiment: Any) -> dict[str, str]:
+def image_names(experiment: Experiment) -> dict[str, str]:
     """Raw SBS channel -> CellProfiler image name of its plane (same in every cycle's unit)."""
     return {raw: f"Orig{names.image_channel(ch)}" for raw, ch in raw_channels(experiment).items()}
 
 
 def write_loaddata(
     index: pl.DataFrame,
-    experiment: Any,
+    experiment: Experiment,
     params: SBSIllumCalcParameters,
     images_root: Path,
     out_dir: Path,
@@ -86,7 +87,7 @@ def write_loaddata(
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
-def build_cppipe(experiment: Any, params: SBSIllumCalcParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: SBSIllumCalcParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     modules = [cp.load_data()]
@@ -95,7 +96,7 @@ def build_cppipe(experiment: Any, params: SBSIllumCalcParameters) -> Pipeline:
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Any, params: SBSIllumCalcParameters) -> list[str]:
+def expected_outputs(experiment: Experiment, params: SBSIllumCalcParameters) -> list[str]:
     return [names.illum_function_file(ch) for ch in raw_channels(experiment).values()]
 
 

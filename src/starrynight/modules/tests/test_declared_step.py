@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight import naming
+from starrynight.experiments.protocol import Experiment
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep, module_classes
@@ -25,7 +25,7 @@ class ToyParameters(BaseModel):
     channel: str = Field("DAPI", description="the CP channel whose intensity is measured")
 
 
-def toy_units(experiment: Any, params: ToyParameters) -> list[UnitOfWork]:
+def toy_units(experiment: Experiment, params: ToyParameters) -> list[UnitOfWork]:
     return [UnitOfWork(id=plate, keys={"plate": plate}) for plate in experiment.plates]
 
 
@@ -38,7 +38,7 @@ def toy_loaddata(index, experiment, params: ToyParameters, images_root, out_dir)
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in toy_units(experiment, params)])
 
 
-def toy_cppipe(experiment: Any, params: ToyParameters):
+def toy_cppipe(experiment: Experiment, params: ToyParameters):
     from starrynight.cellprofiler import cppipe as cp
 
     return cp.Pipeline(

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from starrynight import naming
 from starrynight.cli import main
 from starrynight.config import RemotePath, read_parquet, read_parquet_metadata
-from starrynight.modules.index.index import IndexBuildError, build_index, load_index
+from starrynight.index_table import IndexBuildError, load_index
+from starrynight.modules.index.index import build_index
 from starrynight.modules.index.tests.screen import screen_keys, write_files
 
 EXTRAS = [
