@@ -11,7 +11,7 @@ CSVs and its `.cppipe`. From that description come:
   which validates the pipeline first and checks the outputs afterwards);
 - `step_cli`: the `loaddata` and `cppipe` CLI commands, with one option per parameter.
 
-`module_classes(step, "Prefix")` makes the three concrete classes (`PrefixGenLoadDataModule`,
+`module_classes(step, "Prefix", __name__)` makes the three concrete classes (`PrefixGenLoadDataModule`,
 ...), so a step's folder holds only its declaration, its writers and builders, and its tests.
 """
 
