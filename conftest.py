@@ -91,3 +91,26 @@ def synthetic_cells(seed: int = 0, effects: dict[str, float] | None = None, plat
 def make_cells():
     """`synthetic_cells`, as a fixture."""
     return synthetic_cells
+
+
+@pytest.fixture
+def publish_plans():
+    """`plan(data_config, experiment, index, step=params, ...)`: what each named step's units
+    will publish (manifest rows, as `publish_plan` gives them), each step reading the rows of
+    the steps before it, in the order given; params None means the step's defaults. Lets a
+    test build a later step's LoadData without running CellProfiler."""
+    import polars as pl
+
+    from starrynight.manifest import SCHEMA
+    from starrynight.modules.base import get_module
+    from starrynight.modules.cellprofiler_step import publish_plan
+
+    def plan(data_config, experiment, index, **steps) -> pl.DataFrame:
+        rows = pl.DataFrame(schema={**SCHEMA, "unit": pl.String})
+        for step, params in steps.items():
+            module_class = get_module(f"{step}_loaddata")
+            module = module_class(data_config, experiment, params or module_class.Parameters())
+            rows = pl.concat([rows, publish_plan(module, index, rows)], how="diagonal_relaxed")
+        return rows
+
+    return plan

@@ -83,3 +83,26 @@ def test_terminated_run_stops_cellprofiler_and_removes_its_temp_dir(intensity_pi
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) != 0
     assert not out.exists() and not tmp.exists()
+
+
+def test_a_unit_publishes_the_manifest_of_what_it_declared(intensity_pipeline, constant_site, tmp_path):
+    import polars as pl
+
+    from starrynight import naming
+    from starrynight.manifest import Product, Publication
+
+    declared = Publication(step="toy", products=[Product(kind="table", name="Image", file="Image.csv")])
+    out = tmp_path / "unit"
+    run_pipeline(intensity_pipeline, constant_site[1], out, publication=declared, validate=False)
+    published = pl.read_parquet(naming.unit_manifest(out))
+    row = published.row(0, named=True)
+    assert published.height == 1 and (row["step"], row["kind"], row["name"], row["path"]) == (
+        "toy", "table", "Image", "Image.csv")  # fmt: skip
+    assert row["plate"] == "P1" and row["site"] is None  # the unit's one plate; sites vary within it
+    assert row["bytes"] == (out / "Image.csv").stat().st_size and len(row["producer"]) == 64
+
+    # a declared per-site file that CellProfiler did not write fails the unit: nothing published
+    per_site = Publication(step="toy", products=[Product(kind="image", name="DNA", file="{plate}_s{site}.tiff")])
+    with pytest.raises(CellProfilerRunError, match=r"1 declared output\(s\) missing or empty: P1_s0.tiff"):
+        run_pipeline(intensity_pipeline, constant_site[1], tmp_path / "other", publication=per_site, validate=False)
+    assert not (tmp_path / "other").exists()

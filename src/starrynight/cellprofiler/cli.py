@@ -52,16 +52,26 @@ def cp_group() -> None:
 @_group_opt
 @click.option("--expect", multiple=True, metavar="PATTERN",
               help="Expected output (glob relative to the output dir); each must match a non-empty file.")
+@click.option("--publication-json", default=None, metavar="JSON",
+              help="The step and the files each unit publishes (starrynight.manifest.Publication); "
+                   "every one must exist, and the unit's manifest lists them.")
 @_plugins_opt
 def run_command(pipeline: Path, data_file: Path, output_dir: Path, groups: tuple[str, ...],
-                expect: tuple[str, ...], plugins_directory: Path) -> None:
+                expect: tuple[str, ...], publication_json: str | None, plugins_directory: Path) -> None:
     """Validate PIPELINE, run it on DATA_FILE into OUTPUT_DIR (atomically), check outputs."""
+    from pydantic import ValidationError
+
     from starrynight.cellprofiler.runner import run_pipeline
+    from starrynight.manifest import Publication
 
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        publication = Publication.model_validate_json(publication_json) if publication_json else None
+    except ValidationError as error:
+        raise click.BadParameter(str(error).splitlines()[0], param_hint="--publication-json") from None
+    try:
         result = run_pipeline(pipeline, data_file, output_dir, _parse_groups(groups), expect,
-                              plugins_directory)
+                              plugins_directory, publication=publication)
     except CellProfilerError as e:
         _fail(e)
     n = sum(len(v) for v in result.outputs.values())

@@ -5,7 +5,7 @@ unit of work pays CellProfiler's start-up once. Images the LoadData CSV names by
 first copied to a local staging folder (`staging`) and removed afterwards. CellProfiler
 writes into a hidden temporary sibling of the output directory; only when it exited
 cleanly, reported "Complete" and produced every expected file is that directory renamed to
-the output directory. A killed or failed run therefore never leaves an output directory
+the output directory, with the unit's manifest (`starrynight.manifest`) written last inside it. A killed or failed run therefore never leaves an output directory
 that looks complete (Snakemake declares it as `directory()` output).
 """
 
@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import polars as pl
 from pydantic import BaseModel
 
+from starrynight import naming
 from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler.errors import (
     CellProfilerError,
@@ -31,6 +33,14 @@ from starrynight.cellprofiler.errors import (
 from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
 from starrynight.cellprofiler.staging import stage_loaddata
 from starrynight.cellprofiler.validation import check_group, driver_argv, read_report, require_files
+from starrynight.manifest import (
+    ManifestError,
+    Publication,
+    expected_files,
+    producer_digest,
+    with_sizes,
+    write_manifest,
+)
 
 LOG_NAME = "cellprofiler.log"
 MARKER_NAME = ".starrynight-cp-run.json"
@@ -74,6 +84,26 @@ def find_expected(root: Path, patterns: Sequence[str]) -> tuple[dict[str, list[P
         if not files:
             missing.append(pattern)
     return found, missing
+
+
+def _publish_manifest(publication: Publication, pipeline: Path, data_file: Path, groups: dict[str, str],
+                      root: Path) -> list[str]:
+    """Write the unit's manifest under `root` (the files declared for its image sets, with their
+    sizes); the problems found instead, when a declared file is missing or empty."""
+    image_sets = pl.read_csv(data_file, infer_schema_length=0)
+    for key, value in groups.items():
+        image_sets = image_sets.filter(pl.col(key) == value)
+    sources = naming.unit_sources(data_file.parent, naming.csv_unit(data_file))
+    made_by = [pipeline, data_file, *([sources] if sources.is_file() else [])]
+    try:
+        rows, absent = with_sizes(expected_files(publication, image_sets, producer_digest(*made_by)), root)
+    except ManifestError as error:
+        return [str(error)]
+    if absent:
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        return [f"{len(absent)} declared output(s) missing or empty: {shown}"]
+    write_manifest(rows, root)
+    return []
 
 
 def _pid_alive(pid: int) -> bool:
@@ -142,12 +172,15 @@ def run_pipeline(
     plugins_directory: Path = PLUGINS_DIR,
     python: Path | None = None,
     validate: bool = True,
+    publication: Publication | None = None,
 ) -> RunResult:
     """Validate and run the pipeline for one unit of work (one CellProfiler process), check
     outputs, publish atomically.
 
     On failure raises CellProfilerRunError with the tail of CellProfiler's log; the partial
-    outputs are kept in `<output_dir>.failed` for inspection, never in `output_dir`.
+    outputs are kept in `<output_dir>.failed` for inspection, never in `output_dir`. With a
+    `publication`, every file it declares for the unit's image sets must exist and be
+    non-empty, and the unit's manifest listing them is written before the folder is published.
     """
     groups = groups or {}
     check_group(groups)
@@ -162,13 +195,14 @@ def run_pipeline(
     try:
         run_file, _ = stage_loaddata(data_file, stage)
         return _run(pipeline, data_file, run_file, output_dir, groups, expect, plugins_directory,
-                    python, validate)
+                    python, validate, publication)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
 def _run(pipeline: Path, data_file: Path, run_file: Path, output_dir: Path, groups: dict[str, str],
-         expect: Sequence[str], plugins_directory: Path, python: Path, validate: bool) -> RunResult:
+         expect: Sequence[str], plugins_directory: Path, python: Path, validate: bool,
+         publication: Publication | None) -> RunResult:
     """CellProfiler on `run_file` (the LoadData CSV, or its staged local copy) into a
     temporary sibling of `output_dir`, published only when complete."""
     tmp = output_dir.with_name(f".{output_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -213,6 +247,8 @@ def _run(pipeline: Path, data_file: Path, run_file: Path, output_dir: Path, grou
         problems.append(f"CellProfiler exited with code {code}, status {done!r}")
     if missing:
         problems.append("expected outputs missing or empty: " + ", ".join(missing))
+    if publication is not None and not problems:
+        problems += _publish_manifest(publication, pipeline, data_file, groups, tmp)
     marker = {"pipeline": str(pipeline.resolve()), "data_file": str(data_file.resolve()),
               "groups": groups, "argv": argv, "exit_code": code, "status": done, "seconds": seconds}
     (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=1))

@@ -27,31 +27,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from starrynight import naming
-from starrynight.modules.base import StarryNightModule, UnitOfWork, register_module
+from starrynight.manifest import Product, Publication, read_manifests
+from starrynight.modules.base import StarryNightModule, UnitOfWork, get_module, register_module
 
 if TYPE_CHECKING:
     import click
+    import polars as pl
 
     import pipecraft as pc
     from starrynight.experiments.protocol import Experiment
-
-
-UnitInputs = dict[str, list[Path]]
-#: (workspace, experiment, params, units) -> unit id -> {input name: files of earlier steps}
-Upstream = Callable[[Path, Any, Any, list[UnitOfWork]], dict[str, UnitInputs]]
-
-
-def _no_upstream(workspace: Path, experiment: Experiment, params: Any, units: list[UnitOfWork]) -> dict:
-    return {}
-
-
-def each_unit(fn: Callable[[Path, Any, Any, UnitOfWork], UnitInputs]) -> Upstream:
-    """An `upstream` from a function of one unit (for steps whose lookup is cheap per unit)."""
-
-    def upstream(workspace: Path, experiment: Experiment, params: Any, units: list[UnitOfWork]) -> dict:
-        return {unit.id: fn(workspace, experiment, params, unit) for unit in units}
-
-    return upstream
 
 
 @dataclass(frozen=True)
@@ -63,17 +47,18 @@ class CPStep:
     #: declared elsewhere (a plugin, a test), whose commands are `starrynight step <declaration>`
     cli_path: tuple[str, ...]
     Parameters: type[BaseModel]
-    #: the CSV writer, (index, experiment, params, images_root, out_dir) -> [Path], or its
-    #: "module:function"
+    #: the CSV writer, (index, experiment, params, images_root, out_dir, upstream) -> [Path],
+    #: or its "module:function"
     loaddata_writer: str | Callable[..., list[Path]]
     #: the pipeline builder, (experiment, params) -> cppipe builder object, or "module:function"
     cppipe_builder: str | Callable[..., Any]
     units: Callable[[Any, Any], list[UnitOfWork]]
-    #: files of earlier steps each unit reads, for all units at once (so shared lookups are
-    #: computed once: planning stays linear in the number of units)
-    upstream: Upstream = _no_upstream
-    #: files (globs, relative to the unit's output dir) a successful unit must produce
-    expected_outputs: Callable[[Any, Any], list[str]] = field(default=lambda exp, params: [])
+    #: the earlier steps whose published manifests the LoadData writer reads (it receives
+    #: their rows as its `upstream` table and takes every path of theirs from it)
+    reads: tuple[str, ...] = ()
+    #: what a unit publishes, (experiment, params) -> [Product]: each must exist after the
+    #: run, and the unit's manifest lists them
+    products: Callable[[Any, Any], list[Product]] = field(default=lambda exp, params: [])
     cores: int = 1
     mem_mb: int = 2000
     #: where this declaration is found when `cli_path` is empty: "package.module:NAME" or
@@ -90,6 +75,22 @@ class CPStep:
         if not self.declaration:
             raise ValueError(f"step {self.name!r} has neither cli_path nor declaration")
         return ["step", self.declaration]
+
+
+def step_of(module: str, **declared: Any) -> CPStep:
+    """The CPStep of a step module (`__name__`) that defines the step's parts under their usual
+    names: `write_loaddata`, `build_cppipe`, `units` and `products`; `declared` gives the rest
+    (name, cli_path, title, Parameters, reads, ...)."""
+    import sys
+
+    parts = sys.modules[module]
+    return CPStep(
+        loaddata_writer=parts.write_loaddata,
+        cppipe_builder=parts.build_cppipe,
+        units=parts.units,
+        products=parts.products,
+        **declared,
+    )
 
 
 def _load(target: str | Callable[..., Any]) -> Any:
@@ -163,10 +164,36 @@ class _CPStepModule(StarryNightModule):
         return self.cp_step.units(self.experiment, self.parameters)
 
 
+def default_upstream_units(step: str, experiment: Experiment) -> list[UnitOfWork]:
+    """The units `step` plans with its default parameters: what a module built on its own
+    assumes of a step it reads. A pipeline passes the units its own modules plan instead
+    (`step_modules(..., upstream=...)`); a manifest that is not there is an error naming it."""
+    module = get_module(f"{step}_invoke")
+    return module.cp_step.units(experiment, module.Parameters())
+
+
+def upstream_manifests(workspace: Path, upstream: dict[str, list[UnitOfWork]]) -> list[Path]:
+    """The manifest of every upstream unit (what the LoadData job reads and waits for)."""
+    return [
+        naming.unit_manifest(naming.unit_dir(naming.outputs_dir(workspace, step), unit.id))
+        for step, units in upstream.items()
+        for unit in units
+    ]
+
+
 class GenLoadDataModule(_CPStepModule):
     """Write one LoadData CSV per unit of work of the step."""
 
     stage = "loaddata"
+
+    def __init__(self, *args: Any, upstream: dict[str, list[UnitOfWork]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        given = upstream or {}
+        #: the units of the steps this step reads (step -> units), whose manifests it reads
+        self.upstream = {
+            earlier: given[earlier] if earlier in given else default_upstream_units(earlier, self.experiment)
+            for earlier in self.cp_step.reads
+        }
 
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
@@ -186,14 +213,13 @@ class GenLoadDataModule(_CPStepModule):
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
+        manifests = upstream_manifests(self.workspace, self.upstream)
         return pc.Command(
             name=f"{self.step}_loaddata",
             argv=[
                 "starrynight",
                 *self.cp_step.command,
                 "loaddata",
-                "--workspace",
-                str(self.workspace),
                 "--images",
                 str(self.data_config.images_path),
                 "--index",
@@ -202,8 +228,9 @@ class GenLoadDataModule(_CPStepModule):
                 "--out-dir",
                 str(self.spec.outputs["loaddata"]),
                 *parameter_args(self.parameters),
+                *[a for path in manifests for a in ("--upstream", str(path))],
             ],
-            inputs={"index": [self.spec.inputs["index"]]},
+            inputs={"index": [self.spec.inputs["index"]], "upstream": manifests},
             outputs={"csv": self.loaddata_csvs(), "sources": self.sources()},
             container=self.container_image,
         )
@@ -263,22 +290,18 @@ class InvokeCPModule(_CPStepModule):
         import pipecraft as pc
 
         step = self.cp_step
-        expect: list[str] = []
-        for pattern in step.expected_outputs(self.experiment, self.parameters):
-            expect += ["--expect", pattern]
-        planned = self.uow
-        earlier = step.upstream(self.workspace, self.experiment, self.parameters, planned)
+        publication = Publication(step=step.name, products=step.products(self.experiment, self.parameters))
+        loaddata = self.spec.inputs["loaddata"]
         units = [
             pc.Unit(
                 id=unit.id,
                 inputs={
-                    "loaddata": [naming.unit_csv(self.spec.inputs["loaddata"], unit.id)],
-                    "sources": [naming.unit_sources(self.spec.inputs["loaddata"], unit.id)],
+                    "loaddata": [naming.unit_csv(loaddata, unit.id)],
+                    "sources": [naming.unit_sources(loaddata, unit.id)],
                     "cppipe": [self.spec.inputs["cppipe"]],
-                    **earlier.get(unit.id, {}),
                 },
             )
-            for unit in planned
+            for unit in self.uow
         ]
         return pc.FanOut(
             name=f"{self.step}_invoke",
@@ -292,7 +315,8 @@ class InvokeCPModule(_CPStepModule):
                 "{input.loaddata}",
                 "--output-dir",
                 "{output.out}",
-                *expect,
+                "--publication-json",
+                publication.model_dump_json(),
             ],
             units=units,
             outputs={
@@ -326,16 +350,50 @@ def module_classes(
     return made[0], made[1], made[2]
 
 
+def publish_plan(module: GenLoadDataModule, index: pl.DataFrame, upstream: pl.DataFrame | None = None) -> pl.DataFrame:
+    """What the step's units will publish (their manifest rows, sizes unknown), from their
+    LoadData alone: writes the module's LoadData CSVs (its own outputs) and returns the rows,
+    paths absolute. For previewing a later step's LoadData before this step has run."""
+    import polars as pl
+
+    from starrynight.config import to_path
+    from starrynight.manifest import SCHEMA, expected_files
+
+    step = module.cp_step
+    upstream = upstream if upstream is not None else read_manifests([])
+    out_dir = Path(module.spec.outputs["loaddata"])
+    images_root = to_path(module.data_config.images_path)
+    written = _load(step.loaddata_writer)(index, module.experiment, module.parameters, images_root, out_dir, upstream)
+    publication = Publication(step=step.name, products=step.products(module.experiment, module.parameters))
+    outputs = naming.outputs_dir(module.workspace, step.name)
+    frames = []
+    for csv in written:
+        rows = expected_files(publication, pl.read_csv(csv, infer_schema_length=0), producer="planned")
+        folder = str(naming.unit_dir(outputs, naming.csv_unit(csv)))
+        frames.append(rows.with_columns(unit=pl.lit(naming.csv_unit(csv)),
+                                        path=pl.concat_str([pl.lit(folder + "/"), pl.col("path")])))  # fmt: skip
+    empty = pl.DataFrame(schema={**SCHEMA, "unit": pl.String})
+    return pl.concat([empty, *frames], how="diagonal_relaxed")
+
+
 def step_modules(
     step_modules_: tuple[type[GenLoadDataModule], type[GenCPipeModule], type[InvokeCPModule]],
     data_config: Any,
     experiment: Experiment,
     parameters: BaseModel | None = None,
+    upstream: dict[str, list[UnitOfWork]] | None = None,
 ) -> list[StarryNightModule]:
-    """The three modules of a step sharing ONE parameters object, so their units agree."""
-    loaddata_cls = step_modules_[0]
+    """The three modules of a step sharing ONE parameters object, so their units agree.
+
+    `upstream` gives the units of the steps it reads (step -> units, e.g. from those steps'
+    modules' `uow`); for a step it does not name, that step's default chunking is assumed."""
+    loaddata_cls, cppipe_cls, invoke_cls = step_modules_
     params = parameters if parameters is not None else loaddata_cls.Parameters()
-    return [cls(data_config, experiment, params) for cls in step_modules_]
+    return [
+        loaddata_cls(data_config, experiment, params, upstream=upstream),
+        cppipe_cls(data_config, experiment, params),
+        invoke_cls(data_config, experiment, params),
+    ]
 
 
 def step_cli(step: CPStep) -> click.Group:
@@ -375,15 +433,16 @@ def step_cli(step: CPStep) -> click.Group:
         pass
 
     @group.command("loaddata")
-    @click.option("--workspace", type=click.Path(path_type=Path), required=True)
     @click.option("--images", required=True, help="Images root (folder or URL).")
-    @click.option("--index", "index_path", type=click.Path(path_type=Path), default=None)
+    @click.option("--index", "index_path", type=click.Path(path_type=Path), required=True)
     @experiment_options
     @click.option("--out-dir", type=click.Path(path_type=Path), required=True)
+    @click.option(
+        "--upstream", "manifests", multiple=True, type=click.Path(path_type=Path),
+        help="Manifest of an upstream unit this step reads (repeatable).",
+    )  # fmt: skip
     @param_options
-    def loaddata(
-        workspace, images, index_path, experiment_path, experiment_text, out_dir, **values
-    ):
+    def loaddata(images, index_path, experiment_path, experiment_text, out_dir, manifests, **values):
         """Write one LoadData CSV per unit of work."""
         import polars as pl
 
@@ -394,10 +453,12 @@ def step_cli(step: CPStep) -> click.Group:
         with user_errors():
             params = parse_params(values)
             experiment = read_experiment(experiment_path, experiment_text)
-            index = pl.read_parquet(index_path or naming.index_table(workspace))
+            index = pl.read_parquet(index_path)
+            upstream = read_manifests(manifests)
             images_root = to_path(images)  # a URL stays a URL (pathlib would fold its "//")
-            written = _load(step.loaddata_writer)(index, experiment, params, images_root, out_dir)
-            write_unit_sources(written, index, images_root)
+            writer = _load(step.loaddata_writer)
+            written = writer(index, experiment, params, images_root, out_dir, upstream)
+            write_unit_sources(written, index, images_root, upstream)
             click.echo(f"{step.name}: wrote {len(written)} LoadData CSV(s) to {out_dir}")
 
     @group.command("cppipe")

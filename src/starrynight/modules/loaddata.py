@@ -8,7 +8,6 @@ in the number of images.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import polars as pl
 
 from starrynight import naming
 from starrynight.config import write_text_atomic
+from starrynight.modules.base import UnitOfWork
 
 Granularity = Literal["plate", "well", "site"]
 METADATA_KEYS = ("Batch", "Plate", "Well", "Site", "Cycle")
@@ -60,7 +60,8 @@ def channel_rows(
 def unit_ids(
     plate: pl.Expr, well: pl.Expr, site_rank: pl.Expr, granularity: Granularity, sites_per_unit: int
 ) -> pl.Expr:
-    """The unit-of-work id of each row (same rule as `plan_unit_ids`, vectorised)."""
+    """The unit-of-work id of each row: THE chunking rule (a plate; a well; or chunks of
+    `sites_per_unit` consecutive site ranks of a well, numbered `0000`, `0001`, ...)."""
     sep = naming.UNIT_SEPARATOR
     if granularity == "plate":
         return plate
@@ -71,20 +72,37 @@ def unit_ids(
     return pl.concat_str([plate, well, chunk], separator=sep)
 
 
+def site_ranks(sites: dict[tuple[str, str], int]) -> pl.DataFrame:
+    """plate, well and site_rank (0-based) of every site, from the site count per (plate, well)."""
+    counts = pl.DataFrame(
+        [{"plate": p, "well": w, "n": n} for (p, w), n in sorted(sites.items())],
+        schema={"plate": pl.String, "well": pl.String, "n": pl.Int64},
+    )
+    ranks = counts.select("plate", "well", pl.int_ranges(pl.col("n")).alias("site_rank"))
+    return ranks.explode("site_rank").with_columns(pl.col("site_rank").cast(pl.Int64)).drop_nulls()
+
+
+def with_units(ranks: pl.DataFrame, granularity: Granularity, sites_per_unit: int) -> pl.DataFrame:
+    """Rows with plate, well and site_rank, plus their `unit` (`unit_ids`)."""
+    columns = (pl.col("plate"), pl.col("well"), pl.col("site_rank"))
+    return ranks.with_columns(unit=unit_ids(*columns, granularity, sites_per_unit))
+
+
+def planned_units(planned: pl.DataFrame) -> list[UnitOfWork]:
+    """One unit of work per distinct `unit` of a `with_units` table, keyed by its plate and well."""
+    first = planned.unique("unit", maintain_order=True)
+    return [
+        UnitOfWork(id=row["unit"], keys={"plate": row["plate"], "well": row["well"]})
+        for row in first.iter_rows(named=True)
+    ]
+
+
 def plan_unit_ids(
     sites: dict[tuple[str, str], int], granularity: Granularity, sites_per_unit: int
 ) -> list[str]:
     """Unit ids known before any LoadData is written, from the sites per (plate, well)."""
-    if granularity == "plate":
-        return sorted({plate for plate, _ in sites})
-    if granularity == "well" and sites_per_unit <= 0:
-        return [naming.unit_id(plate, well) for plate, well in sorted(sites)]
-    size = 1 if granularity == "site" else sites_per_unit
-    return [
-        naming.unit_id(plate, well, f"{chunk:04d}")
-        for (plate, well), count in sorted(sites.items())
-        for chunk in range(math.ceil(count / size))
-    ]
+    planned = with_units(site_ranks(sites), granularity, sites_per_unit)
+    return planned.get_column("unit").unique(maintain_order=True).to_list()
 
 
 def with_site_rank(rows: pl.DataFrame) -> pl.DataFrame:
@@ -172,15 +190,22 @@ def write_unit_csvs(
     return written
 
 
-def write_unit_sources(csvs: Iterable[Path], index: pl.DataFrame, images_root: Path) -> list[Path]:
-    """Beside each LoadData CSV, the raw images it names (index `key`) with their `size` and
-    `mtime`, sorted by key and written atomically; files of earlier steps are left out (those
-    steps' outputs are inputs of the unit already). Rewritten with the same bytes when
-    nothing changed, so only the units whose images changed re-run."""
+def write_unit_sources(
+    csvs: Iterable[Path], index: pl.DataFrame, images_root: Path, upstream: pl.DataFrame
+) -> list[Path]:
+    """Beside each LoadData CSV, every file it names: raw images (index `key`, with their
+    `size` and `mtime`) and files earlier steps published (their absolute path as `key`, the
+    `size` and `producer` their manifest records). Sorted and written atomically, and the same
+    bytes when nothing changed, so a unit re-runs exactly when something it reads changed.
+    A file that is neither in the index nor in an upstream manifest is an error naming it."""
     from starrynight.config import write_parquet_atomic
 
     root = str(images_root).rstrip("/") + "/"
-    stats = index.select("key", "size", "mtime")
+    raw_stats = index.select("key", pl.col("size").cast(pl.Int64), pl.col("mtime").cast(pl.Int64))
+    published = upstream.select(
+        key=pl.col("path"), size=pl.col("bytes"), mtime=pl.lit(None, dtype=pl.Int64), producer="producer",
+        known=pl.lit(True),
+    )
     written = []
     for csv in csvs:
         frame = pl.read_csv(csv, infer_schema_length=0)
@@ -189,31 +214,51 @@ def write_unit_sources(csvs: Iterable[Path], index: pl.DataFrame, images_root: P
             [frame.select(pl.concat_str([f"PathName_{n}", f"FileName_{n}"], separator="/").alias("p"))
              for n in names]
         ).unique()  # fmt: skip
-        keys = paths.filter(pl.col("p").str.starts_with(root)).select(
-            pl.col("p").str.slice(len(root)).alias("key")
+        is_raw = pl.col("p").str.starts_with(root)
+        raw = (
+            paths.filter(is_raw)
+            .select(key=pl.col("p").str.slice(len(root)))
+            .join(raw_stats, on="key", how="left")
+            .with_columns(producer=pl.lit(None, dtype=pl.String))
         )
-        sources = keys.join(stats, on="key", how="left").sort("key")
+        earlier = paths.filter(~is_raw).select(key="p").join(published, on="key", how="left")
+        unknown = earlier.filter(pl.col("known").is_null())
+        if unknown.height:
+            raise LoadDataError(
+                f"{csv}: names {unknown.height} file(s) neither in the index nor published by an earlier "
+                f"step, first: {unknown.get_column('key')[0]}"
+            )
+        sources = pl.concat([raw, earlier.select(raw.columns)], how="vertical_relaxed").sort("key")
         path = naming.unit_sources(Path(csv).parent, naming.csv_unit(csv))
         write_parquet_atomic(sources, path)
         written.append(path)
     return written
 
 
-def step_workspace(out_dir: Path, step: str) -> Path:
-    """The workspace whose `step` LoadData folder is `out_dir`.
-
-    LoadData writers receive only their output folder; steps whose rows point at files of an
-    earlier step (in the same workspace) recover the workspace from it.
-    """
-    out_dir = Path(out_dir).absolute()
-    workspace = out_dir.parent.parent
-    if naming.loaddata_dir(workspace, step) != out_dir:
+def with_published(
+    sets: pl.DataFrame, published: pl.DataFrame, on: Sequence[str], image: str
+) -> pl.DataFrame:
+    """`sets` with the FileName_/PathName_/Frame_ columns of `image`: per row, the one published
+    file (rows of one step, kind and name of the upstream manifests) whose keys `on` match. A
+    row without one, or with several, is an error naming its keys."""
+    keys = published.select(*on, pl.col("path").alias("_published"))
+    if keys.select(on).is_duplicated().any():
+        raise LoadDataError(f"{image}: the upstream manifests list several files for one {'/'.join(on)}")
+    joined = sets.join(keys, on=list(on), how="left", coalesce=True)
+    lacking = joined.filter(pl.col("_published").is_null())
+    if lacking.height:
+        row = lacking.row(0, named=True)
+        where = ", ".join(f"{k}={row[k]}" for k in on)
         raise LoadDataError(
-            f"{step}: LoadData folder {out_dir} is not the step's workspace folder "
-            f"(<workspace>/{naming.loaddata_dir(Path(), step)}); its rows name files of earlier "
-            "steps in that workspace"
+            f"{image}: {lacking.height} image set(s) have no file published by the earlier step; first: {where}"
         )
-    return workspace
+    return joined.with_columns(
+        file_columns(
+            image,
+            pl.col("_published").str.extract(r"([^/]+)$"),
+            pl.col("_published").str.extract(r"^(.*)/[^/]+$"),
+        )
+    ).drop("_published")
 
 
 def file_columns(image: str, file_name: pl.Expr, path_name: pl.Expr) -> list[pl.Expr]:

@@ -78,6 +78,11 @@ def unit_dir(outputs_root: Path, unit: str) -> Path:
     return outputs_root / unit
 
 
+def unit_manifest(unit_folder: Path) -> Path:
+    """What a finished unit published (`starrynight.manifest`), written last inside its folder."""
+    return unit_folder / "manifest.parquet"
+
+
 def unit_dir_expr(outputs_root: Path, unit: pl.Expr) -> pl.Expr:
     """`unit_dir` for every row of a table (vectorised, for LoadData)."""
     import polars as pl

@@ -4,7 +4,7 @@ Step folders: `naming.outputs_dir(ws, SBS_ILLUM_CALC)` etc.; one unit folder per
 (`naming.unit_dir(outputs, unit)`):
 
 - sbs_illum_calc, unit `illum_unit_id(plate, cycle)`: `illum_function_file(channel)` per channel;
-- sbs_illum_apply, unit `site_unit_id(plate, well, site_rank, sites_per_unit)`: the corrected,
+- sbs_illum_apply, unit a chunk of `sites_per_unit` sites of a well: the corrected,
   cycle-aligned images `aligned_image_file(plate, well, site, cycle, channel)` and the per-site
   table `image_table_file()` (alignment shifts and scores);
 - sbs_preprocess, same units: the per-focus table `foci_table_file()` (`Metadata_*`,
@@ -66,18 +66,6 @@ def illum_unit_id(plate: str, cycle: int) -> str:
     return naming.unit_id(plate, f"c{cycle:02d}")
 
 
-def site_unit_id(plate: str, well: str, site_rank: int, sites_per_unit: int) -> str:
-    """The sbs_illum_apply / sbs_preprocess unit holding a site.
-
-    `site_rank` is the site's 0-based rank among the well's sites (equal to the site number
-    when sites are numbered 0..N-1); `sites_per_unit` <= 0 means one unit per well. Agrees
-    with `starrynight.modules.loaddata.plan_unit_ids(..., "well", sites_per_unit)`.
-    """
-    if sites_per_unit <= 0:
-        return naming.unit_id(plate, well)
-    return naming.unit_id(plate, well, f"{site_rank // sites_per_unit:04d}")
-
-
 # ------------------------------------------------------------------ sbs_illum_calc
 def illum_image(channel: str) -> str:
     """Image name (and file stem) of a channel's illumination function within a cycle's unit."""
@@ -112,16 +100,6 @@ def aligned_image_pattern(cycle: int, channel: str) -> str:
 def aligned_image_glob(cycle: int, channel: str) -> str:
     """Glob matching every aligned image of a cycle and channel in a unit folder."""
     return aligned_image_file("*", "*", "*", cycle, channel)
-
-
-def aligned_image_path(
-    workspace: Path, plate: str, well: str, site: int, site_rank: int, sites_per_unit: int,
-    cycle: int, channel: str,
-) -> Path:  # fmt: skip
-    """Where sbs_illum_apply wrote one aligned image."""
-    unit = site_unit_id(plate, well, site_rank, sites_per_unit)
-    outputs = naming.outputs_dir(workspace, SBS_ILLUM_APPLY)
-    return naming.unit_dir(outputs, unit) / aligned_image_file(plate, well, site, cycle, channel)
 
 
 def aligned_image(cycle: int, channel: str) -> str:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from starrynight.modules.base import StarryNightModule
+from starrynight.modules.base import StarryNightModule, UnitOfWork
 from starrynight.modules.cellprofiler_step import step_modules
 
 if TYPE_CHECKING:
     import pipecraft as pc
     from starrynight.config import DataConfig
+    from starrynight.experiments.protocol import Experiment
 
 CP_ARM = ("cp_illum_calc", "cp_illum_apply", "cp_segcheck")
 SBS_ARM = ("sbs_illum_calc", "sbs_illum_apply", "sbs_preprocess")
@@ -52,7 +53,7 @@ def _runs(modules: list[StarryNightModule]) -> pc.Seq:
     return pc.Seq([m.pipeline for m in modules if not isinstance(m, GenCPipeModule)])
 
 
-def require_same_fields(data_config: DataConfig, experiment: Any) -> None:
+def require_same_fields(data_config: DataConfig, experiment: Experiment) -> None:
     """This pipeline pairs CP site k with SBS site k: refuse arms that image different fields."""
     from starrynight.algorithms.geometry.acquisition import GeometryError
     from starrynight.experiments.geometry import require_site_pairing
@@ -66,7 +67,7 @@ def require_same_fields(data_config: DataConfig, experiment: Any) -> None:
 
 
 def create_pcp_generic_pipeline(
-    data_config: DataConfig, experiment: Any, parameters: dict[str, Any] | None = None
+    data_config: DataConfig, experiment: Experiment, parameters: dict[str, Any] | None = None
 ) -> tuple[list[StarryNightModule], pc.Seq]:
     """All modules of the screen and the composed graph.
 
@@ -88,6 +89,8 @@ def create_pcp_generic_pipeline(
     require_same_fields(data_config, experiment)
     parameters = couple_parameters(parameters or {})
 
+    planned: dict[str, list[UnitOfWork]] = {}  # step -> the units its modules plan
+
     def arm(steps: tuple[str, ...]) -> tuple[list[StarryNightModule], pc.Seq]:
         mods: list[StarryNightModule] = []
         graphs = []
@@ -95,14 +98,16 @@ def create_pcp_generic_pipeline(
             trio = _trio(step)
             given = parameters.get(step)
             params = trio[0].Parameters(**given) if isinstance(given, dict) else given
-            step_mods = step_modules(trio, data_config, experiment, params)
+            reads = {earlier: planned[earlier] for earlier in trio[0].cp_step.reads}
+            step_mods = step_modules(trio, data_config, experiment, params, upstream=reads)
+            planned[step] = step_mods[-1].uow
             mods += step_mods
             graphs.append(_runs(step_mods))
         return mods, pc.Seq(graphs)
 
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
-    analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"])
+    analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"], upstream=planned)
     profiles = ProfilesModule(data_config, experiment, ProfilesParameters(**parameters["profiles"]))
     hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
     qc = QCParameters(**parameters["qc"])
@@ -120,25 +125,14 @@ def create_pcp_generic_pipeline(
     return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
 
 
-# (downstream step, its field) that must equal (upstream step, its field): a downstream step
-# finds the upstream unit folder holding a site from the upstream chunk size.
-UNIT_SIZE_LINKS = [
-    (("cp_segcheck", "sites_per_unit"), ("cp_illum_apply", "sites_per_unit")),
-    (("sbs_preprocess", "sites_per_unit"), ("sbs_illum_apply", "sites_per_unit")),
-    (("sbs_preprocess", "illum_apply_sites_per_unit"), ("sbs_illum_apply", "sites_per_unit")),
-    (("analysis", "cp_sites_per_unit"), ("cp_illum_apply", "sites_per_unit")),
-    (("analysis", "sbs_sites_per_unit"), ("sbs_illum_apply", "sites_per_unit")),
-]
-
-
 def parameter_links() -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """Every (downstream step, field) copied from an (upstream step, field): the chunk sizes, and
-    the segmentation check's segmentation settings, which are illumination apply's (it checks
-    the segmentation that step made)."""
+    """Every (downstream step, field) copied from an (upstream step, field): the segmentation
+    check's segmentation settings, which are illumination apply's (it redraws the segmentation
+    that step made). Where a step's files are is never a setting: it is read from what the
+    earlier step published."""
     from starrynight.modules.cp_illum_apply.step import SegmentationParameters
 
-    segmentation = [(("cp_segcheck", f), ("cp_illum_apply", f)) for f in SegmentationParameters.model_fields]
-    return UNIT_SIZE_LINKS + segmentation
+    return [(("cp_segcheck", f), ("cp_illum_apply", f)) for f in SegmentationParameters.model_fields]
 
 
 def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:

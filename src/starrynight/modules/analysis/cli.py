@@ -24,18 +24,18 @@ analysis_group.help = (
 @click.option("--min-match-score", type=click.FloatRange(0, 1), default=None,
               help="lowest match score (fraction of cycles agreeing) a focus needs to vote "
                    "[default: 0.66]")
-@click.argument("foci_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("foci_manifests", nargs=-1, type=click.Path(path_type=Path))
 def join_command(
     cp_dir: Path, out_dir: Path, focus_reach: float, min_match_score: float | None,
-    foci_dirs: tuple[Path, ...],
+    foci_manifests: tuple[Path, ...],
 ) -> None:  # fmt: skip
-    """Assign the foci of FOCI_DIRS (sbs_preprocess unit folders) to the unit's cells."""
+    """Assign the foci the FOCI_MANIFESTS (of sbs_preprocess units) list to the unit's cells."""
     from starrynight.cli_errors import user_errors
     from starrynight.modules.analysis.join import MIN_MATCH_SCORE, write_unit_cells
 
     score = MIN_MATCH_SCORE if min_match_score is None else min_match_score
     with user_errors():
-        path = write_unit_cells(cp_dir, foci_dirs, out_dir, focus_reach, score)
+        path = write_unit_cells(cp_dir, foci_manifests, out_dir, focus_reach, score)
         click.echo(f"analysis join: wrote {path}")
 
 

@@ -256,15 +256,21 @@ def join_unit(
 
 def write_unit_cells(
     cp_dir: Path,
-    foci_dirs: Sequence[Path],
+    foci_manifests: Sequence[Path],
     out_dir: Path,
     focus_reach: float = 0.0,
     min_match_score: float = MIN_MATCH_SCORE,
 ) -> Path:
-    """`join_unit` on an analysis unit folder and sbs_preprocess unit folders, written atomically."""
+    """`join_unit` on an analysis unit folder and the foci tables the given sbs_preprocess
+    manifests list, written atomically."""
+    from starrynight import manifest
     from starrynight.config import write_parquet_atomic
 
-    foci = [Path(d) / sbs_names.foci_table_file() for d in foci_dirs]
+    foci: list[Path] = []
+    if foci_manifests:
+        published = manifest.select(manifest.read_manifests(foci_manifests), sbs_names.SBS_PREPROCESS, "table",
+                                    [sbs_names.FOCI_OBJECTS])  # fmt: skip
+        foci = [Path(p) for p in published.get_column("path").to_list()]
     path = Path(out_dir) / names.unit_cells_file()
     write_parquet_atomic(join_unit(Path(cp_dir), foci, focus_reach, min_match_score), path)
     return path

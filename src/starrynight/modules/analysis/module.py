@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from starrynight import naming
-from starrynight.modules import loaddata as ld
-from starrynight.modules.analysis.step import ANALYSIS_STEP, AnalysisParameters, site_ranks, units
+from starrynight.modules.analysis.step import ANALYSIS_STEP, AnalysisParameters, units
 from starrynight.modules.base import StarryNightModule, UnitOfWork, register_module
 from starrynight.modules.cellprofiler_step import (
     GenCPipeModule,
     GenLoadDataModule,
     InvokeCPModule,
+    default_upstream_units,
     step_modules,
 )
 from starrynight.naming import analysis as names
@@ -23,6 +21,7 @@ from starrynight.naming import sbs as sbs_names
 if TYPE_CHECKING:
     import pipecraft as pc
     from starrynight.config import DataConfig
+    from starrynight.experiments.protocol import Experiment
 
 
 class AnalysisGenLoadDataModule(GenLoadDataModule):
@@ -51,6 +50,14 @@ class AnalysisJoinModule(StarryNightModule):
     step = names.ANALYSIS_JOIN
     Parameters = AnalysisParameters
 
+    def __init__(self, *args: Any, foci_units: list[UnitOfWork] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the sbs_preprocess units whose published foci tables are read (default: that step's
+        #: default chunking; a pipeline passes the units its module plans)
+        self.foci_units = foci_units if foci_units is not None else default_upstream_units(
+            sbs_names.SBS_PREPROCESS, self.experiment
+        )
+
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
         return (
@@ -63,18 +70,12 @@ class AnalysisJoinModule(StarryNightModule):
     def uow(self) -> list[UnitOfWork]:
         return units(self.experiment, self.parameters)
 
-    def foci_dirs(self) -> dict[str, list[Path]]:
-        """Analysis unit -> the sbs_preprocess unit folders holding its sites' foci."""
-        # sbs_preprocess units hold the same site ranks as sbs_illum_apply's (`site_unit_id`)
-        per_site = site_ranks(self.experiment, self.parameters).with_columns(
-            foci_unit=ld.unit_ids(
-                pl.col("plate"), pl.col("well"), pl.col("site_rank"), "well", self.parameters.sbs_sites_per_unit
-            )
-        )
-        out: dict[str, list[Path]] = {}
-        for (unit,), group in per_site.group_by(["unit"], maintain_order=True):
-            found = group.get_column("foci_unit").unique(maintain_order=True).to_list()
-            out[unit] = [naming.unit_dir(self.spec.inputs["foci"], f) for f in found]
+    def foci_manifests(self) -> dict[tuple[str, str], list[Path]]:
+        """(plate, well) -> the manifests of the sbs_preprocess units of that well."""
+        out: dict[tuple[str, str], list[Path]] = {}
+        for unit in self.foci_units:
+            folder = naming.unit_dir(self.spec.inputs["foci"], unit.id)
+            out.setdefault((unit.keys["plate"], unit.keys["well"]), []).append(naming.unit_manifest(folder))
         return out
 
     def unit_output_dir(self, unit: UnitOfWork) -> Path:
@@ -83,7 +84,7 @@ class AnalysisJoinModule(StarryNightModule):
     def build_pipeline(self) -> pc.FanOut:
         import pipecraft as pc
 
-        foci = self.foci_dirs()
+        foci = self.foci_manifests()
         return pc.FanOut(
             name=f"{self.step}_cells",
             argv=["starrynight", "analysis", "join", "--cp-dir", "{input.cells}",
@@ -91,7 +92,7 @@ class AnalysisJoinModule(StarryNightModule):
                   "--min-match-score", str(self.parameters.min_match_score), "{input.foci}"],
             units=[
                 pc.Unit(id=u.id, inputs={"cells": [naming.unit_dir(self.spec.inputs["cells"], u.id)],
-                                         "foci": foci[u.id]})
+                                         "foci": foci.get((u.keys["plate"], u.keys["well"]), [])})
                 for u in self.uow
             ],
             outputs={"out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))},
@@ -135,16 +136,24 @@ ANALYSIS_TRIO = (AnalysisGenLoadDataModule, AnalysisGenCPipeModule, AnalysisInvo
 
 
 def analysis_modules(
-    data_config: DataConfig, experiment: Any, parameters: AnalysisParameters | dict | None = None
+    data_config: DataConfig,
+    experiment: Experiment,
+    parameters: AnalysisParameters | dict | None = None,
+    upstream: dict[str, list[UnitOfWork]] | None = None,
 ) -> tuple[list[StarryNightModule], pc.Seq]:
     """The five analysis modules sharing one parameters object, and their graph:
-    (LoadData || pipeline) -> CellProfiler -> join per unit -> per-cell table."""
+    (LoadData || pipeline) -> CellProfiler -> join per unit -> per-cell table.
+
+    `upstream` gives the units of cp_illum_apply, sbs_illum_apply and sbs_preprocess (step ->
+    units), whose manifests the analysis reads; for a step it does not name, that step's default
+    chunking is assumed."""
     import pipecraft as pc
 
     params = AnalysisParameters(**parameters) if isinstance(parameters, dict) else parameters
     params = params or AnalysisParameters()
-    loaddata, cppipe, invoke = step_modules(ANALYSIS_TRIO, data_config, experiment, params)
-    join = AnalysisJoinModule(data_config, experiment, params)
+    given = upstream or {}
+    loaddata, cppipe, invoke = step_modules(ANALYSIS_TRIO, data_config, experiment, params, upstream=given)
+    join = AnalysisJoinModule(data_config, experiment, params, foci_units=given.get(sbs_names.SBS_PREPROCESS))
     table = AnalysisTableModule(data_config, experiment, params)
     graph = pc.Seq([
         pc.Parallel([loaddata.pipeline, cppipe.pipeline]), invoke.pipeline, join.pipeline, table.pipeline,

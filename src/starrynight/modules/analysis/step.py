@@ -11,30 +11,25 @@ are joined to the cells afterwards in plain Python (`join.py`, `analysis_join`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from starrynight import naming
+from starrynight import manifest
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.analysis.join import MIN_MATCH_SCORE
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
-from starrynight.modules.cp_illum_apply.step import (
-    CPIllumApplyParameters,
-    channel_names,
-    corrected_names,
-)
-from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
-from starrynight.modules.sbs_preprocess.step import name_expr
+from starrynight.modules.cp_illum_apply.step import corrected_names
 from starrynight.naming import analysis as names
-from starrynight.naming import cp as cp_names
 from starrynight.naming import sbs as sbs_names
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 SBS_NUCLEI = "SBSNuclei"
 
@@ -43,14 +38,6 @@ class AnalysisParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     sites_per_unit: int = Field(16, ge=0, description="sites per unit of work; 0: one unit per well")
-    cp_sites_per_unit: int = Field(
-        CPIllumApplyParameters.model_fields["sites_per_unit"].default, ge=0,
-        description="sites_per_unit of cp_illum_apply (which of its unit folders holds a site)",
-    )
-    sbs_sites_per_unit: int = Field(
-        SBSIllumApplyParameters.model_fields["sites_per_unit"].default, ge=0,
-        description="sites_per_unit of sbs_illum_apply and sbs_preprocess",
-    )
     nucleus_min_diameter: int = Field(10, ge=1, description="typical smallest nucleus, px (sets declumping)")
     nucleus_max_diameter: int = Field(30, ge=2, description="typical largest nucleus, px")
     declump_method: Literal["Intensity", "Shape"] = Field(
@@ -69,40 +56,28 @@ class AnalysisParameters(BaseModel):
     )  # fmt: skip
 
 
-def _sites(experiment: Any) -> dict[tuple[str, str], int]:
+def _sites(experiment: Experiment) -> dict[tuple[str, str], int]:
     """Sites per well analysed: those imaged in both arms. This version pairs the k-th CP site
-    of a well with its k-th SBS site, which must be the same field (same site id, SPEC 8);
+    of a well with its k-th SBS site, which must be the same field (same site id);
     mapping CP sites onto fewer, larger SBS sites comes later."""
     paired = min(experiment.cp.sites_per_well, experiment.sbs.sites_per_well)
     return {(plate, well): paired for plate in experiment.plates for well in experiment.wells[plate]}
 
 
-def units(experiment: Any, params: AnalysisParameters) -> list[UnitOfWork]:
-    sites = _sites(experiment)
-    return [UnitOfWork(id=u) for u in ld.plan_unit_ids(sites, "well", params.sites_per_unit)]
-
-
-def _with_unit(frame: pl.DataFrame, params: AnalysisParameters) -> pl.DataFrame:
-    return frame.with_columns(
-        unit=ld.unit_ids(pl.col("plate"), pl.col("well"), pl.col("site_rank"), "well", params.sites_per_unit)
-    )
-
-
-def site_ranks(experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
+def site_ranks(experiment: Experiment, params: AnalysisParameters) -> pl.DataFrame:
     """plate, well, site_rank and unit of every analysed site, from the experiment alone.
 
-    Enough for planning: like cp_illum_apply and sbs_illum_apply, a unit holds consecutive
-    site RANKS of a well, whatever the sites' ids (`site_table` adds them from the index).
+    Enough for planning: a unit holds consecutive site RANKS of a well, whatever the sites'
+    ids (`site_table` adds them from the index).
     """
-    counts = pl.DataFrame(
-        [{"plate": p, "well": w, "n": n} for (p, w), n in sorted(_sites(experiment).items())],
-        schema={"plate": pl.String, "well": pl.String, "n": pl.Int64},
-    )
-    ranks = counts.select("plate", "well", pl.int_ranges(pl.col("n")).alias("site_rank")).explode("site_rank")
-    return _with_unit(ranks.with_columns(pl.col("site_rank").cast(pl.Int64)), params)
+    return ld.with_units(ld.site_ranks(_sites(experiment)), "well", params.sites_per_unit)
 
 
-def _arm_sites(index: pl.DataFrame, experiment: Any, arm: str) -> pl.DataFrame:
+def units(experiment: Experiment, params: AnalysisParameters) -> list[UnitOfWork]:
+    return ld.planned_units(site_ranks(experiment, params))
+
+
+def _arm_sites(index: pl.DataFrame, experiment: Experiment, arm: str) -> pl.DataFrame:
     """batch, plate, well, site and site_rank (0-based, within the well) of an arm's sites."""
     sites = (
         index.filter(pl.col("is_image") & (pl.col("arm") == arm) & pl.col("plate").is_in(experiment.plates))
@@ -112,7 +87,7 @@ def _arm_sites(index: pl.DataFrame, experiment: Any, arm: str) -> pl.DataFrame:
     return ld.with_site_rank(sites)
 
 
-def site_table(index: pl.DataFrame, experiment: Any, params: AnalysisParameters) -> pl.DataFrame:
+def site_table(index: pl.DataFrame, experiment: Experiment, params: AnalysisParameters) -> pl.DataFrame:
     """batch, plate, well, site, site_rank and unit of every analysed site, ids from the index.
 
     The k-th CP site of a well pairs with its k-th SBS site (the ranks cp_illum_apply and
@@ -131,57 +106,42 @@ def site_table(index: pl.DataFrame, experiment: Any, params: AnalysisParameters)
             f"vs SBS site {row['sbs_site']}"
         )
     table = paired.select("batch", "plate", "well", "site", "site_rank").sort("plate", "well", "site")
-    return _with_unit(table, params)
-
-
-def unit_folder(workspace: Path, step: str, site_rank: pl.Expr, sites_per_unit: int) -> pl.Expr:
-    """Per row, the folder of `step`'s unit holding the site (the well-chunk rule of
-    `loaddata.plan_unit_ids(..., "well", sites_per_unit)`, which cp_illum_apply and
-    sbs_illum_apply plan their units with)."""
-    unit = ld.unit_ids(pl.col("plate"), pl.col("well"), site_rank, "well", sites_per_unit)
-    return naming.unit_dir_expr(naming.outputs_dir(workspace, step), unit)
-
-
-def _cp_folder(workspace: Path, params: AnalysisParameters) -> pl.Expr:
-    return unit_folder(workspace, CP_ILLUM_APPLY, pl.col("site_rank"), params.cp_sites_per_unit)
-
-
-def _sbs_folder(workspace: Path, params: AnalysisParameters) -> pl.Expr:
-    return unit_folder(workspace, sbs_names.SBS_ILLUM_APPLY, pl.col("site_rank"), params.sbs_sites_per_unit)
+    return ld.with_units(table, "well", params.sites_per_unit)
 
 
 def loaddata_frame(
-    workspace: Path, experiment: Any, params: AnalysisParameters, index: pl.DataFrame
+    experiment: Experiment, params: AnalysisParameters, index: pl.DataFrame, upstream: pl.DataFrame
 ) -> pl.DataFrame:
-    """One LoadData row per site: corrected CP channels and the aligned SBS cycle-1 nuclei."""
-    fields = {"plate": pl.col("plate"), "well": pl.col("well"), "site": pl.col("site").cast(pl.String)}
-    cp_folder, channels = _cp_folder(workspace, params), channel_names(experiment)
-    columns = [
-        column
-        for ch, image in corrected_names(experiment).items()
-        for column in ld.file_columns(
-            image, cp_names.corrected_image_expr(*fields.values(), channels[ch]), cp_folder
-        )
-    ]
+    """One LoadData row per site: the corrected CP channels cp_illum_apply published and the
+    aligned SBS cycle-1 nuclei sbs_illum_apply published."""
+    frame = site_table(index, experiment, params)
+    on = ("plate", "well", "site")
+    corrected = manifest.select(upstream, CP_ILLUM_APPLY, "image", experiment.cp.channels)
+    for channel, image in corrected_names(experiment).items():
+        published = corrected.filter(pl.col("name") == channel).select(*on, "path")
+        frame = ld.with_published(frame, published, on, image)
     cycle, nuclear = experiment.sbs.cycles[0], experiment.sbs.nuclear_channel
-    sbs_file = name_expr(lambda **k: sbs_names.aligned_image_file(cycle=cycle, channel=nuclear, **k), **fields)
-    columns += ld.file_columns(SBS_NUCLEI, sbs_file, _sbs_folder(workspace, params))
-    return site_table(index, experiment, params).select(
+    aligned = manifest.select(upstream, sbs_names.SBS_ILLUM_APPLY, "image", [nuclear])
+    published = aligned.filter(pl.col("cycle") == cycle).select(*on, "path")
+    frame = ld.with_published(frame, published, on, SBS_NUCLEI)
+    return frame.select(
         pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
-        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"), *columns, "unit",
+        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
+        *[c for c in frame.columns if c.split("_", 1)[0] in ("FileName", "PathName", "Frame")], "unit",
     )  # fmt: skip
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Any, params: AnalysisParameters, images_root: Path, out_dir: Path
-) -> list[Path]:
-    """One CSV per unit; rows point at earlier steps' outputs in the workspace (the index gives
-    only the sites: their ids and batch, as the upstream steps wrote them)."""
-    frame = loaddata_frame(ld.step_workspace(out_dir, names.ANALYSIS), experiment, params, index)
+    index: pl.DataFrame, experiment: Experiment, params: AnalysisParameters, images_root: Path,
+    out_dir: Path, upstream: pl.DataFrame,
+) -> list[Path]:  # fmt: skip
+    """One CSV per unit; rows point at the files earlier steps published (the index gives
+    only the sites: their ids and batch)."""
+    frame = loaddata_frame(experiment, params, index, upstream)
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
-def build_cppipe(experiment: Any, params: AnalysisParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: AnalysisParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     corr = corrected_names(experiment)
@@ -210,35 +170,16 @@ def build_cppipe(experiment: Any, params: AnalysisParameters) -> Pipeline:
     ])  # fmt: skip
 
 
-def expected_outputs(experiment: Any, params: AnalysisParameters) -> list[str]:
-    tables = [names.image_table_file(), *(names.object_table_file(o) for o in names.OBJECTS)]
-    return [*tables, names.cell_labels_glob()]
+def products(experiment: Experiment, params: AnalysisParameters) -> list[Product]:
+    """Per unit the per-site and per-object tables (kind `table`); per site the Cells label
+    image (kind `labels`)."""
+    tables = [Product(kind="table", name="Image", file=names.image_table_file())]
+    tables += [Product(kind="table", name=o, file=names.object_table_file(o)) for o in names.OBJECTS]
+    labels = Product(kind="labels", name=names.CELLS, file=names.cell_labels_file("{plate}", "{well}", "{site}"))
+    return [*tables, labels]
 
 
-def upstream(
-    workspace: Path, experiment: Any, params: AnalysisParameters, units: list[UnitOfWork]
-) -> dict[str, dict[str, list[Path]]]:
-    """Per unit, the unit folders of cp_illum_apply and sbs_illum_apply holding its images."""
-    folders = (
-        site_ranks(experiment, params)
-        .group_by("unit", maintain_order=True)
-        .agg(cp=_cp_folder(workspace, params).unique().sort(), sbs=_sbs_folder(workspace, params).unique().sort())
-    )
-    dirs = {row["unit"]: row for row in folders.iter_rows(named=True)}
-    return {
-        unit.id: {"cp_images": [Path(p) for p in dirs[unit.id]["cp"]],
-                  "sbs_images": [Path(p) for p in dirs[unit.id]["sbs"]]}
-        for unit in units if unit.id in dirs
-    }  # fmt: skip
-
-
-ANALYSIS_STEP = CPStep(
-    name=names.ANALYSIS,
-    cli_path=("analysis",),
-    Parameters=AnalysisParameters,
-    loaddata_writer="starrynight.modules.analysis.step:write_loaddata",
-    cppipe_builder="starrynight.modules.analysis.step:build_cppipe",
-    units=units,
-    upstream=upstream,
-    expected_outputs=expected_outputs,
-)
+ANALYSIS_STEP = step_of(
+    __name__, name=names.ANALYSIS, cli_path=("analysis",), reads=(CP_ILLUM_APPLY, sbs_names.SBS_ILLUM_APPLY),
+    title="analysis (CP to SBS registration, cells, features)", Parameters=AnalysisParameters,
+)  # fmt: skip

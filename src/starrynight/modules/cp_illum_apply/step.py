@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from starrynight import naming
+from starrynight import manifest, naming
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep, each_unit
+from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.cp_illum_calc.step import CP_ILLUM_CALC, cp_rows, illum_names
 from starrynight.modules.cp_illum_calc.step import image_names as raw_image_names
 
@@ -91,40 +92,22 @@ def corrected_names(experiment: Experiment) -> dict[str, str]:
     return {ch: f"Corr{name}" for ch, name in channel_names(experiment).items()}
 
 
-def illum_dir(workspace: Path, plate: str) -> Path:
-    """Where cp_illum_calc wrote a plate's illumination functions."""
-    return naming.unit_dir(naming.outputs_dir(workspace, CP_ILLUM_CALC.name), plate)
-
-
-def upstream(workspace: Path, experiment: Experiment, params: CPIllumApplyParameters, unit: UnitOfWork) -> dict:
-    """The unit's plate's illumination functions (so the unit runs after cp_illum_calc)."""
-    folder = illum_dir(workspace, unit.keys["plate"])
-    return {"illum": [folder / naming.illum_function_name(n) for n in illum_names(experiment).values()]}
-
-
 def write_loaddata(
-    index: pl.DataFrame, experiment: Experiment, params: CPIllumApplyParameters, images_root: Path, out_dir: Path
-) -> list[Path]:
-    """One CSV per unit: raw planes of every site, plus the plate's illumination functions."""
-    workspace = ld.step_workspace(out_dir, STEP)
+    index: pl.DataFrame, experiment: Experiment, params: CPIllumApplyParameters, images_root: Path,
+    out_dir: Path, upstream: pl.DataFrame,
+) -> list[Path]:  # fmt: skip
+    """One CSV per unit: raw planes of every site, plus the plate's illumination functions as
+    cp_illum_calc published them."""
     rows = ld.with_site_rank(cp_rows(index, experiment))
-    rows = rows.with_columns(
-        unit=ld.unit_ids(pl.col("plate"), pl.col("well"), pl.col("site_rank"), "well", params.sites_per_unit)
-    )
+    rows = ld.with_units(rows, "well", params.sites_per_unit)
     frame = ld.wide_image_sets(
         rows, images_root, raw_image_names(experiment),
         metadata=("Batch", "Plate", "Well", "Site"), set_keys=("unit", "batch", "plate", "well", "site"),
     )  # fmt: skip
-    plates = frame.get_column("Metadata_Plate").unique().to_list()
-    folders = {plate: str(illum_dir(workspace, plate)) for plate in plates}
-    illum_columns = [
-        column
-        for name in illum_names(experiment).values()
-        for column in ld.file_columns(
-            name, pl.lit(naming.illum_function_name(name)), pl.col("Metadata_Plate").replace_strict(folders)
-        )
-    ]
-    frame = frame.with_columns(illum_columns)
+    illum = manifest.select(upstream, CP_ILLUM_CALC.name, "illum", experiment.cp.channels)
+    for channel, name in illum_names(experiment).items():
+        published = illum.filter(pl.col("name") == channel).select(Metadata_Plate="plate", path="path")
+        frame = ld.with_published(frame, published, ("Metadata_Plate",), name)
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
 
@@ -184,21 +167,18 @@ def build_cppipe(experiment: Experiment, params: CPIllumApplyParameters) -> Pipe
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Experiment, params: CPIllumApplyParameters) -> list[str]:
-    tables = [naming.cp.IMAGE, naming.cp.NUCLEI, naming.cp.CELLS, naming.cp.CYTOPLASM]
-    return [naming.cp.corrected_image_glob(name) for name in channel_names(experiment).values()] + [
-        naming.cp.measurement_table(t) for t in tables
+def products(experiment: Experiment, params: CPIllumApplyParameters) -> list[Product]:
+    """Per site a corrected image per CP channel (kind `image`, named by channel); per unit the
+    measurement tables (kind `table`, named by object)."""
+    images = [
+        Product(kind="image", name=channel, file=naming.cp.corrected_image("{plate}", "{well}", "{site}", name))
+        for channel, name in channel_names(experiment).items()
     ]
+    tables = [naming.cp.IMAGE, naming.cp.NUCLEI, naming.cp.CELLS, naming.cp.CYTOPLASM]
+    return images + [Product(kind="table", name=t, file=naming.cp.measurement_table(t)) for t in tables]
 
 
-CP_ILLUM_APPLY = CPStep(
-    name=STEP,
-    cli_path=("illum", "apply"),
-    title="CP illumination apply and segmentation",
-    Parameters=CPIllumApplyParameters,
-    loaddata_writer="starrynight.modules.cp_illum_apply.step:write_loaddata",
-    cppipe_builder="starrynight.modules.cp_illum_apply.step:build_cppipe",
-    units=units,
-    upstream=each_unit(upstream),
-    expected_outputs=expected_outputs,
-)
+CP_ILLUM_APPLY = step_of(
+    __name__, name=STEP, cli_path=("illum", "apply"), reads=(CP_ILLUM_CALC.name,),
+    title="CP illumination apply and segmentation", Parameters=CPIllumApplyParameters,
+)  # fmt: skip

@@ -14,9 +14,10 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight import naming
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cellprofiler_step import step_of
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Module, Pipeline
@@ -67,6 +68,7 @@ def write_loaddata(
     params: CPIllumCalcParameters,
     images_root: Path,
     out_dir: Path,
+    upstream: pl.DataFrame,
 ) -> list[Path]:
     """One CSV per plate listing every CP site of the plate, one image per channel plane."""
     rows = cp_rows(index, experiment).with_columns(unit=pl.col("plate"))
@@ -108,17 +110,15 @@ def build_cppipe(experiment: Experiment, params: CPIllumCalcParameters) -> Pipel
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Experiment, params: CPIllumCalcParameters) -> list[str]:
-    return [naming.illum_function_name(name) for name in illum_names(experiment).values()]
+def products(experiment: Experiment, params: CPIllumCalcParameters) -> list[Product]:
+    """Per plate, one illumination function per CP channel (kind `illum`, named by channel)."""
+    return [
+        Product(kind="illum", name=channel, file=naming.illum_function_name(name))
+        for channel, name in illum_names(experiment).items()
+    ]
 
 
-CP_ILLUM_CALC = CPStep(
-    name="cp_illum_calc",
-    cli_path=("illum", "calc"),
-    title="CP illumination calculation",
-    Parameters=CPIllumCalcParameters,
-    loaddata_writer="starrynight.modules.cp_illum_calc.step:write_loaddata",
-    cppipe_builder="starrynight.modules.cp_illum_calc.step:build_cppipe",
-    units=units,
-    expected_outputs=expected_outputs,
-)
+CP_ILLUM_CALC = step_of(
+    __name__, name="cp_illum_calc", cli_path=("illum", "calc"),
+    title="CP illumination calculation", Parameters=CPIllumCalcParameters,
+)  # fmt: skip

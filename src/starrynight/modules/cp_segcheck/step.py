@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from pydantic import Field
 
-from starrynight import naming
+from starrynight import manifest, naming
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep, each_unit
+from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.cp_illum_apply.step import (
     CP_ILLUM_APPLY,
     CPIllumApplyParameters,
     SegmentationParameters,
-    channel_names,
     corrected_names,
     segmentation_modules,
 )
@@ -37,14 +37,11 @@ NUCLEI_COLOR, CELLS_COLOR = "#0080FF", "#FF4000"
 
 
 class CPSegcheckParameters(SegmentationParameters):
-    """The illumination apply step's parameters (segmentation, and its chunking, which says
-    where its images are) plus the sampling of sites. The pcp-generic pipeline copies the
-    shared ones from cp_illum_apply (`pipelines.pcp_generic.couple_parameters`); alone, use
+    """The illumination apply step's segmentation settings (the check redraws the segmentation
+    that step made) plus the sampling of sites. The pcp-generic pipeline copies the shared ones
+    from cp_illum_apply (`pipelines.pcp_generic.couple_parameters`); alone, use
     `for_illum_apply`."""
 
-    sites_per_unit: int = Field(
-        0, ge=0, description="cp_illum_apply's sites_per_unit (its unit folders hold the images)"
-    )
     every_nth_site: int = Field(2, ge=1, description="check every Nth site of a well")
     max_sites_per_well: int = Field(4, ge=1, description="check at most this many sites per well")
 
@@ -55,12 +52,8 @@ def for_illum_apply(apply_params: CPIllumApplyParameters, **sampling: Any) -> CP
     return CPSegcheckParameters(**apply_params.model_dump(include=shared), **sampling)
 
 
-def sampled_ranks(sites_per_well: int, params: CPSegcheckParameters) -> list[int]:
-    """Site ranks (0-based, within a well) that are checked; `is_sampled` is the same rule."""
-    return list(range(0, sites_per_well, params.every_nth_site))[: params.max_sites_per_well]
-
-
 def is_sampled(site_rank: pl.Expr, params: CPSegcheckParameters) -> pl.Expr:
+    """Whether a site (by its 0-based rank within the well) is checked."""
     every = params.every_nth_site
     return (site_rank % every == 0) & (site_rank // every < params.max_sites_per_well)
 
@@ -73,57 +66,34 @@ def units(experiment: Experiment, params: CPSegcheckParameters) -> list[UnitOfWo
     ]
 
 
-def _apply_outputs(workspace: Path) -> Path:
-    return naming.outputs_dir(workspace, CP_ILLUM_APPLY.name)
-
-
-def upstream(workspace: Path, experiment: Experiment, params: CPSegcheckParameters, unit: UnitOfWork) -> dict:
-    """The illumination apply unit folders holding the well's sampled sites."""
-    plate, well, count = unit.keys["plate"], unit.keys["well"], experiment.cp.sites_per_well
-    apply_units = ld.plan_unit_ids({(plate, well): count}, "well", params.sites_per_unit)
-    chunk = params.sites_per_unit if params.sites_per_unit > 0 else count
-    chunks = sorted({rank // chunk for rank in sampled_ranks(count, params)})
-    return {"corrected": [naming.unit_dir(_apply_outputs(workspace), apply_units[c]) for c in chunks]}
-
-
 def _checked_channels(experiment: Experiment) -> list[str]:
     return [experiment.cp.nuclear_channel, experiment.cp.cell_channel]
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Experiment, params: CPSegcheckParameters, images_root: Path, out_dir: Path
-) -> list[Path]:
-    """One CSV per well: the sampled sites' corrected nuclear and cell images."""
-    workspace = ld.step_workspace(out_dir, STEP)
+    index: pl.DataFrame, experiment: Experiment, params: CPSegcheckParameters, images_root: Path,
+    out_dir: Path, upstream: pl.DataFrame,
+) -> list[Path]:  # fmt: skip
+    """One CSV per well: the sampled sites' corrected nuclear and cell images, as
+    cp_illum_apply published them."""
     sites = (
         ld.channel_rows(index, "CP")
         .filter(pl.col("plate").is_in(experiment.plates))
         .select("batch", "plate", "well", "site")
         .unique()
     )
-    plate, well = pl.col("plate"), pl.col("well")
     sites = ld.with_site_rank(sites).filter(is_sampled(pl.col("site_rank"), params))
-    sites = sites.with_columns(
-        apply_unit=ld.unit_ids(plate, well, pl.col("site_rank"), "well", params.sites_per_unit),
-        unit=ld.unit_ids(plate, well, pl.col("site_rank"), "well", 0),
-    )
-    folders = {
-        u: str(naming.unit_dir(_apply_outputs(workspace), u))
-        for u in sites.get_column("apply_unit").unique().to_list()
-    }
-    names, images = channel_names(experiment), corrected_names(experiment)
-    frame = sites.sort("plate", "well", "site").select(
-        pl.col("batch").alias("Metadata_Batch"), plate.alias("Metadata_Plate"),
-        well.alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
-        *[
-            column
-            for ch in _checked_channels(experiment)
-            for column in ld.file_columns(
-                images[ch], naming.cp.corrected_image_expr(plate, well, pl.col("site"), names[ch]),
-                pl.col("apply_unit").replace_strict(folders),
-            )
-        ],
-        "unit",
+    frame = ld.with_units(sites, "well", 0).sort("plate", "well", "site")
+    checked = _checked_channels(experiment)
+    corrected = manifest.select(upstream, CP_ILLUM_APPLY.name, "image", checked)
+    images = corrected_names(experiment)
+    for channel in checked:
+        published = corrected.filter(pl.col("name") == channel).select("plate", "well", "site", "path")
+        frame = ld.with_published(frame, published, ("plate", "well", "site"), images[channel])
+    frame = frame.select(
+        pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
+        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
+        *[c for c in frame.columns if c.split("_", 1)[0] in ("FileName", "PathName", "Frame")], "unit",
     )  # fmt: skip
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
 
@@ -149,18 +119,16 @@ def build_cppipe(experiment: Experiment, params: CPSegcheckParameters) -> Pipeli
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Experiment, params: CPSegcheckParameters) -> list[str]:
-    return [naming.cp.overlay_image_glob(), naming.cp.measurement_table(naming.cp.IMAGE)]
+def products(experiment: Experiment, params: CPSegcheckParameters) -> list[Product]:
+    """Per sampled site an overlay (kind `overlay`); per well the counts (`Image.csv`)."""
+    overlay = naming.cp.overlay_image("{plate}", "{well}", "{site}")
+    return [
+        Product(kind="overlay", name="segmentation", file=overlay),
+        Product(kind="table", name=naming.cp.IMAGE, file=naming.cp.measurement_table(naming.cp.IMAGE)),
+    ]
 
 
-CP_SEGCHECK = CPStep(
-    name=STEP,
-    cli_path=("segcheck",),
-    title="CP segmentation check",
-    Parameters=CPSegcheckParameters,
-    loaddata_writer="starrynight.modules.cp_segcheck.step:write_loaddata",
-    cppipe_builder="starrynight.modules.cp_segcheck.step:build_cppipe",
-    units=units,
-    upstream=each_unit(upstream),
-    expected_outputs=expected_outputs,
-)
+CP_SEGCHECK = step_of(
+    __name__, name=STEP, cli_path=("segcheck",), reads=(CP_ILLUM_APPLY.name,),
+    title="CP segmentation check", Parameters=CPSegcheckParameters,
+)  # fmt: skip

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from starrynight import naming
+from starrynight import manifest
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep, each_unit
-from starrynight.modules.sbs_illum_calc.step import check_cycles, raw_channels, unit_column
+from starrynight.modules.cellprofiler_step import step_of
+from starrynight.modules.sbs_illum_calc.step import check_cycles, raw_channels
 from starrynight.naming import sbs as names
 
 if TYPE_CHECKING:
@@ -46,47 +47,20 @@ class SBSIllumApplyParameters(BaseModel):
 
 
 # ------------------------------------------------------------------ units (shared with sbs_preprocess)
-def site_units(experiment: Experiment, sites_per_unit: int) -> dict[tuple[str, str, int], str]:
-    """(plate, well, site rank) -> unit id for every SBS site the experiment plans."""
-    return {
-        (plate, well, rank): names.site_unit_id(plate, well, rank, sites_per_unit)
-        for plate in experiment.plates
-        for well in experiment.wells[plate]
-        for rank in range(experiment.sbs.sites_per_well)
-    }
+def site_units(experiment: Experiment, sites_per_unit: int) -> pl.DataFrame:
+    """plate, well, site_rank and unit of every SBS site the experiment plans."""
+    sites = {(plate, well): experiment.sbs.sites_per_well for plate in experiment.plates for well in experiment.wells[plate]}
+    return ld.with_units(ld.site_ranks(sites), "well", sites_per_unit)
 
 
 def units_from_sites(experiment: Experiment, sites_per_unit: int) -> list[UnitOfWork]:
-    seen: dict[str, UnitOfWork] = {}
-    for (plate, well, _), unit in site_units(experiment, sites_per_unit).items():
-        seen.setdefault(unit, UnitOfWork(id=unit, keys={"plate": plate, "well": well}))
-    return list(seen.values())
+    return ld.planned_units(site_units(experiment, sites_per_unit))
 
 
 def site_rows(rows: pl.DataFrame, experiment: Experiment, sites_per_unit: int) -> pl.DataFrame:
-    """Index rows of the experiment's plates with their unit (`naming.sbs.site_unit_id`)."""
+    """Index rows of the experiment's plates with their site rank and unit."""
     rows = ld.with_site_rank(rows.filter(pl.col("plate").is_in(experiment.plates)))
-    return unit_column(rows, site_units(experiment, sites_per_unit), ("plate", "well", "site_rank"))
-
-
-def workspace_of(out_dir: Path, step: str) -> Path:
-    """The workspace a LoadData folder belongs to (needed to point at earlier steps' files)."""
-    workspace = Path(out_dir).parent.parent
-    if naming.loaddata_dir(workspace, step) != Path(out_dir):
-        raise ld.LoadDataError(
-            f"--out-dir {out_dir}: {step} LoadData must be written to <workspace>/{step}/loaddata"
-        )
-    return workspace
-
-
-def with_file_columns(
-    frame: pl.DataFrame, image: str, file_name: str, folder_of_plate: dict[str, str]
-) -> pl.DataFrame:
-    """Add FileName_/PathName_ columns of a workspace file that depends only on the plate."""
-    return frame.with_columns(
-        pl.lit(file_name).alias(f"FileName_{image}"),
-        pl.col("Metadata_Plate").replace_strict(folder_of_plate, return_dtype=pl.String).alias(f"PathName_{image}"),
-    )
+    return ld.with_units(rows, "well", sites_per_unit)
 
 
 # ------------------------------------------------------------------ the step
@@ -100,10 +74,11 @@ def cycle_channels(experiment: Experiment) -> list[tuple[int, str, str]]:
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Experiment, params: SBSIllumApplyParameters, images_root: Path, out_dir: Path
-) -> list[Path]:
-    """One CSV per unit; one row per site with every cycle's raw planes and illumination functions."""
-    workspace = workspace_of(out_dir, names.SBS_ILLUM_APPLY)
+    index: pl.DataFrame, experiment: Experiment, params: SBSIllumApplyParameters, images_root: Path,
+    out_dir: Path, upstream: pl.DataFrame,
+) -> list[Path]:  # fmt: skip
+    """One CSV per unit; one row per site with every cycle's raw planes and the illumination
+    functions sbs_illum_calc published for that plate and cycle."""
     image_of = {(c, raw): names.cycle_image(c, ch) for c, raw, ch in cycle_channels(experiment)}
     rows = site_rows(ld.channel_rows(index, "SBS", experiment.sbs.cycles), experiment, params.sites_per_unit)
     table = pl.DataFrame(
@@ -115,19 +90,13 @@ def write_loaddata(
         rows, images_root, {img: img for img in image_of.values()},
         metadata=("Batch", "Plate", "Well", "Site"), set_keys=("unit", "batch", "plate", "well", "site"),
     )  # fmt: skip
+    channels = sorted({ch for _, _, ch in cycle_channels(experiment)})
+    illum = manifest.select(upstream, names.SBS_ILLUM_CALC, "illum", channels)
     for cycle, _, channel in cycle_channels(experiment):
-        folders = {p: str(names.illum_function_path(workspace, p, cycle, channel).parent) for p in experiment.plates}
-        frame = with_file_columns(
-            frame, names.cycle_image(cycle, channel, prefix="Illum"), names.illum_function_file(channel), folders
-        )
+        published = illum.filter((pl.col("name") == channel) & (pl.col("cycle") == cycle))
+        published = published.select(Metadata_Plate="plate", path="path")
+        frame = ld.with_published(frame, published, ("Metadata_Plate",), names.cycle_image(cycle, channel, prefix="Illum"))
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
-
-
-def upstream(workspace: Path, experiment: Experiment, params: SBSIllumApplyParameters, unit: UnitOfWork) -> dict[str, list[Path]]:
-    """The sbs_illum_calc unit folders (outputs of that step) of the unit's plate, every cycle."""
-    plate = unit.keys["plate"]
-    outputs = naming.outputs_dir(workspace, names.SBS_ILLUM_CALC)
-    return {"illum": [naming.unit_dir(outputs, names.illum_unit_id(plate, c)) for c in check_cycles(experiment)]}
 
 
 def _align(experiment: Experiment, cycle: int, method: str) -> Module:
@@ -177,18 +146,17 @@ def build_cppipe(experiment: Experiment, params: SBSIllumApplyParameters) -> Pip
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Experiment, params: SBSIllumApplyParameters) -> list[str]:
-    return [names.image_table_file()] + [names.aligned_image_glob(c, ch) for c, _, ch in cycle_channels(experiment)]
+def products(experiment: Experiment, params: SBSIllumApplyParameters) -> list[Product]:
+    """Per site, every cycle's corrected, aligned image of every channel (kind `image`, named by
+    channel, with its cycle); per unit the alignment table (`Image`)."""
+    images = [
+        Product(kind="image", name=ch, cycle=c, file=names.aligned_image_file("{plate}", "{well}", "{site}", c, ch))
+        for c, _, ch in cycle_channels(experiment)
+    ]
+    return [*images, Product(kind="table", name="Image", file=names.image_table_file())]
 
 
-SBS_ILLUM_APPLY = CPStep(
-    name=names.SBS_ILLUM_APPLY,
-    cli_path=("sbs", "illum-apply"),
-    title="SBS illumination apply and cycle alignment",
-    Parameters=SBSIllumApplyParameters,
-    loaddata_writer="starrynight.modules.sbs_illum_apply.step:write_loaddata",
-    cppipe_builder="starrynight.modules.sbs_illum_apply.step:build_cppipe",
-    units=units,
-    upstream=each_unit(upstream),
-    expected_outputs=expected_outputs,
-)
+SBS_ILLUM_APPLY = step_of(
+    __name__, name=names.SBS_ILLUM_APPLY, cli_path=("sbs", "illum-apply"), reads=(names.SBS_ILLUM_CALC,),
+    title="SBS illumination apply and cycle alignment", Parameters=SBSIllumApplyParameters,
+)  # fmt: skip

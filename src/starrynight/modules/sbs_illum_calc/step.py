@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.cp_illum_calc.step import CPIllumCalcParameters, illum_function_modules
 from starrynight.naming import sbs as names
 
@@ -73,6 +74,7 @@ def write_loaddata(
     params: SBSIllumCalcParameters,
     images_root: Path,
     out_dir: Path,
+    upstream: pl.DataFrame,
 ) -> list[Path]:
     """One CSV per plate and cycle listing every SBS site of that plate in that cycle's files."""
     rows = ld.channel_rows(index, "SBS", experiment.sbs.cycles)
@@ -96,19 +98,17 @@ def build_cppipe(experiment: Experiment, params: SBSIllumCalcParameters) -> Pipe
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Experiment, params: SBSIllumCalcParameters) -> list[str]:
-    return [names.illum_function_file(ch) for ch in raw_channels(experiment).values()]
+def products(experiment: Experiment, params: SBSIllumCalcParameters) -> list[Product]:
+    """Per plate and cycle, one illumination function per SBS channel (kind `illum`)."""
+    return [
+        Product(kind="illum", name=channel, file=names.illum_function_file(channel))
+        for channel in raw_channels(experiment).values()
+    ]
 
 
-SBS_ILLUM_CALC = CPStep(
-    name=names.SBS_ILLUM_CALC,
-    cli_path=("sbs", "illum-calc"),
-    title="SBS illumination calculation",
-    Parameters=SBSIllumCalcParameters,
-    loaddata_writer="starrynight.modules.sbs_illum_calc.step:write_loaddata",
-    cppipe_builder="starrynight.modules.sbs_illum_calc.step:build_cppipe",
-    units=units,
-    expected_outputs=expected_outputs,
-)
+SBS_ILLUM_CALC = step_of(
+    __name__, name=names.SBS_ILLUM_CALC, cli_path=("sbs", "illum-calc"),
+    title="SBS illumination calculation", Parameters=SBSIllumCalcParameters,
+)  # fmt: skip
 
 __all__ = ["SBS_ILLUM_CALC", "SBSIllumCalcParameters"]

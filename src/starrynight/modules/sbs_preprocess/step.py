@@ -13,28 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from starrynight import naming
+from starrynight import manifest
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
-from starrynight.modules.cellprofiler_step import CPStep
+from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.sbs_illum_apply.step import (
     DEFAULT_SITES_PER_UNIT,
     NO_COMPRESSION,
     site_rows,
-    site_units,
     units_from_sites,
-    workspace_of,
 )
-from starrynight.modules.sbs_illum_calc.step import check_cycles, unit_column
+from starrynight.modules.sbs_illum_calc.step import check_cycles
 from starrynight.naming import sbs as names
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Module, Pipeline
+    from starrynight.experiments.protocol import Experiment
 
 BASES = ("A", "C", "G", "T")
 FOCI_MAX = "CompensatedMax"
@@ -45,9 +45,6 @@ class SBSPreprocessParameters(BaseModel):
 
     sites_per_unit: int = Field(
         DEFAULT_SITES_PER_UNIT, ge=0, description="sites of a well per unit of work (0: the whole well)"
-    )
-    illum_apply_sites_per_unit: int = Field(
-        DEFAULT_SITES_PER_UNIT, ge=0, description="sites_per_unit of sbs_illum_apply (where the aligned images are)"
     )
     tophat_size: int = Field(7, ge=2, description="white top-hat feature size (px), larger than a focus")
     crosstalk_percentile: float = Field(
@@ -74,56 +71,36 @@ def name_expr(name_fn: Callable[..., str], **columns: pl.Expr) -> pl.Expr:
 
 
 # ------------------------------------------------------------------ the step
-def units(experiment: Any, params: SBSPreprocessParameters) -> list[UnitOfWork]:
+def units(experiment: Experiment, params: SBSPreprocessParameters) -> list[UnitOfWork]:
     return units_from_sites(experiment, params.sites_per_unit)
 
 
 def write_loaddata(
-    index: pl.DataFrame, experiment: Any, params: SBSPreprocessParameters, images_root: Path, out_dir: Path
-) -> list[Path]:
-    """One CSV per unit; one row per site with every cycle's aligned base images."""
-    workspace = workspace_of(out_dir, names.SBS_PREPROCESS)
+    index: pl.DataFrame, experiment: Experiment, params: SBSPreprocessParameters, images_root: Path,
+    out_dir: Path, upstream: pl.DataFrame,
+) -> list[Path]:  # fmt: skip
+    """One CSV per unit; one row per site with every cycle's aligned base images, as
+    sbs_illum_apply published them."""
     cycles = check_cycles(experiment)
     sites = (
         index.filter(pl.col("is_image") & (pl.col("arm") == "SBS") & (pl.col("cycle") == cycles[0]))
         .select("batch", "plate", "well", "site")
         .unique()
     )
-    sites = site_rows(sites, experiment, params.sites_per_unit)
-    source = {k: str(naming.unit_dir(naming.outputs_dir(workspace, names.SBS_ILLUM_APPLY), unit))
-              for k, unit in site_units(experiment, params.illum_apply_sites_per_unit).items()}  # fmt: skip
-    sites = unit_column(sites.rename({"unit": "own"}), source, ("plate", "well", "site_rank")).rename(
-        {"unit": "folder", "own": "unit"}
-    )
-    fields = {"plate": pl.col("plate"), "well": pl.col("well"), "site": pl.col("site").cast(pl.String)}
-    images = []
+    frame = site_rows(sites, experiment, params.sites_per_unit).sort("plate", "well", "site")
+    aligned = manifest.select(upstream, names.SBS_ILLUM_APPLY, "image")
     for cycle in cycles:
         for base in BASES:
             channel = experiment.sbs.base_channels[base]
-            image = base_image(cycle, base)
-            images += [
-                name_expr(lambda c=cycle, ch=channel, **k: names.aligned_image_file(cycle=c, channel=ch, **k),
-                          **fields).alias(f"FileName_{image}"),
-                pl.col("folder").alias(f"PathName_{image}"),
-            ]  # fmt: skip
-    frame = sites.sort("plate", "well", "site").select(
+            published = aligned.filter((pl.col("name") == channel) & (pl.col("cycle") == cycle))
+            published = published.select("plate", "well", "site", "path")
+            frame = ld.with_published(frame, published, ("plate", "well", "site"), base_image(cycle, base))
+    frame = frame.select(
         pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
-        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"), *images, "unit",
+        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
+        *[c for c in frame.columns if c.split("_", 1)[0] in ("FileName", "PathName", "Frame")], "unit",
     )  # fmt: skip
     return ld.write_unit_csvs(frame, out_dir, [u.id for u in units(experiment, params)])
-
-
-def upstream(
-    workspace: Path, experiment: Any, params: SBSPreprocessParameters, units: list[UnitOfWork]
-) -> dict[str, dict[str, list[Path]]]:
-    """Per unit, the sbs_illum_apply unit folders holding its sites."""
-    own = site_units(experiment, params.sites_per_unit)
-    source = site_units(experiment, params.illum_apply_sites_per_unit)
-    outputs = naming.outputs_dir(workspace, names.SBS_ILLUM_APPLY)
-    folders: dict[str, dict[Path, None]] = {}
-    for key, unit_id in own.items():
-        folders.setdefault(unit_id, {})[naming.unit_dir(outputs, source[key])] = None
-    return {unit.id: {"aligned": list(folders.get(unit.id, {}))} for unit in units}
 
 
 def _tophat(cycle: int, base: str, size: int) -> Module:
@@ -136,7 +113,7 @@ def _tophat(cycle: int, base: str, size: int) -> Module:
     })  # fmt: skip
 
 
-def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
+def build_cppipe(experiment: Experiment, params: SBSPreprocessParameters) -> Pipeline:
     from starrynight.cellprofiler import cppipe as cp
 
     cycles = check_cycles(experiment)
@@ -167,18 +144,15 @@ def build_cppipe(experiment: Any, params: SBSPreprocessParameters) -> Pipeline:
     return cp.Pipeline(modules=modules)
 
 
-def expected_outputs(experiment: Any, params: SBSPreprocessParameters) -> list[str]:
-    return [names.image_table_file(), names.foci_table_file()]
+def products(experiment: Experiment, params: SBSPreprocessParameters) -> list[Product]:
+    """Per unit the foci table (`Foci`: location and barcode calls) and the per-site table."""
+    return [
+        Product(kind="table", name=names.FOCI_OBJECTS, file=names.foci_table_file()),
+        Product(kind="table", name="Image", file=names.image_table_file()),
+    ]
 
 
-SBS_PREPROCESS = CPStep(
-    name=names.SBS_PREPROCESS,
-    cli_path=("sbs", "preprocess"),
-    title="SBS preprocessing and barcode calling",
-    Parameters=SBSPreprocessParameters,
-    loaddata_writer="starrynight.modules.sbs_preprocess.step:write_loaddata",
-    cppipe_builder="starrynight.modules.sbs_preprocess.step:build_cppipe",
-    units=units,
-    upstream=upstream,
-    expected_outputs=expected_outputs,
-)
+SBS_PREPROCESS = step_of(
+    __name__, name=names.SBS_PREPROCESS, cli_path=("sbs", "preprocess"), reads=(names.SBS_ILLUM_APPLY,),
+    title="SBS preprocessing and barcode calling", Parameters=SBSPreprocessParameters,
+)  # fmt: skip

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight import naming
 from starrynight.experiments.protocol import Experiment
+from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import CPStep, module_classes
@@ -29,7 +30,7 @@ def toy_units(experiment: Experiment, params: ToyParameters) -> list[UnitOfWork]
     return [UnitOfWork(id=plate, keys={"plate": plate}) for plate in experiment.plates]
 
 
-def toy_loaddata(index, experiment, params: ToyParameters, images_root, out_dir) -> list[Path]:
+def toy_loaddata(index, experiment, params: ToyParameters, images_root, out_dir, upstream) -> list[Path]:
     rows = cp_rows(index, experiment).with_columns(unit=pl.col("plate"))
     frame = ld.wide_image_sets(
         rows, images_root, {params.channel: "Raw"}, metadata=("Plate", "Well", "Site"),
@@ -54,7 +55,9 @@ TOY = CPStep(
     loaddata_writer=toy_loaddata,
     cppipe_builder=toy_cppipe,
     units=toy_units,
-    expected_outputs=lambda experiment, params: [naming.cp.measurement_table(naming.cp.IMAGE)],
+    products=lambda experiment, params: [
+        Product(kind="table", name=naming.cp.IMAGE, file=naming.cp.measurement_table(naming.cp.IMAGE))
+    ],
 )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from fnmatch import fnmatch
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +16,7 @@ import pipecraft as pc
 from starrynight import naming
 from starrynight.experiments.pcp_generic import PCPGenericExperiment
 from starrynight.modules.base import get_module
-from starrynight.modules.cellprofiler_step import _load, step_modules
+from starrynight.modules.cellprofiler_step import _load, publish_plan, step_modules
 from starrynight.modules.direct import run_step_directly
 
 #: microscope name (the tiny dataset's) -> the user's name; every CP channel renamed, with
@@ -43,12 +42,6 @@ def renamed(tiny_workspace):
     return data_config, experiment, info
 
 
-def _produced_by(step: str, experiment, file_name: str) -> bool:
-    """Whether `file_name` matches one of the files `step` promises per unit."""
-    cp_step = get_module(f"{step}_loaddata").cp_step
-    return any(fnmatch(file_name, g) for g in cp_step.expected_outputs(experiment, cp_step.Parameters()))
-
-
 def test_every_cp_and_analysis_step_writes_consistent_loaddata_and_cppipe(renamed) -> None:
     from starrynight.cellprofiler.validation import validate_pipeline
 
@@ -60,14 +53,20 @@ def test_every_cp_and_analysis_step_writes_consistent_loaddata_and_cppipe(rename
     producer = {"cp_illum_apply": ("cp_illum_calc", "FileName_Illum"),
                 "cp_segcheck": ("cp_illum_apply", "FileName_Corr"),
                 "analysis": ("cp_illum_apply", "FileName_Corr")}  # fmt: skip
+    published = pl.DataFrame()
+    for step in ("sbs_illum_calc", "sbs_illum_apply"):  # analysis also reads the SBS nuclei
+        loaddata = _trio(step)[0](data_config, experiment)
+        published = pl.concat([published, publish_plan(loaddata, index, published)], how="diagonal_relaxed")
     for step in STEPS:
         trio = _trio(step)
         params = trio[0].Parameters()
-        for module in step_modules(trio, data_config, experiment, params):  # plans (units, upstream)
+        modules = step_modules(trio, data_config, experiment, params)
+        for module in modules:  # plans (units, upstream)
             assert module.pipeline is not None
         cp_step = trio[0].cp_step
         csvs = _load(cp_step.loaddata_writer)(index, experiment, params, data_config.images_path,
-                                              naming.loaddata_dir(ws, step))  # fmt: skip
+                                              naming.loaddata_dir(ws, step), published)  # fmt: skip
+        published = pl.concat([published, publish_plan(modules[0], index, published)], how="diagonal_relaxed")
         frame = pl.read_csv(csvs[0])
         path = _load(cp_step.cppipe_builder)(experiment, params).write(naming.cppipe_path(ws, step))
         validate_pipeline(path, csvs[0])  # every image a module uses is loaded or made before it
@@ -82,9 +81,11 @@ def test_every_cp_and_analysis_step_writes_consistent_loaddata_and_cppipe(rename
         # files of an earlier step: named as that step writes them
         if step in producer:
             earlier, prefix = producer[step]
-            read = [f for c in frame.columns if c.startswith(prefix) for f in frame[c]]
+            read = [f"{row[c.replace('FileName_', 'PathName_', 1)]}/{row[c]}"
+                    for row in frame.iter_rows(named=True) for c in frame.columns if c.startswith(prefix)]  # fmt: skip
             assert read, step
-            assert all(_produced_by(earlier, experiment, f) for f in read), (step, read)
+            theirs = set(published.filter(pl.col("step") == earlier)["path"])
+            assert all(f in theirs for f in read), (step, read)
     segmented = pl.read_csv(naming.unit_csv(naming.loaddata_dir(ws, "cp_segcheck"), "Plate1__A1"))
     assert "FileName_CorrHoechst_33342" in segmented.columns and "FileName_CorrWGA_AF488" in segmented.columns
 

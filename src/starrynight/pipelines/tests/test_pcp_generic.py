@@ -10,18 +10,35 @@ from starrynight.modules.cellprofiler_step import step_modules
 from starrynight.pipelines.pcp_generic import couple_parameters, create_pcp_generic_pipeline
 
 
-def test_chunk_size_set_upstream_reaches_every_downstream_step():
-    params = couple_parameters({"cp_illum_apply": {"sites_per_unit": 2}, "sbs_illum_apply": {"sites_per_unit": 1}})
-    assert params["cp_segcheck"]["sites_per_unit"] == 2
-    assert params["analysis"].cp_sites_per_unit == 2
-    assert params["sbs_preprocess"]["sites_per_unit"] == 1
-    assert params["sbs_preprocess"]["illum_apply_sites_per_unit"] == 1
-    assert params["analysis"].sbs_sites_per_unit == 1
+def test_each_step_chunks_freely_and_later_steps_read_the_units_it_planned(tiny_screen):
+    from pathlib import Path
+
+    data_config, experiment, _ = tiny_screen
+    modules, _ = create_pcp_generic_pipeline(data_config, experiment, {
+        "cp_illum_apply": {"sites_per_unit": 1}, "sbs_illum_apply": {"sites_per_unit": 0},
+        "sbs_preprocess": {"sites_per_unit": 1}, "analysis": {"sites_per_unit": 0},
+    })  # fmt: skip
+    by_id = {m.module_id: m for m in modules}
+
+    def read_units(module_id: str, step: str) -> list[str]:
+        paths = [Path(p) for p in by_id[module_id].pipeline.inputs["upstream"]]
+        return [p.parent.name for p in paths if p.parent.parent.parent.name == step]
+
+    assert read_units("cp_segcheck_loaddata", "cp_illum_apply") == [u.id for u in by_id["cp_illum_apply_invoke"].uow]
+    assert read_units("analysis_loaddata", "cp_illum_apply")[:2] == ["Plate1__A1__0000", "Plate1__A1__0001"]
+    assert read_units("analysis_loaddata", "sbs_illum_apply") == ["Plate1__A1", "Plate1__A2"]
+    assert read_units("sbs_preprocess_loaddata", "sbs_illum_apply") == ["Plate1__A1", "Plate1__A2"]
+    foci = by_id["analysis_join"].foci_manifests()[("Plate1", "A1")]
+    assert [p.parent.name for p in foci] == ["Plate1__A1__0000", "Plate1__A1__0001"]
 
 
-def test_a_disagreeing_downstream_chunk_size_is_named():
-    with pytest.raises(ValueError, match="cp_segcheck.sites_per_unit=3 must equal cp_illum_apply.sites_per_unit"):
-        couple_parameters({"cp_illum_apply": {"sites_per_unit": 2}, "cp_segcheck": {"sites_per_unit": 3}})
+def test_a_downstream_copy_of_an_upstream_chunk_size_does_not_exist():
+    from starrynight.pipelines.pcp_generic import ParameterError
+
+    with pytest.raises(ParameterError, match="parameters.analysis"):
+        couple_parameters({"analysis": {"cp_sites_per_unit": 3}})
+    with pytest.raises(ParameterError, match="parameters.cp_segcheck"):
+        couple_parameters({"cp_segcheck": {"sites_per_unit": 3}})
 
 
 def test_segcheck_segments_with_illum_apply_settings():

@@ -9,20 +9,33 @@ import pytest
 
 from starrynight import naming
 from starrynight.modules.analysis import AnalysisParameters, analysis_modules
-from starrynight.modules.analysis.step import SBS_NUCLEI, loaddata_frame, site_table, write_loaddata
+from starrynight.modules.analysis.step import SBS_NUCLEI, loaddata_frame, write_loaddata
 from starrynight.modules.loaddata import LoadDataError
 from starrynight.naming import analysis as names
 from starrynight.naming import cp as cp_names
 from starrynight.naming import sbs as sbs_names
 
 
-def test_loaddata_points_each_site_at_its_own_upstream_files(tiny_workspace) -> None:
+def _upstream(publish_plans, data_config, experiment, index, cp_chunk: int, sbs_chunk: int) -> pl.DataFrame:
+    """What the CP and SBS arms will publish, with these chunk sizes."""
+    from starrynight.modules.cp_illum_apply.step import CPIllumApplyParameters
+    from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
+
+    return publish_plans(
+        data_config, experiment, index, cp_illum_calc=None,
+        cp_illum_apply=CPIllumApplyParameters(sites_per_unit=cp_chunk), sbs_illum_calc=None,
+        sbs_illum_apply=SBSIllumApplyParameters(sites_per_unit=sbs_chunk),
+    )  # fmt: skip
+
+
+def test_loaddata_points_each_site_at_its_own_upstream_files(tiny_workspace, publish_plans) -> None:
     data_config, experiment, _ = tiny_workspace
     ws = data_config.workspace_path
-    params = AnalysisParameters(sites_per_unit=1, sbs_sites_per_unit=2, cp_sites_per_unit=0)
+    params = AnalysisParameters(sites_per_unit=1)
     out = naming.loaddata_dir(ws, names.ANALYSIS)
     index = pl.read_parquet(naming.index_table(ws))
-    written = write_loaddata(index, experiment, params, data_config.images_path, out)
+    upstream = _upstream(publish_plans, data_config, experiment, index, cp_chunk=0, sbs_chunk=2)
+    written = write_loaddata(index, experiment, params, data_config.images_path, out, upstream)
     assert [p.name for p in written] == ["Plate1__A1__0000.csv", "Plate1__A1__0001.csv",
                                          "Plate1__A2__0000.csv", "Plate1__A2__0001.csv"]  # fmt: skip
     frame = pl.read_csv(written[1])
@@ -36,52 +49,61 @@ def test_loaddata_points_each_site_at_its_own_upstream_files(tiny_workspace) -> 
     assert {row[c] for c in frame.columns if c.startswith("Frame_")} == {0}
 
 
-def test_loaddata_refuses_a_folder_outside_the_workspace_layout(tmp_path) -> None:
-    with pytest.raises(LoadDataError, match="is not the step's workspace folder"):
-        write_loaddata(pl.DataFrame(), None, AnalysisParameters(), tmp_path, tmp_path / "somewhere")
-
-
-def test_graph_reads_the_foci_units_holding_each_units_sites(tiny_workspace) -> None:
+def test_a_site_an_earlier_step_did_not_publish_is_named(tiny_workspace, publish_plans) -> None:
     data_config, experiment, _ = tiny_workspace
-    params = AnalysisParameters(sites_per_unit=0, sbs_sites_per_unit=1)
-    modules, graph = analysis_modules(data_config, experiment, params)
+    ws = data_config.workspace_path
+    index = pl.read_parquet(naming.index_table(ws))
+    upstream = _upstream(publish_plans, data_config, experiment, index, cp_chunk=0, sbs_chunk=0)
+    lacking = upstream.filter(
+        ~((pl.col("step") == "cp_illum_apply") & (pl.col("well") == "A2") & (pl.col("site") == 1))
+    )
+    with pytest.raises(LoadDataError, match="no file published by the earlier step; first: plate=Plate1, well=A2, site=1"):
+        write_loaddata(index, experiment, AnalysisParameters(), data_config.images_path,
+                       naming.loaddata_dir(ws, names.ANALYSIS), lacking)  # fmt: skip
+
+
+def test_graph_reads_the_manifests_of_the_steps_it_follows(tiny_workspace) -> None:
+    from starrynight.modules.sbs_preprocess.step import SBSPreprocessParameters
+    from starrynight.modules.sbs_preprocess.step import units as preprocess_units
+
+    data_config, experiment, _ = tiny_workspace
+    params = AnalysisParameters(sites_per_unit=0)
+    foci_units = preprocess_units(experiment, SBSPreprocessParameters(sites_per_unit=1))
+    modules, graph = analysis_modules(data_config, experiment, params, upstream={"sbs_preprocess": foci_units})
     loaddata, cppipe, invoke, join, table = modules
     assert all(m.parameters is params for m in modules)
     assert [u.id for u in invoke.pipeline.units] == ["Plate1__A1", "Plate1__A2"]
-    foci = join.foci_dirs()
     preprocess = naming.outputs_dir(data_config.workspace_path, sbs_names.SBS_PREPROCESS)
-    assert foci["Plate1__A2"] == [preprocess / "Plate1__A2__0000", preprocess / "Plate1__A2__0001"]
-    sbs_inputs = invoke.pipeline.units[0].inputs["sbs_images"]
-    assert [Path(p).name for p in sbs_inputs] == ["Plate1__A1__0000", "Plate1__A1__0001"]
+    assert join.foci_manifests()[("Plate1", "A2")] == [
+        naming.unit_manifest(preprocess / "Plate1__A2__0000"), naming.unit_manifest(preprocess / "Plate1__A2__0001")
+    ]  # fmt: skip
+    read = [Path(p) for p in loaddata.pipeline.inputs["upstream"]]
+    assert {p.parent.parent.parent.name for p in read} == {"cp_illum_apply", "sbs_illum_apply"}
+    assert all(p.name == "manifest.parquet" for p in read)
     assert table.pipeline.outputs["table"][0].path == str(names.cell_table(data_config.workspace_path))
 
 
 @pytest.mark.parametrize("sizes", [(1, 2, 0), (0, 0, 1), (3, 1, 2)])
-def test_loaddata_frame_names_every_site_as_the_upstream_steps_do(tiny_workspace, sizes) -> None:
-    """The vectorised LoadData equals a row-by-row build from the naming functions."""
+def test_loaddata_names_exactly_the_files_the_arms_publish(tiny_workspace, publish_plans, sizes) -> None:
+    """Whatever each step's chunking, every LoadData file is the one the upstream step
+    publishes for that very site (and cycle 1, for SBS)."""
     data_config, experiment, _ = tiny_workspace
     ws = data_config.workspace_path
-    params = AnalysisParameters(sites_per_unit=sizes[0], sbs_sites_per_unit=sizes[1], cp_sites_per_unit=sizes[2])
     index = pl.read_parquet(naming.index_table(ws))
-    frame = loaddata_frame(ws, experiment, params, index)
-    expected = []
-    for row in site_table(index, experiment, params).iter_rows(named=True):
-        plate, well, site, rank = row["plate"], row["well"], row["site"], row["site_rank"]
-        record = {"Metadata_Batch": row["batch"], "Metadata_Plate": plate, "Metadata_Well": well,
-                  "Metadata_Site": site}  # fmt: skip
-        cp_unit = naming.unit_dir(naming.outputs_dir(ws, "cp_illum_apply"),
-                                  sbs_names.site_unit_id(plate, well, rank, params.cp_sites_per_unit))  # fmt: skip
-        for ch in experiment.cp.channels:
-            path = cp_unit / cp_names.corrected_image(plate, well, site, ch)
-            record |= {f"FileName_Corr{ch}": path.name, f"PathName_Corr{ch}": str(path.parent), f"Frame_Corr{ch}": 0}
-        path = sbs_names.aligned_image_path(ws, plate, well, site, rank, params.sbs_sites_per_unit,
-                                            1, experiment.sbs.nuclear_channel)  # fmt: skip
-        record |= {f"FileName_{SBS_NUCLEI}": path.name, f"PathName_{SBS_NUCLEI}": str(path.parent),
-                   f"Frame_{SBS_NUCLEI}": 0, "unit": row["unit"]}  # fmt: skip
-        expected.append(record)
+    upstream = _upstream(publish_plans, data_config, experiment, index, cp_chunk=sizes[2], sbs_chunk=sizes[1])
+    frame = loaddata_frame(experiment, AnalysisParameters(sites_per_unit=sizes[0]), index, upstream)
     assert frame.height == 4
-    assert frame.equals(pl.DataFrame(expected))
-    assert frame.columns == list(expected[0])
+    published = {
+        (r["step"], r["name"], r["plate"], r["well"], r["site"], r["cycle"]): r["path"]
+        for r in upstream.filter(pl.col("kind") == "image").iter_rows(named=True)
+    }
+    for row in frame.iter_rows(named=True):
+        where = (row["Metadata_Plate"], row["Metadata_Well"], row["Metadata_Site"])
+        for channel in experiment.cp.channels:
+            path = f"{row[f'PathName_Corr{channel}']}/{row[f'FileName_Corr{channel}']}"
+            assert path == published[("cp_illum_apply", channel, *where, None)]
+        sbs = f"{row[f'PathName_{SBS_NUCLEI}']}/{row[f'FileName_{SBS_NUCLEI}']}"
+        assert sbs == published[("sbs_illum_apply", experiment.sbs.nuclear_channel, *where, 1)]
 
 
 def _renumbered_screen(tiny_workspace, tmp_path: Path, sites: dict[str, dict[int, int]]):
@@ -117,40 +139,28 @@ def _site_units(csvs: list[Path]) -> dict[tuple[str, str, int], str]:
     }  # fmt: skip
 
 
-def test_loaddata_uses_the_index_site_ids_and_batches(tiny_workspace, tmp_path: Path) -> None:
+def test_loaddata_uses_the_index_site_ids_and_batches(tiny_workspace, publish_plans, tmp_path: Path) -> None:
     """Sites numbered from 1 with a gap, two batches: analysis reads the files the upstream
-    steps wrote for those very sites (SaveImages names them from Metadata_Site)."""
-    from starrynight.modules.cp_illum_apply.step import CPIllumApplyParameters
-    from starrynight.modules.cp_illum_apply.step import write_loaddata as write_cp
-    from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
-    from starrynight.modules.sbs_illum_apply.step import write_loaddata as write_sbs
-
+    steps publish for those very sites (SaveImages names them from Metadata_Site)."""
     renumber = {0: 1, 1: 3}
     data_config, experiment, index = _renumbered_screen(tiny_workspace, tmp_path, {"CP": renumber, "SBS": renumber})
     assert experiment.batch is None  # two batches
     ws, images = data_config.workspace_path, data_config.images_path
-    cp_units = _site_units(write_cp(index, experiment, CPIllumApplyParameters(sites_per_unit=1), images,
-                                    naming.loaddata_dir(ws, "cp_illum_apply")))  # fmt: skip
-    sbs_units = _site_units(write_sbs(index, experiment, SBSIllumApplyParameters(sites_per_unit=1), images,
-                                      naming.loaddata_dir(ws, "sbs_illum_apply")))  # fmt: skip
-    params = AnalysisParameters(sites_per_unit=0, cp_sites_per_unit=1, sbs_sites_per_unit=1)
-    written = write_loaddata(index, experiment, params, images, naming.loaddata_dir(ws, names.ANALYSIS))
+    upstream = _upstream(publish_plans, data_config, experiment, index, cp_chunk=1, sbs_chunk=1)
+    params = AnalysisParameters(sites_per_unit=0)
+    written = write_loaddata(index, experiment, params, images, naming.loaddata_dir(ws, names.ANALYSIS), upstream)
     frame = pl.concat([pl.read_csv(p) for p in written])
     assert frame.height == 8
     assert set(frame["Metadata_Site"]) == {1, 3}
     assert dict(frame.select("Metadata_Plate", "Metadata_Batch").unique().iter_rows()) == {
         "Plate1": "Batch1", "Plate2": "Batch2"}  # fmt: skip
     for row in frame.iter_rows(named=True):
-        key = (row["Metadata_Plate"], row["Metadata_Well"], row["Metadata_Site"])
-        plate, well, site = key
+        plate, well, site = row["Metadata_Plate"], row["Metadata_Well"], row["Metadata_Site"]
         assert row["FileName_CorrDAPI"] == cp_names.corrected_image(plate, well, site, "DAPI")
-        assert Path(row["PathName_CorrDAPI"]) == naming.outputs_dir(ws, "cp_illum_apply") / cp_units[key]
+        chunk = "0000" if site == 1 else "0001"
+        assert Path(row["PathName_CorrDAPI"]) == naming.outputs_dir(ws, "cp_illum_apply") / f"{plate}__{well}__{chunk}"
         assert row[f"FileName_{SBS_NUCLEI}"] == sbs_names.aligned_image_file(plate, well, site, 1, "DAPI")
-        assert Path(row[f"PathName_{SBS_NUCLEI}"]) == naming.outputs_dir(ws, "sbs_illum_apply") / sbs_units[key]
-    # planning (no index) names the same folders
-    invoke = analysis_modules(data_config, experiment, params)[0][2]
-    unit = next(u for u in invoke.pipeline.units if u.id == "Plate2__A2")
-    assert [Path(p).name for p in unit.inputs["cp_images"]] == [cp_units[("Plate2", "A2", s)] for s in (1, 3)]
+        assert Path(row[f"PathName_{SBS_NUCLEI}"]) == naming.outputs_dir(ws, "sbs_illum_apply") / f"{plate}__{well}__{chunk}"
 
 
 def test_arms_numbering_a_well_differently_are_named(tiny_workspace, tmp_path: Path) -> None:
@@ -158,4 +168,4 @@ def test_arms_numbering_a_well_differently_are_named(tiny_workspace, tmp_path: P
     ws = data_config.workspace_path
     with pytest.raises(LoadDataError, match="Plate1/A1 CP site 0 vs SBS site 1"):
         write_loaddata(index, experiment, AnalysisParameters(), data_config.images_path,
-                       naming.loaddata_dir(ws, names.ANALYSIS))  # fmt: skip
+                       naming.loaddata_dir(ws, names.ANALYSIS), pl.DataFrame())  # fmt: skip

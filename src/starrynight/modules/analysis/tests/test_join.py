@@ -8,6 +8,8 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
+from starrynight import naming
+from starrynight.manifest import Product, Publication, expected_files, with_sizes, write_manifest
 from starrynight.modules.analysis.cli import analysis_group
 from starrynight.modules.analysis.join import (
     JoinError,
@@ -110,6 +112,10 @@ def _write_unit(unit_dir, foci_dir, site: int = 0) -> None:
                   sbs_names.FOCI_MATCHED: ["GT", "GT", "AC"], sbs_names.FOCI_GENE: ["G2", "G2", "G1"],
                   sbs_names.FOCI_SCORE: [1.0, 1.0, 1.0], sbs_names.FOCI_NUM_BEST: [1, 1, 1]}
                  ).write_csv(foci_dir / sbs_names.foci_table_file())  # fmt: skip
+    publication = Publication(step=sbs_names.SBS_PREPROCESS, products=[
+        Product(kind="table", name=sbs_names.FOCI_OBJECTS, file=sbs_names.foci_table_file())])  # fmt: skip
+    rows = expected_files(publication, pl.DataFrame({"Metadata_Plate": ["P1"]}), producer="test")
+    write_manifest(with_sizes(rows, foci_dir)[0], foci_dir)
 
 
 def test_join_unit_gives_features_position_and_gene(tmp_path) -> None:
@@ -134,7 +140,7 @@ def test_table_concatenates_units_and_cli_reports_errors(tmp_path) -> None:
         unit, foci, out = tmp_path / f"unit{site}", tmp_path / f"foci{site}", tmp_path / "joined" / f"u{site}"
         _write_unit(unit, foci, site)
         args = ["join", "--cp-dir", str(unit), "--out-dir", str(out)]
-        result = runner.invoke(analysis_group, args + ([str(foci)] if site == 1 else []))
+        result = runner.invoke(analysis_group, args + ([str(naming.unit_manifest(foci))] if site == 1 else []))
         assert result.exit_code == 0, result.output
         outs.append(str(out))
     table_path = tmp_path / "cells.parquet"

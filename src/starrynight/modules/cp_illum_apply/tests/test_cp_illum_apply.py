@@ -33,7 +33,6 @@ from starrynight.modules.cp_illum_calc import (
     CPIllumCalcInvokeCPModule,
 )
 from starrynight.modules.direct import run_step_directly
-from starrynight.modules.loaddata import LoadDataError
 
 CALC = (CPIllumCalcGenLoadDataModule, CPIllumCalcGenCPipeModule, CPIllumCalcInvokeCPModule)
 APPLY = (CPIllumApplyGenLoadDataModule, CPIllumApplyGenCPipeModule, CPIllumApplyInvokeCPModule)
@@ -61,10 +60,10 @@ def test_units_are_wells_or_site_chunks(tiny_screen):
     ids = [u.id for u in chunked.uow]
     assert len(ids) == len(info.wells) * info.cp_sites_per_well
     assert ids[0] == "Plate1__A1__0000" and ids[-1] == f"Plate1__{info.wells[-1]}__0001"
-    # every unit reads its plate's illumination functions: ordering after cp_illum_calc by path
-    unit = chunked.pipeline.units[0]
+    # the LoadData reads what cp_illum_calc published for the plate: ordering after it by path
+    loaddata = CPIllumApplyGenLoadDataModule.from_config(data_config, experiment, sites_per_unit=1)
     illum_dir = naming.unit_dir(naming.outputs_dir(data_config.workspace_path, "cp_illum_calc"), "Plate1")
-    assert sorted(map(Path, unit.inputs["illum"])) == sorted(illum_dir / f"Illum{c}.npy" for c in experiment.cp.channels)
+    assert list(map(Path, loaddata.pipeline.inputs["upstream"])) == [naming.unit_manifest(illum_dir)]
 
 
 def test_bad_parameters_are_named(tiny_screen):
@@ -90,12 +89,13 @@ def test_cli_names_a_bad_parameter_and_editing_one_changes_the_command(tiny_scre
     assert "Traceback" not in proc.stderr and not (tmp_path / "x.cppipe").exists()
 
 
-def test_chunked_loaddata_rows_match_the_plan(tiny_workspace):
+def test_chunked_loaddata_rows_match_the_plan(tiny_workspace, publish_plans):
     data_config, experiment, info = tiny_workspace
     index = pl.read_parquet(naming.index_table(data_config.workspace_path))
     out_dir = naming.loaddata_dir(data_config.workspace_path, "cp_illum_apply")
     params = CPIllumApplyParameters(sites_per_unit=1)
-    written = write_loaddata(index, experiment, params, data_config.images_path, out_dir)
+    illum = publish_plans(data_config, experiment, index, cp_illum_calc=None)
+    written = write_loaddata(index, experiment, params, data_config.images_path, out_dir, illum)
     assert [p.stem for p in written] == [u.id for u in CPIllumApplyGenLoadDataModule(
         data_config, experiment, params).uow]  # fmt: skip
     frames = [pl.read_csv(p) for p in written]
@@ -104,8 +104,9 @@ def test_chunked_loaddata_rows_match_the_plan(tiny_workspace):
     assert first["Metadata_Site"].to_list() == [0] and first["Frame_OrigCellMask"].to_list() == [1]
     assert first["FileName_IllumDAPI"].to_list() == ["IllumDAPI.npy"]
     assert first["PathName_IllumDAPI"].str.ends_with("cp_illum_calc/outputs/Plate1").all()
-    with pytest.raises(LoadDataError, match="not the step's workspace folder"):
-        write_loaddata(index, experiment, params, data_config.images_path, data_config.workspace_path / "x")
+    without_dapi = illum.filter(pl.col("name") != "DAPI")
+    with pytest.raises(ValueError, match="the manifests of cp_illum_calc list no illum named \\['DAPI'\\]"):
+        write_loaddata(index, experiment, params, data_config.images_path, out_dir, without_dapi)
 
 
 def test_outputs_are_named_and_complete(applied):

@@ -20,7 +20,6 @@ from starrynight.modules.cp_illum_apply import (
     CPIllumApplyInvokeCPModule,
 )
 from starrynight.modules.cp_illum_apply.step import CPIllumApplyParameters
-from starrynight.modules.cp_illum_apply.step import write_loaddata as write_apply_loaddata
 from starrynight.modules.cp_illum_calc import (
     CPIllumCalcGenCPipeModule,
     CPIllumCalcGenLoadDataModule,
@@ -61,7 +60,7 @@ def chain(tiny_screen, tmp_path_factory):
     return config, experiment, info, modules, outputs
 
 
-def test_sampling_and_upstream_follow_the_apply_chunks(tiny_workspace):
+def test_sampling_reads_the_sites_apply_published_wherever_its_chunks_put_them(tiny_workspace, publish_plans):
     data_config, experiment, info = tiny_workspace
     ws = data_config.workspace_path
     apply_params = CPIllumApplyParameters(sites_per_unit=1)
@@ -69,22 +68,20 @@ def test_sampling_and_upstream_follow_the_apply_chunks(tiny_workspace):
     invoke = CPSegcheckInvokeCPModule(data_config, experiment, params)
     assert [u.id for u in invoke.uow] == [f"Plate1__{w}" for w in info.wells]
     apply_dirs = naming.outputs_dir(ws, "cp_illum_apply")
-    unit = invoke.pipeline.units[0]
-    assert list(map(Path, unit.inputs["corrected"])) == [apply_dirs / "Plate1__A1__0000", apply_dirs / "Plate1__A1__0001"]
 
     index = pl.read_parquet(naming.index_table(ws))
-    apply_csvs = write_apply_loaddata(index, experiment, apply_params, data_config.images_path,
-                                      naming.loaddata_dir(ws, "cp_illum_apply"))  # fmt: skip
-    site_unit = {pl.read_csv(p)["Metadata_Site"][0]: p.stem for p in apply_csvs if "__A1__" in p.stem}
-    csvs = write_loaddata(index, experiment, params, data_config.images_path, naming.loaddata_dir(ws, "cp_segcheck"))
+    upstream = publish_plans(data_config, experiment, index, cp_illum_calc=None, cp_illum_apply=apply_params)
+    csvs = write_loaddata(index, experiment, params, data_config.images_path,
+                          naming.loaddata_dir(ws, "cp_segcheck"), upstream)  # fmt: skip
     rows = pl.read_csv(csvs[0])
     assert rows["Metadata_Site"].to_list() == [0, 1]
     for site, path in zip(rows["Metadata_Site"], rows["PathName_CorrDAPI"], strict=True):
-        assert Path(path) == apply_dirs / site_unit[site]  # the apply unit that wrote that site
+        assert Path(path) == apply_dirs / f"Plate1__A1__{site:04d}"  # the apply unit that wrote that site
 
     sparse = CPSegcheckGenLoadDataModule(data_config, experiment, for_illum_apply(
         CPIllumApplyParameters(), every_nth_site=2, max_sites_per_well=5))  # fmt: skip
-    csvs = write_loaddata(index, experiment, sparse.parameters, data_config.images_path, sparse.loaddata_csvs()[0].parent)
+    csvs = write_loaddata(index, experiment, sparse.parameters, data_config.images_path,
+                          sparse.loaddata_csvs()[0].parent, upstream)  # fmt: skip
     assert pl.read_csv(csvs[0])["Metadata_Site"].to_list() == [0]
 
 
@@ -129,16 +126,19 @@ def test_every_file_a_step_reads_is_produced_before_it(chain):
     for position, step in enumerate(steps):
         before = naming.outputs_dir(ws, steps[position - 1]) if position else None
         invoke = modules[step][2].pipeline
+        read_manifests = {Path(p) for p in modules[step][0].pipeline.inputs.get("upstream", [])}
         for unit in invoke.units:
-            upstream = [Path(p) for name, paths in unit.inputs.items() if name not in ("loaddata", "cppipe")
-                        for p in paths]  # fmt: skip
+            sources = pl.read_parquet(unit.inputs["sources"][0])
+            published = set(sources.filter(pl.col("producer").is_not_null())["key"])
             for path in _loaddata_files(Path(unit.inputs["loaddata"][0])):
                 if path in raw:
                     continue
                 assert before is not None and path.is_relative_to(before), f"{step}/{unit.id}: {path}"
                 assert path.is_file(), f"{step}/{unit.id} reads {path}, which {steps[position - 1]} did not write"
-                # the unit declares the file (or its producer's folder) as input: Snakemake orders them
-                assert any(path == p or path.is_relative_to(p) for p in upstream), (step, unit.id, path)
+                # the file is one its producer published (so a change to it re-runs the unit), and
+                # the step's LoadData waited for that producer's manifest (Snakemake orders them)
+                assert str(path) in published, (step, unit.id, path)
+                assert naming.unit_manifest(path.parent) in read_manifests, (step, unit.id, path)
     # segcheck reads only workspace files, apply both raw images and workspace files
     assert not any(p in raw for p in _loaddata_files(modules["cp_segcheck"][0].loaddata_csvs()[0]))
 

@@ -28,11 +28,15 @@ from starrynight.naming import sbs as names
 CYCLE_FOLDER = re.compile(r"_c(\d+)_SBS-(\d+)(?:_|/|$)")
 
 
-def loaddata(tiny_screen, tmp_path, params=None, index=None):
-    data_config, experiment, info = tiny_screen
-    out_dir = naming.loaddata_dir(tmp_path, names.SBS_ILLUM_APPLY)
-    index = index if index is not None else pl.read_parquet(naming.index_table(data_config.workspace_path))
-    written = write_loaddata(index, experiment, params or SBSIllumApplyParameters(), info.images_path, out_dir)
+def loaddata(workspace, publish_plans, params=None, index=None):
+    """The step's LoadData (unit -> rows) in a private workspace, reading what sbs_illum_calc
+    will publish there."""
+    data_config, experiment, info = workspace
+    out_dir = naming.loaddata_dir(data_config.workspace_path, names.SBS_ILLUM_APPLY)
+    full = pl.read_parquet(naming.index_table(data_config.workspace_path))
+    illum = publish_plans(data_config, experiment, full, sbs_illum_calc=None)
+    index = index if index is not None else full
+    written = write_loaddata(index, experiment, params or SBSIllumApplyParameters(), info.images_path, out_dir, illum)
     return {path.stem: pl.read_csv(path) for path in written}
 
 
@@ -45,13 +49,13 @@ def test_units_agree_with_the_shared_rule(tiny_screen, sites_per_unit):
     assert [u.id for u in module.uow] == ld.plan_unit_ids(sites, "well", sites_per_unit)
 
 
-def test_every_cycle_reads_its_own_cycle_and_illumination(tiny_screen, tmp_path):
-    _, experiment, info = tiny_screen
-    csvs = loaddata(tiny_screen, tmp_path, SBSIllumApplyParameters(sites_per_unit=1))
+def test_every_cycle_reads_its_own_cycle_and_illumination(tiny_workspace, publish_plans):
+    data_config, experiment, info = tiny_workspace
+    csvs = loaddata(tiny_workspace, publish_plans, SBSIllumApplyParameters(sites_per_unit=1))
     assert len(csvs) == len(info.wells) * info.sbs_sites_per_well  # one unit per site
     frame = pl.concat(csvs.values())
     assert frame.height == len(csvs)
-    illum_root = naming.outputs_dir(tmp_path, names.SBS_ILLUM_CALC)
+    illum_root = naming.outputs_dir(data_config.workspace_path, names.SBS_ILLUM_CALC)
     for cycle in experiment.sbs.cycles:
         for plane, channel in enumerate(info.sbs_channels):
             image = names.cycle_image(cycle, channel)
@@ -68,32 +72,39 @@ def test_every_cycle_reads_its_own_cycle_and_illumination(tiny_screen, tmp_path)
     assert len({first[f"PathName_{names.cycle_image(c, 'DAPI')}"] for c in experiment.sbs.cycles}) == 3
 
 
-def test_a_site_missing_in_one_cycle_is_a_clear_error(tiny_screen, tmp_path):
-    data_config, _, _ = tiny_screen
+def test_a_site_missing_in_one_cycle_is_a_clear_error(tiny_workspace, publish_plans):
+    data_config, _, _ = tiny_workspace
     index = pl.read_parquet(naming.index_table(data_config.workspace_path))
     lacking = index.filter(~((pl.col("cycle") == 2) & (pl.col("well") == "A2") & (pl.col("site") == 1)))
     with pytest.raises(ld.LoadDataError, match=r"site=1 lacks \['Cycle02_C'"):
-        loaddata(tiny_screen, tmp_path, index=lacking)
+        loaddata(tiny_workspace, publish_plans, index=lacking)
 
 
-def test_loaddata_outside_the_workspace_layout_is_refused(tiny_screen, tmp_path):
-    data_config, experiment, info = tiny_screen
+def test_a_cycle_without_published_illumination_is_named(tiny_workspace, publish_plans):
+    data_config, experiment, info = tiny_workspace
     index = pl.read_parquet(naming.index_table(data_config.workspace_path))
-    with pytest.raises(ld.LoadDataError, match="<workspace>/sbs_illum_apply/loaddata"):
-        write_loaddata(index, experiment, SBSIllumApplyParameters(), info.images_path, tmp_path / "elsewhere")
+    illum = publish_plans(data_config, experiment, index, sbs_illum_calc=None)
+    out_dir = naming.loaddata_dir(data_config.workspace_path, names.SBS_ILLUM_APPLY)
+    with pytest.raises(ld.LoadDataError, match="IllumCycle03_G: 4 image set.*first: Metadata_Plate=Plate1"):
+        write_loaddata(index, experiment, SBSIllumApplyParameters(sites_per_unit=0), info.images_path, out_dir,
+                       illum.filter(~((pl.col("cycle") == 3) & (pl.col("name") == "G"))))  # fmt: skip
 
 
-def test_invoke_waits_for_the_illumination_units_of_its_plate(tiny_screen):
+def test_invoke_publishes_every_cycle_and_loaddata_waits_for_the_illumination(tiny_screen):
+    import json
+
     data_config, experiment, _ = tiny_screen
-    invoke = SBSIllumApplyInvokeCPModule.from_config(data_config, experiment)
-    fanout = invoke.pipeline
+    fanout = SBSIllumApplyInvokeCPModule.from_config(data_config, experiment).pipeline
+    publication = json.loads(fanout.argv[fanout.argv.index("--publication-json") + 1])
+    files = {p["file"] for p in publication["products"]}
+    assert names.aligned_image_file("{plate}", "{well}", "{site}", 3, "G") in files
+    assert names.image_table_file() in files
+    loaddata_inputs = SBSIllumApplyGenLoadDataModule.from_config(data_config, experiment).pipeline.inputs
     illum_root = naming.outputs_dir(data_config.workspace_path, names.SBS_ILLUM_CALC)
-    for unit in fanout.units:
-        assert [str(p) for p in unit.inputs["illum"]] == [
-            str(naming.unit_dir(illum_root, names.illum_unit_id("Plate1", c))) for c in experiment.sbs.cycles
-        ]
-    expect = [a for i, a in enumerate(fanout.argv) if fanout.argv[i - 1] == "--expect"]
-    assert names.aligned_image_glob(3, "G") in expect and names.image_table_file() in expect
+    assert [str(p) for p in loaddata_inputs["upstream"]] == [
+        str(naming.unit_manifest(naming.unit_dir(illum_root, names.illum_unit_id("Plate1", c))))
+        for c in experiment.sbs.cycles
+    ]
 
 
 def test_pipeline_aligns_every_later_cycle_to_cycle_one(tiny_screen, tmp_path):

@@ -42,7 +42,7 @@ def test_each_cycle_reads_only_its_own_files(tiny_screen, tmp_path):
     data_config, experiment, info = tiny_screen
     index = pl.read_parquet(naming.index_table(data_config.workspace_path))
     params = SBSIllumCalcGenLoadDataModule.Parameters()
-    written = write_loaddata(index, experiment, params, info.images_path, tmp_path)
+    written = write_loaddata(index, experiment, params, info.images_path, tmp_path, pl.DataFrame())
     assert len(written) == len(experiment.sbs.cycles)
     for cycle in experiment.sbs.cycles:
         csv = pl.read_csv(tmp_path / f"{names.illum_unit_id('Plate1', cycle)}.csv")
@@ -58,7 +58,8 @@ def test_a_site_missing_in_one_cycle_leaves_the_other_cycles_alone(tiny_screen, 
     data_config, experiment, info = tiny_screen
     index = pl.read_parquet(naming.index_table(data_config.workspace_path))
     lacking = index.filter(~((pl.col("cycle") == 2) & (pl.col("well") == "A2") & (pl.col("site") == 1)))
-    write_loaddata(lacking, experiment, SBSIllumCalcGenLoadDataModule.Parameters(), info.images_path, tmp_path)
+    write_loaddata(lacking, experiment, SBSIllumCalcGenLoadDataModule.Parameters(), info.images_path, tmp_path,
+                   pl.DataFrame())
     full = len(info.wells) * info.sbs_sites_per_well
     heights = {c: pl.read_csv(tmp_path / f"{names.illum_unit_id('Plate1', c)}.csv").height for c in (1, 2, 3)}
     assert heights == {1: full, 2: full - 1, 3: full}

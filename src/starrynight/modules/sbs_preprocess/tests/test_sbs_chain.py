@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 
 from starrynight import naming
 from starrynight.config import DataConfig
+from starrynight.manifest import read_manifests
 from starrynight.modules.cellprofiler_step import step_modules
 from starrynight.modules.direct import run_step_directly
 from starrynight.modules.sbs_illum_apply import (
@@ -96,13 +97,21 @@ def test_every_cycle_reads_its_own_cycle(sbs_run):
                 assert (ws.parent / row[f"PathName_Cycle{cycle:02d}_{base}"] / file).is_file()
 
 
+def aligned_image(workspace, well: str, site: int, cycle: int, channel: str) -> str:
+    """Where sbs_illum_apply published one aligned image (its manifests say)."""
+    folder = naming.outputs_dir(workspace, names.SBS_ILLUM_APPLY)
+    published = read_manifests(sorted(naming.unit_manifest(d) for d in folder.iterdir() if d.is_dir()))
+    row = published.filter((pl.col("kind") == "image") & (pl.col("name") == channel) & (pl.col("well") == well)
+                           & (pl.col("site") == site) & (pl.col("cycle") == cycle))  # fmt: skip
+    assert row.height == 1, (well, site, cycle, channel)
+    return row["path"][0]
+
+
 def test_aligned_images_are_16_bit_and_named_by_naming(sbs_run):
     data_config, experiment, info, _ = sbs_run
     for site in range(info.sbs_sites_per_well):
         for cycle in experiment.sbs.cycles:
-            path = names.aligned_image_path(data_config.workspace_path, "Plate1", "A2", site, site,
-                                            SBSIllumApplyGenLoadDataModule.Parameters().sites_per_unit, cycle, "T")  # fmt: skip
-            image = tifffile.imread(path)
+            image = tifffile.imread(aligned_image(data_config.workspace_path, "A2", site, cycle, "T"))
             assert image.dtype == np.uint16 and image.shape == (info.image_height, info.image_width)
             assert image.max() > 1000
 
@@ -133,14 +142,12 @@ def test_alignment_score_is_the_correlation_of_aligned_nuclei_with_cycle_1(sbs_r
     data_config, experiment, info, _ = sbs_run
     table = outputs(data_config.workspace_path, names.SBS_ILLUM_APPLY, names.image_table_file())
     nuclear = experiment.sbs.nuclear_channel
-    chunk = SBSIllumApplyGenLoadDataModule.Parameters().sites_per_unit
     truth = pl.read_parquet(info.truth_sites).filter(pl.col("well") == "A2")
     for site in truth.iter_rows(named=True):
         row = table.filter((pl.col("Metadata_Well") == "A2") & (pl.col("Metadata_Site") == str(site["site"])))
 
         def aligned(cycle: int, s=site["site"]) -> np.ndarray:
-            path = names.aligned_image_path(data_config.workspace_path, "Plate1", "A2", s, s, chunk, cycle, nuclear)
-            return tifffile.imread(path).astype(float)
+            return tifffile.imread(aligned_image(data_config.workspace_path, "A2", s, cycle, nuclear)).astype(float)
 
         reference = aligned(1)
         for cycle in experiment.sbs.cycles[1:]:

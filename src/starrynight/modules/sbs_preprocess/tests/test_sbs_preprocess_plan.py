@@ -6,7 +6,6 @@ import polars as pl
 import pytest
 
 from starrynight import naming
-from starrynight.modules.sbs_preprocess import SBSPreprocessInvokeCPModule
 from starrynight.modules.sbs_preprocess.step import (
     SBSPreprocessParameters,
     build_cppipe,
@@ -15,30 +14,31 @@ from starrynight.modules.sbs_preprocess.step import (
 from starrynight.naming import sbs as names
 
 
-def test_aligned_images_are_found_in_the_illum_apply_unit_of_their_site(tiny_screen, tmp_path):
-    data_config, experiment, info = tiny_screen
-    index = pl.read_parquet(naming.index_table(data_config.workspace_path))
-    params = SBSPreprocessParameters(sites_per_unit=0, illum_apply_sites_per_unit=1)  # wells read site units
+def test_aligned_images_are_read_where_illum_apply_published_them(tiny_workspace, publish_plans):
+    from starrynight.modules.sbs_illum_apply.step import SBSIllumApplyParameters
+
+    data_config, experiment, info = tiny_workspace
+    ws = data_config.workspace_path
+    index = pl.read_parquet(naming.index_table(ws))
+    upstream = publish_plans(data_config, experiment, index, sbs_illum_calc=None,
+                             sbs_illum_apply=SBSIllumApplyParameters(sites_per_unit=1))  # fmt: skip
+    params = SBSPreprocessParameters(sites_per_unit=0)  # wells read site units
     written = write_loaddata(index, experiment, params, info.images_path,
-                             naming.loaddata_dir(tmp_path, names.SBS_PREPROCESS))  # fmt: skip
+                             naming.loaddata_dir(ws, names.SBS_PREPROCESS), upstream)  # fmt: skip
     assert [p.stem for p in written] == ["Plate1__A1", "Plate1__A2"]
     frame = pl.read_csv(written[1])
     assert frame["Metadata_Site"].to_list() == [0, 1]
-    apply_root = naming.outputs_dir(tmp_path, names.SBS_ILLUM_APPLY)
+    apply_root = naming.outputs_dir(ws, names.SBS_ILLUM_APPLY)
     for row in frame.iter_rows(named=True):
-        folder = str(naming.unit_dir(apply_root, names.site_unit_id("Plate1", "A2", row["Metadata_Site"], 1)))
+        folder = str(apply_root / f"Plate1__A2__{row['Metadata_Site']:04d}")
         for cycle in experiment.sbs.cycles:
             assert row[f"PathName_Cycle{cycle:02d}_G"] == folder
             assert row[f"FileName_Cycle{cycle:02d}_G"] == f"Plate1_A2_Site{row['Metadata_Site']}_Cycle{cycle:02d}_G.tiff"
+    from starrynight.modules.loaddata import write_unit_sources
 
-
-def test_invoke_waits_for_the_illum_apply_units_holding_its_sites(tiny_screen):
-    data_config, experiment, _ = tiny_screen
-    params = SBSPreprocessParameters(sites_per_unit=0, illum_apply_sites_per_unit=1)
-    fanout = SBSPreprocessInvokeCPModule(data_config, experiment, params).pipeline
-    apply_root = naming.outputs_dir(data_config.workspace_path, names.SBS_ILLUM_APPLY)
-    by_unit = {u.id: [str(p) for p in u.inputs["aligned"]] for u in fanout.units}
-    assert by_unit["Plate1__A1"] == [str(apply_root / "Plate1__A1__0000"), str(apply_root / "Plate1__A1__0001")]
+    sources = pl.read_parquet(write_unit_sources(written, index, info.images_path, upstream)[1])
+    assert sources.height == 2 * 4 * len(experiment.sbs.cycles)  # every aligned base image, with its producer
+    assert sources["producer"].is_not_null().all()
 
 
 def test_pipeline_reads_the_experiment_library_and_exports_foci(tiny_screen, tmp_path):
