@@ -15,7 +15,7 @@ _EXPORTS = {
     "directory": "graph",
     "SnakemakeBackend": "backend", "SnakemakeBackendConfig": "backend", "RunHandle": "backend",
     "FailedJob": "backend", "DryRunResult": "backend", "job_argv": "compile",
-    "PipecraftError": "errors", "GraphError": "errors", "RunFailedError": "errors",
+    "PipecraftError": "errors", "GraphError": "errors", "RunFailedError": "errors", "RunInterruptedError": "errors",
     "RunLockedError": "errors",
 }
 

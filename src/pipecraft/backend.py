@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -30,8 +32,18 @@ from typing import Any, Literal, NamedTuple
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipecraft.compile import DONE_DIR, WRAPPER, Plan, plan, write_atomic, write_workflow
-from pipecraft.errors import PipecraftError, RunFailedError, RunLockedError
+from pipecraft.compile import (
+    DONE_DIR,
+    WRAPPER,
+    Plan,
+    batch_log,
+    job_log,
+    plan,
+    snakemake_log,
+    write_atomic,
+    write_workflow,
+)
+from pipecraft.errors import PipecraftError, RunFailedError, RunInterruptedError, RunLockedError
 from pipecraft.graph import Pipeline
 from pipecraft.provenance import UP_TO_DATE, invalidate
 
@@ -173,7 +185,7 @@ class SnakemakeBackend:
             write_workflow(p, wd, cfg.container_runtime)
             _invalidate(p, wd)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            run_log = wd / "logs" / f"pipecraft-run-{stamp}.log"
+            run_log = wd / snakemake_log(stamp)
             run_log.parent.mkdir(parents=True, exist_ok=True)
             args = self.snakemake_args(cfg, len(p.jobs))
             with open(run_log, "wb") as log:
@@ -187,13 +199,40 @@ class SnakemakeBackend:
             raise
         handle = RunHandle(p, wd, run_log, proc, cfg, lock)
         if wait:
-            if cfg.progress:
-                handle._wait_reporting_progress()
-            else:
-                handle.wait()
+            with _stopped_by_signals(handle):
+                if cfg.progress:
+                    handle._wait_reporting_progress()
+                else:
+                    handle.wait()
             if check and handle.status != "succeeded":
-                raise RunFailedError(handle.failure_message(), handle)
+                error = RunInterruptedError if handle.status == "interrupted" else RunFailedError
+                raise error(handle.failure_message(), handle)
         return handle
+
+
+@contextmanager
+def _stopped_by_signals(handle: RunHandle) -> Iterator[None]:
+    """While a run is waited on, Ctrl-C (SIGINT) or SIGTERM stops Snakemake and every job it
+    started before returning, instead of leaving them running in their own process group.
+
+    Python delivers signals to the main thread only; elsewhere (a notebook's worker thread)
+    the waiting is left as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        try:
+            handle.terminate()
+            handle.wait()
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _job_env() -> dict[str, str]:
@@ -394,13 +433,14 @@ class RunHandle:
         self._started = time.time()
         self._summary: dict | None = None
         self._batched = {rp.node.name for rp in plan_.rules if rp.batches}
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        # An Event, not Thread.join(): a join cut by Ctrl-C can leave the thread looking ended.
+        self._ended = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
 
     # -- public --
     @property
     def status(self) -> str:
-        """running, succeeded, failed or terminated."""
+        """running, succeeded, failed or interrupted (stopped by terminate() or a signal)."""
         return self._status
 
     @property
@@ -414,19 +454,21 @@ class RunHandle:
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (or timeout seconds pass); return the status."""
-        self._thread.join(timeout)
+        self._ended.wait(timeout)
         return self._status
 
     def terminate(self) -> None:
-        """Stop Snakemake and its jobs (SIGTERM, then SIGKILL after 10 s)."""
+        """Stop Snakemake and its jobs: SIGTERM to the run's process group, SIGKILL to what is
+        left of it after 8 s; jobs that outlive Snakemake are killed when the run ends, which
+        then has status 'interrupted'."""
         self._terminated = True
         try:
             os.killpg(self._proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
+            self._proc.wait(8)
+        except subprocess.TimeoutExpired:  # not reaped yet, so the group id is still ours
             os.killpg(self._proc.pid, signal.SIGKILL)
 
     def failed_jobs(self) -> list[FailedJob]:
@@ -445,6 +487,10 @@ class RunHandle:
         return self._summary
 
     def failure_message(self) -> str:
+        if self._status == "interrupted":
+            return (f"pipecraft run in {self.working_dir} interrupted: Snakemake and its jobs "
+                    f"were stopped; finished units are kept and the next run resumes. "
+                    f"Summary: {self.summary_path}")
         failed = self.failed_jobs()
         lines = [f"pipecraft run in {self.working_dir} {self._status}: "
                  f"{len(failed)} failed job(s); Snakemake log: {self.run_log}"]
@@ -466,8 +512,7 @@ class RunHandle:
         tty = stream.isatty()
         shown, shown_at = None, 0.0
         while True:
-            self._thread.join(0.2)
-            ended = not self._thread.is_alive()
+            ended = self._ended.wait(0.2)
             done, total = self.progress
             line = f"pipecraft: jobs {done}/{total} (failed {len(self._errors)})"
             now = time.monotonic()
@@ -484,17 +529,16 @@ class RunHandle:
     def _unit_failures(self, rule: str, unit: str | None) -> list[FailedJob]:
         """Expand a failed batch job into its failed units (from the batch log)."""
         if rule in self._batched:
-            log = self.working_dir / "logs" / rule / "_batches" / f"{unit}.log"
+            log = self.working_dir / batch_log(rule, unit)
             res = []
             if log.exists():
                 for line in log.read_text(errors="replace").splitlines():
                     parts = line.split("\t")
                     if len(parts) >= 3 and parts[0] == "pipecraft-unit" and parts[2] == "failed":
                         res.append(FailedJob(rule, parts[1],
-                                             self.working_dir / "logs" / rule / f"{parts[1]}.log"))
+                                             self.working_dir / job_log(rule, parts[1])))
             return res or [FailedJob(rule, unit, log)]
-        name = unit or rule
-        return [FailedJob(rule, unit, self.working_dir / "logs" / rule / f"{name}.log")]
+        return [FailedJob(rule, unit, self.working_dir / job_log(rule, unit))]
 
     def _watch(self) -> None:
         pos = 0
@@ -513,7 +557,10 @@ class RunHandle:
             if ended:
                 break
             time.sleep(0.2)
-        self._finish()
+        try:
+            self._finish()
+        finally:
+            self._ended.set()
 
     def _parse(self, line: str, state: dict[str, Any]) -> None:
         if line.startswith(JOB_STATS):
@@ -559,13 +606,13 @@ class RunHandle:
 
     def _finish(self) -> None:
         rc = self._proc.returncode
-        if rc is not None and rc < 0:  # killed: clear what a dead Snakemake leaves behind
+        if self._terminated or (rc is not None and rc < 0):  # clear what Snakemake left behind
             created = self._lock.info.get("created") if self._lock else None
             if isinstance(created, float):
                 _kill_leftovers(self._proc.pid, created)
             _unlock_snakemake(self.working_dir)
         if self._terminated or (rc is not None and rc < 0):
-            self._status = "terminated"
+            self._status = "interrupted"
         else:
             self._status = "succeeded" if rc == 0 and not self._errors else "failed"
         try:
@@ -641,7 +688,7 @@ def _skipped(log: Path) -> bool:
 
 
 def _unit_ok(wd: Path, job: Any) -> bool:
-    log = wd / "logs" / job.rule / "_batches" / f"{job.batch}.log"
+    log = wd / batch_log(job.rule, job.batch)
     try:
         text = log.read_text(errors="replace")
     except OSError:

@@ -69,6 +69,21 @@ def job_benchmark(rule: str, unit: str | None) -> str:
     return f"benchmarks/{rule}/{unit or rule}.tsv"
 
 
+def batch_log(rule: str, batch: str) -> str:
+    """The log of one batch job (its units' own logs are `job_log`s), relative to the
+    working directory."""
+    return f"logs/{rule}/_batches/{batch}.log"
+
+
+def batch_benchmark(rule: str, batch: str) -> str:
+    return f"benchmarks/{rule}/_batches/{batch}.tsv"
+
+
+def snakemake_log(stamp: str) -> str:
+    """Snakemake's own log of one run, relative to the working directory."""
+    return f"logs/pipecraft-run-{stamp}.log"
+
+
 def job_stamp(rule: str, unit: str | None) -> str:
     """The file Snakemake knows a job by (its only Snakemake output), relative to the
     working directory. The job's real outputs and their provenance record live elsewhere."""
@@ -643,8 +658,7 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
             out += [f"        _inputs({table_var}),",
                     "    output:", f"        touch({_lit(job_stamp(name, '{unit}'))}),",
                     f"    params: cmd=_param({table_var}, 'c'), digest=_param({table_var}, 'd')"]
-            out += _rule_common(node, f"logs/{name}/_batches/{{unit}}.log",
-                                f"benchmarks/{name}/_batches/{{unit}}.tsv")
+            out += _rule_common(node, batch_log(name, "{unit}"), batch_benchmark(name, "{unit}"))
             done_inputs = [f"_outputs([{_lit(job_stamp(name, '{unit}'))}], {table_var})"]
         else:
             stamp = job_stamp(name, "{unit}")

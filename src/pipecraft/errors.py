@@ -21,3 +21,7 @@ class RunFailedError(PipecraftError):
     def __init__(self, message: str, handle: object = None) -> None:
         super().__init__(message)
         self.handle = handle
+
+
+class RunInterruptedError(RunFailedError):
+    """A waited-on run was stopped by SIGINT or SIGTERM; Snakemake and its jobs are gone."""

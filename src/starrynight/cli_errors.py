@@ -8,7 +8,10 @@ from contextlib import contextmanager
 import click
 from pydantic import ValidationError
 
+from pipecraft.errors import RunInterruptedError
 from starrynight.messages import describe_validation
+
+INTERRUPTED_EXIT_CODE = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 @contextmanager
@@ -27,5 +30,8 @@ def user_errors() -> Iterator[None]:
         if isinstance(err, ValidationError):
             raise click.ClickException(f"{err.title}: {describe_validation(err)}") from err
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        raise click.ClickException(str(message)) from err
+        failure = click.ClickException(str(message))
+        if isinstance(err, RunInterruptedError):
+            failure.exit_code = INTERRUPTED_EXIT_CODE
+        raise failure from err
 

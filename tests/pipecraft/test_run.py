@@ -140,7 +140,7 @@ def test_second_run_in_same_dir_is_refused_then_allowed(backend, tmp_path):
     with pytest.raises(pc.RunLockedError):
         backend.compile(fan, working_dir=wd)
     first.terminate()
-    assert first.wait(30) == "terminated"
+    assert first.wait(30) == "interrupted"
     quick = pc.Command(name="quick", argv=["touch", str(tmp_path / "q")],
                        outputs={"o": [pc.file(str(tmp_path / "q"))]})
     assert backend.run(quick, working_dir=wd).status == "succeeded"

@@ -110,6 +110,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         raise ScreenConfigError(f"{config_path}: {describe_validation(err)}") from None
     try:
         backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
+    except pc.RunInterruptedError:
+        raise
     except pc.RunFailedError as err:
         raise ScreenConfigError(f"indexing failed: {_first_error(err.handle)}") from None
     report_unparsed(data_config.workspace_path, config.allow_unparsed_images, config_path)
@@ -143,7 +145,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         reasons = [stop_message(v) for v in stopped_gates(Path(data_config.workspace_path))]
         message = "\n".join([*reasons, str(err)])
         report(err.handle.summary_path, message)  # a failed run gets its report too
-        raise pc.RunFailedError(message, err.handle) from None
+        raise type(err)(message, err.handle) from None  # an interrupted run stays one
     report(handle.summary_path)
     return handle
 
