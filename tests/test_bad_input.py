@@ -37,7 +37,9 @@ def _config(tmp_path: Path, info: Any, **changes: Any) -> Path:
 
 
 def _fails(config: Path) -> str:
-    result = CliRunner().invoke(main, ["run", "pcp-generic", "--config", str(config), "--compile-only"])
+    result = CliRunner().invoke(
+        main, ["run", "pcp-generic", "--config", str(config), "--compile-only"]
+    )
     assert result.exit_code != 0, result.output
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
@@ -65,13 +67,25 @@ def test_step_parameter_typos_name_the_step(tiny_screen, tmp_path):
     line = _fails(_config(tmp_path, info, parameters=bad_choice))
     assert "parameters.sbs_preprocess.intensity_statistic: Input should be 'Mean' or 'Max'" in line
     line = _fails(_config(tmp_path, info, parameters={"sbs_preproces": {}}))
-    assert "parameters.sbs_preproces: no such step" in line and "did you mean 'sbs_preprocess'" in line
+    assert (
+        "parameters.sbs_preproces: no such step" in line and "did you mean 'sbs_preprocess'" in line
+    )
+
+
+def test_an_unknown_experiment_kind_names_the_registered_ones(tiny_screen, tmp_path):
+    _, _, info = tiny_screen
+    line = _fails(_config(tmp_path, info, experiment_kind="pcp-genric"))
+    assert "screen.yaml: experiment_kind: unknown experiment 'pcp-genric'" in line
+    assert "available: pcp-generic" in line
 
 
 def test_a_bad_chunk_size_is_blamed_on_the_setting_the_user_gave(tiny_screen, tmp_path):
     _, _, info = tiny_screen
     line = _fails(_config(tmp_path, info, parameters={"cp_illum_apply": {"sites_per_unit": -1}}))
-    assert "parameters.cp_illum_apply.sites_per_unit: Input should be greater than or equal to 0" in line
+    assert (
+        "parameters.cp_illum_apply.sites_per_unit: Input should be greater than or equal to 0"
+        in line
+    )
     assert "cp_sites_per_unit" not in line  # before: blamed on the analysis copy
 
 
@@ -117,7 +131,10 @@ def test_unparsed_images_are_shown_and_stop_the_run_unless_allowed(tiny_screen, 
     result = runner.invoke(main, ["run", "pcp-generic", "--config", str(config), "--compile-only"])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "files not indexed" in result.output and "not an image" in result.output  # summary
-    assert "1 image file(s) were not indexed" in result.output and "Scan_0001.ome.tiff" in result.output
+    assert (
+        "1 image file(s) were not indexed" in result.output
+        and "Scan_0001.ome.tiff" in result.output
+    )
     assert "allow_unparsed_images: true" in result.output
     allowed = _config(tmp_path, info, images_path=str(images), allow_unparsed_images=True)
     result = runner.invoke(main, ["run", "pcp-generic", "--config", str(allowed), "--compile-only"])
@@ -129,7 +146,9 @@ def test_step_parameters_of_the_wrong_kind_are_named(tiny_screen):
     from starrynight.pipelines.pcp_generic import ParameterError, create_pcp_generic_pipeline
 
     data_config, experiment, _ = tiny_screen
-    with pytest.raises(ParameterError, match=r"parameters.cp_illum_calc: expected a mapping of settings"):
+    with pytest.raises(
+        ParameterError, match=r"parameters.cp_illum_calc: expected a mapping of settings"
+    ):
         create_pcp_generic_pipeline(data_config, experiment, {"cp_illum_calc": 5})
 
 
@@ -147,5 +166,8 @@ def test_every_way_into_the_images_tree_is_refused(tmp_path):
     with pytest.raises(ValueError, match="workspace_path memory://b/images/ws is inside"):
         DataConfig(workspace_path="memory://b/images/ws", images_path="memory://b/images",
                    scratch_path=tmp_path)  # fmt: skip
-    DataConfig(workspace_path="memory://b/images-ws", images_path="memory://b/images",
-               scratch_path=tmp_path)  # fmt: skip  (a sibling whose name starts alike is fine)
+    DataConfig(
+        workspace_path="memory://b/images-ws",
+        images_path="memory://b/images",
+        scratch_path=tmp_path,
+    )  # fmt: skip  (a sibling whose name starts alike is fine)

@@ -25,12 +25,18 @@ backend:
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
-              help="Folder for the demo dataset, workspace and runs.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("demo-output"),
+    show_default=True,
+    help="Folder for the demo dataset, workspace and runs.",
+)
 @click.option("--preset", default="demo", show_default=True, help="Dataset size: tiny or demo.")
 @click.option("--cores", type=int, default=2, show_default=True)
 def demo_command(out: Path, preset: str, cores: int) -> None:
     """Generate the synthetic demo screen, run the full pipeline, and summarise the result."""
+    from starrynight import naming
     from starrynight.cli_errors import user_errors
     from starrynight.datasets import generate_dataset
     from starrynight.pipelines.screen import run_screen
@@ -39,7 +45,7 @@ def demo_command(out: Path, preset: str, cores: int) -> None:
     with user_errors():
         click.echo(f"demo: generating the {preset!r} synthetic screen in {out}/ ...")
         info = generate_dataset(out, preset, seed=0)
-        config = out / "screen.yaml"
+        config = naming.screen_config(out)
         config.write_text(SCREEN_YAML.format(cores=cores))
         click.echo(f"demo: running the pcp-generic pipeline ({config}) ...")
         handle = run_screen(config, "pcp-generic")

@@ -102,7 +102,7 @@ def new_command(
             target = to_path(output)
         elif workspace is not None:
             target = naming.experiment_json(to_path(workspace))
-        elif index.name in ("index.yaml", "index.yml"):
+        elif naming.is_index_manifest(index):
             target = naming.experiment_json(index.parent)
         else:
             raise click.ClickException("give --workspace or --output (the index is not index.yaml)")

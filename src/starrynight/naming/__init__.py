@@ -2,7 +2,7 @@
 
 Producers and consumers both call these functions, so they can never disagree about a
 path. Every function is pure: it takes the workspace root (a Path) and returns a Path.
-Per-step names are grouped by step and unit of work (SPEC 4.4).
+Per-step names are grouped by step and unit of work.
 """
 
 from __future__ import annotations
@@ -38,6 +38,21 @@ def unparsed_table(workspace: Path) -> Path:
 
 def experiment_json(workspace: Path) -> Path:
     return workspace / "experiment" / "experiment.json"
+
+
+def is_index_manifest(path: Path) -> bool:
+    """Does this path name an index manifest (whose folder is then the workspace)?"""
+    return path.name in (INDEX_MANIFEST, "index.yml")
+
+
+# scratch: one working directory (Snakefile, logs, run summary) per named run
+def run_folder(scratch: Path, name: str) -> Path:
+    return scratch / "runs" / name
+
+
+def screen_config(root: Path) -> Path:
+    """The screen config a generated screen (`starrynight demo`) is run from."""
+    return root / "screen.yaml"
 
 
 # per-step artefacts

@@ -45,6 +45,9 @@ class ScreenConfig(BaseModel):
     scratch_path: str
     index_preset: str = "default"
     index_patterns: list[str] = Field(default_factory=list)
+    experiment_kind: str = Field(
+        default="pcp-generic", description="which registered experiment the init config is for"
+    )
     experiment: dict[str, Any]
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backend: dict[str, Any] = Field(default_factory=dict)
@@ -80,7 +83,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     import pipecraft as pc
     from starrynight import naming
     from starrynight.config import DataConfig
-    from starrynight.experiments.pcp_generic import PCPGenericExperiment
+    from starrynight.experiments.pcp_generic import ExperimentError
+    from starrynight.experiments.registry import get_experiment
     from starrynight.pipelines import get_pipeline
     from starrynight.pipelines.index import create_index_pipeline
 
@@ -95,21 +99,27 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     except ValidationError as err:
         model = DataConfig if err.title == DataConfig.__name__ else pc.SnakemakeBackendConfig
         where = "" if model is DataConfig else "backend."
-        raise ScreenConfigError(f"{config_path}: {describe_validation(err, where, model)}") from None
+        raise ScreenConfigError(
+            f"{config_path}: {describe_validation(err, where, model)}"
+        ) from None
     try:
         check_locations(data_config)
     except LocationError as err:
         raise ScreenConfigError(f"{config_path}: {err}") from None
     backend = pc.SnakemakeBackend(backend_config)
-    runs = Path(data_config.scratch_path) / "runs"
+    scratch = Path(data_config.scratch_path)
 
     try:
         _, index_pipeline = create_index_pipeline(
-            data_config, parameters={"preset": config.index_preset, "patterns": config.index_patterns})
+            data_config,
+            parameters={"preset": config.index_preset, "patterns": config.index_patterns},
+        )
     except ValidationError as err:
         raise ScreenConfigError(f"{config_path}: {describe_validation(err)}") from None
     try:
-        backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
+        backend.run(
+            index_pipeline, config=backend_config, working_dir=naming.run_folder(scratch, "index")
+        )
     except pc.RunInterruptedError:
         raise
     except pc.RunFailedError as err:
@@ -119,14 +129,18 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     init = dict(config.experiment)
     if "barcode_csv_path" in init:
         init["barcode_csv_path"] = _resolve(base, str(init["barcode_csv_path"]))
-    experiment = PCPGenericExperiment.from_index(
+    try:
+        experiment_class = get_experiment(config.experiment_kind)
+    except ExperimentError as err:
+        raise ScreenConfigError(f"{config_path}: experiment_kind: {err}") from None
+    experiment = experiment_class.from_index(
         naming.index_manifest(Path(data_config.workspace_path)), init
     )
     try:
         modules, pipeline = get_pipeline(pipeline_name)(data_config, experiment, config.parameters)
     except ParameterError as err:
         raise ScreenConfigError(f"{config_path}: {err}") from None
-    working_dir = runs / pipeline_name
+    working_dir = naming.run_folder(scratch, pipeline_name)
     if compile_only:
         return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
     from starrynight.qc.figures import QCParameters
@@ -184,7 +198,9 @@ def _first_error(handle: Any) -> str:
     """The last meaningful line of the first failed job's log."""
     for job in handle.failed_jobs():
         try:
-            lines = [line.strip() for line in Path(job.log).read_text().splitlines() if line.strip()]
+            lines = [
+                line.strip() for line in Path(job.log).read_text().splitlines() if line.strip()
+            ]
         except OSError:
             continue
         errors = [line for line in lines if line.startswith("Error:")]
