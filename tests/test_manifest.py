@@ -13,6 +13,7 @@ from starrynight.manifest import (
     Product,
     Publication,
     expected_files,
+    producer_digest,
     read_manifests,
     select,
     with_sizes,
@@ -74,3 +75,14 @@ def test_missing_or_empty_files_are_listed_and_a_written_manifest_reads_back(tmp
         select(back, "s", "image", ["DAPI", "GFP"])
     with pytest.raises(ManifestError, match="P1__A2.*has not run or did not finish"):
         read_manifests([naming.unit_manifest(unit.parent / "P1__A2")])
+
+
+def test_the_producer_digest_follows_the_files_and_the_code_version(tmp_path: Path):
+    pipeline, loaddata = tmp_path / "a.cppipe", tmp_path / "a.csv"
+    pipeline.write_text("pipeline")
+    loaddata.write_text("sets")
+    first = producer_digest([pipeline, loaddata], "starrynight 1")
+    assert producer_digest([pipeline, loaddata], "starrynight 1") == first
+    assert producer_digest([pipeline, loaddata], "starrynight 2") != first
+    loaddata.write_text("other sets")
+    assert producer_digest([pipeline, loaddata], "starrynight 1") != first

@@ -18,6 +18,8 @@ import psutil
 import pytest
 import yaml
 
+from starrynight import naming
+
 pytestmark = pytest.mark.slow
 
 STOP_WITHIN = 10.0  # seconds from the signal to the last process of the run gone
@@ -118,3 +120,12 @@ def test_a_signal_stops_the_whole_run_and_the_next_run_resumes(tiny_screen, tmp_
     rerun = _ran(again)
     assert finished and rerun and not (finished & rerun), finished & rerun  # nothing redone
     assert complete <= _complete_units(workspace)
+
+    # and then nothing is left to do: the run says so, and keeps the report that run wrote
+    report = naming.qc_report(workspace)
+    written = report.stat().st_mtime_ns
+    idle = _start(config)
+    out, err = idle.communicate(timeout=600)
+    assert idle.returncode == 0, err[-3000:]
+    assert "run succeeded: up to date: nothing to do" in out, out
+    assert report.stat().st_mtime_ns == written

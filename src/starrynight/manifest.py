@@ -4,7 +4,8 @@ When a unit finishes, the files it produced are listed in `manifest.parquet` ins
 folder, one row per file: the step, what the file is (`kind`: image, table, illum, ...;
 `name`: the channel or table), its keys (plate, well, site or tile, cycle; null where a key does
 not apply), its path relative to the unit folder, its size, and `producer`, a digest of what made
-it (the unit's pipeline and LoadData, which name every input and its content). The manifest
+it (the unit's pipeline and LoadData, which name every input and its content, and the code
+versions). The manifest
 (`naming.unit_manifest`) is written last, inside the unit folder before that folder is published, so its presence
 means the unit is complete.
 
@@ -128,9 +129,10 @@ def expected_files(
     return table.select(pl.col(c).cast(SCHEMA[c]) for c in SCHEMA if c != "bytes")
 
 
-def producer_digest(*files: Path) -> str:
-    """A digest of the files that determine a unit's outputs (its pipeline, its LoadData)."""
-    digest = hashlib.sha256()
+def producer_digest(files: Sequence[Path], code_version: str) -> str:
+    """A digest of what determines a unit's outputs: its pipeline and LoadData files (which
+    name every input and its content) and the versions of the code that ran them."""
+    digest = hashlib.sha256(code_version.encode() + b"\0")
     for path in files:
         digest.update(Path(path).read_bytes())
         digest.update(b"\0")

@@ -6,11 +6,13 @@ import os
 import shlex
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from starrynight.cellprofiler.errors import CellProfilerNotFound
 
 ENV_VAR = "STARRYNIGHT_CELLPROFILER_PYTHON"
+CELLPROFILER_DISTRIBUTIONS = ("cellprofiler", "cellprofiler-nightly")  # released, nightly builds
 
 
 def _python_from_script(script: Path) -> Path | None:
@@ -27,7 +29,7 @@ def _python_from_script(script: Path) -> Path | None:
     # pip writes `#!/bin/sh` + `'''exec' /long/path/python "$0" "$@"` for long paths.
     for line in head[1:]:
         if line.startswith("'''exec'"):
-            return Path(shlex.split(line[len("'''exec'"):])[0])
+            return Path(shlex.split(line[len("'''exec'") :])[0])
     candidate = script.parent / "python"
     return candidate if candidate.exists() else None
 
@@ -50,6 +52,16 @@ def cellprofiler_python() -> Path:
         "CellProfiler not found: no `cellprofiler` on PATH and "
         f"{ENV_VAR} is not set; run `bash scripts/install_cellprofiler.sh`"
     )
+
+
+def cellprofiler_version(python: Path) -> str:
+    """CellProfiler's version, from the package metadata of the environment `python` belongs
+    to (without starting it): 'unknown' where none is found."""
+    sites = [str(p) for p in Path(python).parent.parent.glob("lib/python*/site-packages")]
+    for dist in metadata.distributions(path=sites):
+        if dist.metadata["Name"].lower() in CELLPROFILER_DISTRIBUTIONS:
+            return dist.version
+    return "unknown"
 
 
 def cellprofiler_env() -> dict[str, str]:

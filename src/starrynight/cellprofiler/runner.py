@@ -23,14 +23,18 @@ from pathlib import Path
 import polars as pl
 from pydantic import BaseModel
 
-from starrynight import naming
+from starrynight import __version__, naming
 from starrynight.cellprofiler import PLUGINS_DIR
 from starrynight.cellprofiler.errors import (
     CellProfilerError,
     CellProfilerRunError,
     PipelineValidationError,
 )
-from starrynight.cellprofiler.locate import cellprofiler_env, cellprofiler_python
+from starrynight.cellprofiler.locate import (
+    cellprofiler_env,
+    cellprofiler_python,
+    cellprofiler_version,
+)
 from starrynight.cellprofiler.staging import stage_loaddata
 from starrynight.cellprofiler.validation import check_group, driver_argv, read_report, require_files
 from starrynight.manifest import (
@@ -87,7 +91,7 @@ def find_expected(root: Path, patterns: Sequence[str]) -> tuple[dict[str, list[P
 
 
 def _publish_manifest(publication: Publication, pipeline: Path, data_file: Path, groups: dict[str, str],
-                      root: Path) -> list[str]:
+                      root: Path, python: Path) -> list[str]:
     """Write the unit's manifest under `root` (the files declared for its image sets, with their
     sizes); the problems found instead, when a declared file is missing or empty."""
     image_sets = pl.read_csv(data_file, infer_schema_length=0)
@@ -95,8 +99,9 @@ def _publish_manifest(publication: Publication, pipeline: Path, data_file: Path,
         image_sets = image_sets.filter(pl.col(key) == value)
     sources = naming.unit_sources(data_file.parent, naming.csv_unit(data_file))
     made_by = [pipeline, data_file, *([sources] if sources.is_file() else [])]
+    producer = producer_digest(made_by, f"starrynight {__version__}, cellprofiler {cellprofiler_version(python)}")
     try:
-        rows, absent = with_sizes(expected_files(publication, image_sets, producer_digest(*made_by)), root)
+        rows, absent = with_sizes(expected_files(publication, image_sets, producer), root)
     except ManifestError as error:
         return [str(error)]
     if absent:
@@ -248,7 +253,7 @@ def _run(pipeline: Path, data_file: Path, run_file: Path, output_dir: Path, grou
     if missing:
         problems.append("expected outputs missing or empty: " + ", ".join(missing))
     if publication is not None and not problems:
-        problems += _publish_manifest(publication, pipeline, data_file, groups, tmp)
+        problems += _publish_manifest(publication, pipeline, data_file, groups, tmp, python)
     marker = {"pipeline": str(pipeline.resolve()), "data_file": str(data_file.resolve()),
               "groups": groups, "argv": argv, "exit_code": code, "status": done, "seconds": seconds}
     (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=1))

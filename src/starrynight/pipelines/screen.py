@@ -160,7 +160,9 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         message = "\n".join([*reasons, str(err)])
         report(err.handle.summary_path, message)  # a failed run gets its report too
         raise type(err)(message, err.handle) from None  # an interrupted run stays one
-    report(handle.summary_path)
+    ran = any(job["status"] == "succeeded" for job in (handle.summary() or {}).get("jobs", []))
+    if ran or not naming.qc_report(Path(data_config.workspace_path)).exists():
+        report(handle.summary_path)  # an up-to-date screen keeps the report of the run that made it
     return handle
 
 
