@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
+from starrynight import __version__
 from starrynight.config import RemotePath, to_path
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 #: Container image every StarryNight command runs in when a container runtime is chosen;
 #: built from the Dockerfile at the repository root (`docker build -t starrynight/starrynight:0.1.0 .`).
 DEFAULT_CONTAINER_IMAGE = "docker://starrynight/starrynight:0.1.0"
+
+#: Environment variable that carries the StarryNight version into every job's command.
+CODE_VERSION_ENV = "STARRYNIGHT_VERSION"
 
 
 class NoParameters(BaseModel):
@@ -162,13 +166,23 @@ class StarryNightModule:
     @property
     def pipeline(self) -> pc.Command | pc.FanOut | pc.Seq | pc.Parallel:
         """The compute graph for the current spec (rebuilt on every access)."""
-        return self.build_pipeline()
+        return with_code_version(self.build_pipeline())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.module_id} units={len(self.uow)}>"
 
 
 _REGISTRY: dict[str, type[StarryNightModule]] = {}
+
+
+def with_code_version(graph: pc.Pipeline) -> pc.Pipeline:
+    """The graph with the StarryNight version in every job's environment: a job's command
+    then changes with the code that runs it, so an upgrade re-runs what it may change."""
+    import pipecraft as pc
+
+    if isinstance(graph, pc.Command | pc.FanOut):
+        return graph.model_copy(update={"env": {**graph.env, CODE_VERSION_ENV: __version__}})
+    return type(graph)([with_code_version(part) for part in graph.parts])
 
 
 def register_module(cls: type[StarryNightModule]) -> type[StarryNightModule]:

@@ -37,3 +37,25 @@ def test_index_parameters_are_checked(tmp_path: Path) -> None:
                              scratch_path=tmp_path / "scratch")
     with pytest.raises(ValueError, match="preset"):
         get_pipeline("index")(data_config, parameters={"preset": "no-such-layout"})
+
+
+def test_an_upgrade_reruns_the_jobs_and_nothing_else_does(tmp_path: Path, monkeypatch) -> None:
+    """Every job's command names the StarryNight version, so a new version re-runs it."""
+    from starrynight.modules import base
+
+    write_files(tmp_path / "images", screen_keys({"Plate1": ["A1"]}))
+    data_config = DataConfig(workspace_path=tmp_path / "ws", images_path=tmp_path / "images",
+                             scratch_path=tmp_path / "scratch")  # fmt: skip
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=1, progress=False))
+    folder = naming.run_folder(tmp_path / "scratch", "index")
+
+    def jobs_run() -> list[str]:
+        _, pipeline = get_pipeline("index")(data_config)
+        summary = backend.run(pipeline, working_dir=folder).summary() or {}
+        return sorted(j["rule"] for j in summary["jobs"] if j["status"] == "succeeded"
+                      and not j["rule"].endswith("__done"))  # fmt: skip
+
+    first = jobs_run()
+    assert len(first) == 2 and jobs_run() == []
+    monkeypatch.setattr(base, "__version__", "99.0")
+    assert jobs_run() == first
