@@ -204,11 +204,6 @@ def get_module(module_id: str) -> type[StarryNightModule]:
         ) from None
 
 
-def list_modules() -> list[str]:
-    _import_all_steps()
-    return sorted(_REGISTRY)
-
-
 def _import_all_steps() -> None:
     import importlib
     import pkgutil

@@ -11,7 +11,6 @@ experiment's library (`StarryNightCallBarcodes`) and exports `Foci.csv` (locatio
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -61,13 +60,6 @@ class SBSPreprocessParameters(BaseModel):
 
 def base_image(cycle: int, base: str, prefix: str = "") -> str:
     return names.cycle_image(cycle, base, prefix=prefix)
-
-
-def name_expr(name_fn: Callable[..., str], **columns: pl.Expr) -> pl.Expr:
-    """A naming function applied to every row: called once with placeholders, filled by polars."""
-    marks = {key: f"\x00{key}\x00" for key in columns}
-    parts = name_fn(**marks).split("\x00")
-    return pl.concat_str([columns[p] if i % 2 else pl.lit(p) for i, p in enumerate(parts)])
 
 
 # ------------------------------------------------------------------ the step
