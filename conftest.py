@@ -46,6 +46,33 @@ def tiny_workspace(tiny_screen, tmp_path: Path):
     return private, experiment, info
 
 
+@pytest.fixture
+def tiny_screen_config(tiny_screen, tmp_path: Path):
+    """`write(**changes) -> Path`: a screen config (`tmp_path/screen.yaml`) that runs the tiny
+    screen's images into a workspace and scratch of its own under tmp_path; `changes` replace
+    top-level keys."""
+    import yaml
+
+    _, _, info = tiny_screen
+
+    def write(**changes) -> Path:
+        config = {
+            "workspace_path": str(tmp_path / "workspace"),
+            "images_path": str(info.images_path),
+            "scratch_path": str(tmp_path / "scratch"),
+            "experiment": {
+                "nuclear_channel": "DAPI", "cell_channel": "CellMask", "mito_channel": "MitoTracker",
+                "barcode_csv_path": str(info.barcode_csv), "image_overlap_percentage": 10,
+            },
+            **changes,
+        }  # fmt: skip
+        path = tmp_path / "screen.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return write
+
+
 def demo_init_config(workspace: Path) -> dict:
     """The seed notebook's init config."""
     return {

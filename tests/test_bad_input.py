@@ -8,32 +8,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from starrynight.cli import main
 from starrynight.config import DataConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _config(tmp_path: Path, info: Any, **changes: Any) -> Path:
-    config: dict[str, Any] = {
-        "workspace_path": str(tmp_path / "workspace"),
-        "images_path": str(info.images_path),
-        "scratch_path": str(tmp_path / "scratch"),
-        "experiment": {
-            "nuclear_channel": "DAPI", "cell_channel": "CellMask", "mito_channel": "MitoTracker",
-            "barcode_csv_path": str(info.barcode_csv), "image_overlap_percentage": 10,
-        },
-    }  # fmt: skip
-    config.update(changes)
-    path = tmp_path / "screen.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _fails(config: Path) -> str:
@@ -47,41 +29,37 @@ def _fails(config: Path) -> str:
     return lines[0]
 
 
-def test_backend_typos_name_the_section_the_allowed_keys_and_a_close_match(tiny_screen, tmp_path):
-    _, _, info = tiny_screen
-    line = _fails(_config(tmp_path, info, backend={"core": 2}))
+def test_backend_typos_name_the_section_the_allowed_keys_and_a_close_match(tiny_screen_config):
+    line = _fails(tiny_screen_config(backend={"core": 2}))
     assert "screen.yaml: backend.core: unknown setting (allowed: use_opentelemetry," in line
     assert "did you mean 'cores'?" in line
-    line = _fails(_config(tmp_path, info, backend={"cores": "two"}))
+    line = _fails(tiny_screen_config(backend={"cores": "two"}))
     assert "backend.cores: Input should be a valid integer" in line and "(got 'two')" in line
 
 
-def test_step_parameter_typos_name_the_step(tiny_screen, tmp_path):
-    _, _, info = tiny_screen
-    line = _fails(_config(tmp_path, info, parameters={"sbs_preprocess": {"tophat_sze": 9}}))
+def test_step_parameter_typos_name_the_step(tiny_screen_config):
+    line = _fails(tiny_screen_config(parameters={"sbs_preprocess": {"tophat_sze": 9}}))
     assert "parameters.sbs_preprocess.tophat_sze: unknown setting" in line
     assert "did you mean 'tophat_size'?" in line
-    line = _fails(_config(tmp_path, info, parameters={"sbs_preprocess": {"tophat_size": "big"}}))
+    line = _fails(tiny_screen_config(parameters={"sbs_preprocess": {"tophat_size": "big"}}))
     assert "parameters.sbs_preprocess.tophat_size: Input should be a valid integer" in line
     bad_choice = {"sbs_preprocess": {"intensity_statistic": "Median"}}
-    line = _fails(_config(tmp_path, info, parameters=bad_choice))
+    line = _fails(tiny_screen_config(parameters=bad_choice))
     assert "parameters.sbs_preprocess.intensity_statistic: Input should be 'Mean' or 'Max'" in line
-    line = _fails(_config(tmp_path, info, parameters={"sbs_preproces": {}}))
+    line = _fails(tiny_screen_config(parameters={"sbs_preproces": {}}))
     assert (
         "parameters.sbs_preproces: no such step" in line and "did you mean 'sbs_preprocess'" in line
     )
 
 
-def test_an_unknown_experiment_kind_names_the_registered_ones(tiny_screen, tmp_path):
-    _, _, info = tiny_screen
-    line = _fails(_config(tmp_path, info, experiment_kind="pcp-genric"))
+def test_an_unknown_experiment_kind_names_the_registered_ones(tiny_screen_config):
+    line = _fails(tiny_screen_config(experiment_kind="pcp-genric"))
     assert "screen.yaml: experiment_kind: unknown experiment 'pcp-genric'" in line
     assert "available: pcp-generic" in line
 
 
-def test_a_bad_chunk_size_is_blamed_on_the_setting_the_user_gave(tiny_screen, tmp_path):
-    _, _, info = tiny_screen
-    line = _fails(_config(tmp_path, info, parameters={"cp_illum_apply": {"sites_per_unit": -1}}))
+def test_a_bad_chunk_size_is_blamed_on_the_setting_the_user_gave(tiny_screen_config):
+    line = _fails(tiny_screen_config(parameters={"cp_illum_apply": {"sites_per_unit": -1}}))
     assert (
         "parameters.cp_illum_apply.sites_per_unit: Input should be greater than or equal to 0"
         in line
@@ -89,8 +67,7 @@ def test_a_bad_chunk_size_is_blamed_on_the_setting_the_user_gave(tiny_screen, tm
     assert "cp_sites_per_unit" not in line  # before: blamed on the analysis copy
 
 
-def test_bad_locations_are_one_line_each(tiny_screen, tmp_path):
-    _, _, info = tiny_screen
+def test_bad_locations_are_one_line_each(tmp_path, tiny_screen_config):
     (tmp_path / "a_file").write_text("x")
     cases = {
         "workspace_path": (str(tmp_path / "a_file"), "workspace_path", "is a file, not a folder"),
@@ -98,35 +75,36 @@ def test_bad_locations_are_one_line_each(tiny_screen, tmp_path):
         "scratch_path": (str(tmp_path / "a_file" / "scratch"), "scratch_path", "a_file is a file"),
     }
     for key, (value, named, says) in cases.items():
-        line = _fails(_config(tmp_path, info, **{key: value}))
+        line = _fails(tiny_screen_config(**{key: value}))
         assert named in line and says in line, line
 
 
-def test_a_workspace_that_cannot_be_written_is_named(tiny_screen, tmp_path):
-    _, _, info = tiny_screen
-    line = _fails(_config(tmp_path, info, workspace_path="/proc/starrynight-workspace"))
+def test_a_workspace_that_cannot_be_written_is_named(tiny_screen_config):
+    line = _fails(tiny_screen_config(workspace_path="/proc/starrynight-workspace"))
     assert "workspace_path /proc/starrynight-workspace is not writable" in line
 
 
-def test_the_images_tree_stays_read_only(tiny_screen, tmp_path):
+def test_the_images_tree_stays_read_only(tiny_screen, tmp_path, tiny_screen_config):
     _, _, info = tiny_screen
     inside = str(info.images_path / "scratch")
-    line = _fails(_config(tmp_path, info, scratch_path=inside))
+    line = _fails(tiny_screen_config(scratch_path=inside))
     assert "scratch_path" in line and "is inside the images folder" in line
-    line = _fails(_config(tmp_path, info, workspace_path=str(info.images_path)))
+    line = _fails(tiny_screen_config(workspace_path=str(info.images_path)))
     assert "workspace_path" in line and "is the images folder" in line
     assert not (info.images_path / "scratch").exists() and not (info.images_path / "index").exists()
     with pytest.raises(ValueError, match="read-only to StarryNight"):
         DataConfig(workspace_path=tmp_path, images_path=info.images_path, scratch_path=inside)
 
 
-def test_unparsed_images_are_shown_and_stop_the_run_unless_allowed(tiny_screen, tmp_path):
+def test_unparsed_images_are_shown_and_stop_the_run_unless_allowed(
+    tiny_screen, tmp_path, tiny_screen_config
+):
     _, _, info = tiny_screen
     images = tmp_path / "images"
     shutil.copytree(info.images_path, images)
     first = sorted(images.rglob("*.tif*"))[0]
     shutil.copy(first, first.parent / "Scan_0001.ome.tiff")  # a name the preset cannot read
-    config = _config(tmp_path, info, images_path=str(images))
+    config = tiny_screen_config(images_path=str(images))
     runner = CliRunner()
     result = runner.invoke(main, ["run", "pcp-generic", "--config", str(config), "--compile-only"])
     assert result.exit_code != 0 and "Traceback" not in result.output
@@ -136,7 +114,7 @@ def test_unparsed_images_are_shown_and_stop_the_run_unless_allowed(tiny_screen, 
         and "Scan_0001.ome.tiff" in result.output
     )
     assert "allow_unparsed_images: true" in result.output
-    allowed = _config(tmp_path, info, images_path=str(images), allow_unparsed_images=True)
+    allowed = tiny_screen_config(images_path=str(images), allow_unparsed_images=True)
     result = runner.invoke(main, ["run", "pcp-generic", "--config", str(allowed), "--compile-only"])
     assert result.exit_code == 0, result.output
     assert "compiled:" in result.output

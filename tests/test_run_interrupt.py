@@ -16,29 +16,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-import yaml
 
 from starrynight import naming
 
 pytestmark = pytest.mark.slow
 
 STOP_WITHIN = 10.0  # seconds from the signal to the last process of the run gone
-
-
-def _screen_config(tmp_path: Path, info) -> Path:
-    config = {
-        "workspace_path": str(tmp_path / "workspace"),
-        "images_path": str(info.images_path),
-        "scratch_path": str(tmp_path / "scratch"),
-        "experiment": {
-            "nuclear_channel": "DAPI", "cell_channel": "CellMask", "mito_channel": "MitoTracker",
-            "barcode_csv_path": str(info.barcode_csv), "image_overlap_percentage": 10,
-        },
-        "backend": {"cores": 2},
-    }  # fmt: skip
-    path = tmp_path / "screen.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _start(config: Path) -> subprocess.Popen:
@@ -96,9 +79,10 @@ def _complete_units(workspace: Path) -> set[Path]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-def test_a_signal_stops_the_whole_run_and_the_next_run_resumes(tiny_screen, tmp_path, signum):
-    _, _, info = tiny_screen
-    config = _screen_config(tmp_path, info)
+def test_a_signal_stops_the_whole_run_and_the_next_run_resumes(
+    tiny_screen_config, tmp_path, signum
+):
+    config = tiny_screen_config(backend={"cores": 2})
     workspace, scratch = tmp_path / "workspace", tmp_path / "scratch"
 
     elapsed, stderr = _stop(_start(config), signum)
