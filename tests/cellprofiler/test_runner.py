@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from cp_testdata import write_loaddata
 
 from starrynight.cellprofiler.errors import CellProfilerError, CellProfilerRunError
 from starrynight.cellprofiler.runner import LOG_NAME, MARKER_NAME, run_pipeline
@@ -92,14 +93,18 @@ def test_a_unit_publishes_the_manifest_of_what_it_declared(intensity_pipeline, c
     from starrynight.manifest import Product, Publication
 
     declared = Publication(step="toy", products=[Product(kind="table", name="Image", file="Image.csv")])
+    two_sites = write_loaddata(tmp_path / "two_sites.csv", [constant_site[0]] * 2)
     out = tmp_path / "unit"
-    run_pipeline(intensity_pipeline, constant_site[1], out, publication=declared, validate=False)
+    run_pipeline(intensity_pipeline, two_sites, out, publication=declared, validate=False)
     published = pl.read_parquet(naming.unit_manifest(out))
     row = published.row(0, named=True)
     assert published.height == 1 and (row["step"], row["kind"], row["name"], row["path"]) == (
         "toy", "table", "Image", "Image.csv")  # fmt: skip
-    assert row["plate"] == "P1" and row["site"] is None  # the unit's one plate; sites vary within it
+    assert row["plate"] == "P1" and row["site"] is None  # the unit's one plate; its sites vary
     assert row["bytes"] == (out / "Image.csv").stat().st_size and len(row["producer"]) == 64
+    one_site = tmp_path / "one_site"
+    run_pipeline(intensity_pipeline, constant_site[1], one_site, publication=declared, validate=False)
+    assert pl.read_parquet(naming.unit_manifest(one_site)).row(0, named=True)["site"] == 0
 
     # a declared per-site file that CellProfiler did not write fails the unit: nothing published
     per_site = Publication(step="toy", products=[Product(kind="image", name="DNA", file="{plate}_s{site}.tiff")])
