@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipecraft.provenance import run_job
+from pipecraft.provenance import run_job, wait_limited
 
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -47,8 +47,8 @@ def run_unit(rule: str, unit: dict) -> bool:
             except OSError as err:
                 lf.write(f"pipecraft: cannot start {unit['a'][0]!r}: {err}\n")
                 return 127
-            _, status, usage = os.wait4(proc.pid, 0)
-            return os.waitstatus_to_exitcode(status)
+            rc, usage = wait_limited(proc, unit.get("t"), lambda line: lf.write(line + "\n"))
+            return rc
 
         stdout, sys.stdout = sys.stdout, lf
         try:

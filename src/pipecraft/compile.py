@@ -397,6 +397,13 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
     return Plan(rules=rules, jobs=jobs)
 
 
+def runtime_limit(node: Node) -> dict[str, int]:
+    """The job spec's runtime limit ("t", seconds) from the node's `runtime_min`, if set; the
+    job runner stops a job that runs past it."""
+    minutes = node.resources.runtime_min
+    return {"t": minutes * 60} if minutes else {}
+
+
 def _job_command(rp: RulePlan, job: Job, final: tuple[list[str], dict[str, str]],
                  inputs: list[str], outputs: list[str], runtime: str, working_dir: Path) -> str:
     """Record the job's command and absolute paths on `job`; return the shell command its
@@ -408,8 +415,8 @@ def _job_command(rp: RulePlan, job: Job, final: tuple[list[str], dict[str, str]]
     job.abs_outputs = [_abs(p, working_dir) for p in outputs]
     if not outputs:
         return job.command
-    line = (json.dumps({"c": job.command, "i": job.inputs, "o": job.abs_outputs},
-                       ensure_ascii=False) + "\n").encode("utf-8")
+    spec = {"c": job.command, "i": job.inputs, "o": job.abs_outputs, **runtime_limit(rp.node)}
+    line = (json.dumps(spec, ensure_ascii=False) + "\n").encode("utf-8")
     offset = len(rp.provenance)
     rp.provenance += line
     python = "python3" if runtime == "apptainer" else sys.executable  # inside the container
@@ -690,6 +697,7 @@ def batch_runner_lines(rp: RulePlan) -> list[tuple[str, str]]:
         units = [{"id": uid, "a": rp.argvs[uid][0], "e": rp.argvs[uid][1],
                   "c": rp.specs[uid][0], "i": rp.specs[uid][1],
                   "log": job_log(rp.node.name, uid), "bench": job_benchmark(rp.node.name, uid),
+                  **runtime_limit(rp.node),
                   "o": [[o.path.replace("{unit}", uid), o.kind] for o in templates]}
                  for uid in ids]
         lines.append((f"batch{b:06d}", json.dumps({"rule": rp.node.name, "units": units},

@@ -29,8 +29,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 RECORD_SUFFIX = ".provenance.json"
 UP_TO_DATE = "pipecraft: up to date (inputs and command unchanged), command skipped"
@@ -181,11 +183,42 @@ def invalidate(jobs: list[tuple[str, str, str, list[str], list[str]]]) -> int:
     return dropped
 
 
+#: exit code of a job stopped at its runtime limit (as coreutils' `timeout` reports it)
+TIMED_OUT = 124
+GRACE_S = 10.0  # between SIGTERM and SIGKILL when a job runs past its limit
+
+
+def wait_limited(
+    proc: subprocess.Popen, limit_s: float | None, say: Callable[[str], object]
+) -> tuple[int, Any]:
+    """Wait for a job (exit code, resource usage); past `limit_s` seconds it is stopped
+    (SIGTERM, then SIGKILL) and reported through `say`, so that no job hangs a run."""
+    deadline = None if limit_s is None else time.monotonic() + limit_s
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG if deadline else 0)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, usage
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    say(f"pipecraft: the job ran past its runtime limit of {limit_s / 60:g} min "
+        "(resources.runtime_min) and was stopped")
+    proc.terminate()
+    try:
+        proc.wait(GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return TIMED_OUT, None
+
+
 def main(argv: list[str]) -> int:
     """`python -m pipecraft.provenance SPECS OFFSET LENGTH -- ARGV...`: run ARGV as a job.
 
     The job's spec is the JSON line at that byte range of SPECS: {"c": the command as
-    pipecraft shows it, "i": inputs, "o": outputs}. ARGV inherits this environment.
+    pipecraft shows it, "i": inputs, "o": outputs, optional "t": runtime limit in seconds}.
+    ARGV inherits this environment.
     """
     path, offset, length, sep, *cmd = argv
     if sep != "--":
@@ -197,10 +230,11 @@ def main(argv: list[str]) -> int:
     def run() -> int:
         sys.stdout.flush()
         try:
-            return subprocess.call(cmd, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         except OSError as err:
             print(f"pipecraft: cannot start {cmd[0]!r}: {err}", flush=True)
             return 127
+        return wait_limited(proc, spec.get("t"), lambda line: print(line, flush=True))[0]
 
     return run_job(spec["c"], spec["i"], spec["o"], run)
 

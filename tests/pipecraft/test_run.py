@@ -520,3 +520,30 @@ def test_units_a_stopped_run_never_reached_are_not_reported_up_to_date(tmp_path)
     status = {(j["rule"], j["unit"]): j["status"] for j in handle.summary()["jobs"] if not j["rule"].endswith("__done")}
     assert status == {("a", None): "failed", ("b", "u1"): "not_run", ("b", "u2"): "not_run",
                       ("c", "u1"): "up_to_date", ("c", "u2"): "up_to_date"}
+
+
+@pytest.mark.parametrize("batch_size", [1, 2], ids=["one_job_per_unit", "batched"])
+def test_a_job_past_its_runtime_limit_is_stopped_and_named(tmp_path, batch_size):
+    """No job hangs a run: past `runtime_min` it is stopped, the run fails naming the unit,
+    the quick unit beside it succeeds, and the slow one leaves no output."""
+    code = (
+        "import sys, time; time.sleep(600 if sys.argv[1] == 'hangs' else 0); "
+        "open(sys.argv[2], 'w').write('done')"
+    )
+    fan = pc.FanOut(
+        name="limited", argv=[PY, "-c", code, "{unit}", "{output.o}"],
+        units=[pc.Unit(id="hangs"), pc.Unit(id="quick")],
+        outputs={"o": pc.file(str(tmp_path / "out" / "{unit}"))},
+        resources=pc.Resources(runtime_min=1), batch_size=batch_size,
+    )  # fmt: skip
+    started = time.monotonic()
+    handle = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(cores=2, progress=False)).run(
+        fan, working_dir=tmp_path / "wd", check=False
+    )
+    assert time.monotonic() - started < 300  # stopped at its limit, not after the 600 s sleep
+    assert handle.status == "failed"
+    assert [(f.rule, f.unit) for f in handle.failed_jobs()] == [("limited", "hangs")]
+    (failed,) = handle.failed_jobs()
+    assert "ran past its runtime limit of 1 min" in failed.log.read_text()
+    assert (tmp_path / "out" / "quick").read_text() == "done"
+    assert not (tmp_path / "out" / "hangs").exists()
