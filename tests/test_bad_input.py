@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from starrynight import naming
 from starrynight.cli import main
 from starrynight.config import DataConfig
 
@@ -149,3 +150,23 @@ def test_every_way_into_the_images_tree_is_refused(tmp_path):
         images_path="memory://b/images",
         scratch_path=tmp_path,
     )  # fmt: skip  (a sibling whose name starts alike is fine)
+
+
+def test_resource_overrides_name_the_node_and_the_setting(tiny_screen_config):
+    line = _fails(tiny_screen_config(resources={"cp_illum_apply_invoke": {"mem": 4000}}))
+    assert "resources.cp_illum_apply_invoke.mem: unknown setting" in line
+    assert "did you mean 'mem_mb'?" in line
+    line = _fails(tiny_screen_config(resources={"cp_illum_apply": {"mem_mb": 4000}}))
+    assert "resources: no node named 'cp_illum_apply' in this pipeline" in line
+    assert "cp_illum_apply_invoke" in line
+
+
+def test_resource_overrides_reach_the_compiled_rules(tiny_screen_config, tmp_path):
+    config = tiny_screen_config(resources={"cp_illum_apply_invoke": {"mem_mb": 4321, "runtime_min": 7}})
+    result = CliRunner().invoke(main, ["run", "pcp-generic", "--config", str(config), "--compile-only"])
+    assert result.exit_code == 0, result.output
+    snakefile = (naming.run_folder(tmp_path / "scratch", "pcp-generic") / "Snakefile").read_text()
+    rule = snakefile.split("rule cp_illum_apply_invoke:")[1].split("\nrule ")[0]
+    assert "mem_mb=_mem(4321)" in rule and "runtime=7" in rule
+    other = snakefile.split("rule cp_illum_calc_invoke:")[1].split("\nrule ")[0]
+    assert "mem_mb=_mem(2000)" in other and "runtime=120" in other  # the step's own

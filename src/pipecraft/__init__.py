@@ -13,6 +13,7 @@ _EXPORTS = {
     "Command": "graph", "FanOut": "graph", "Unit": "graph", "Seq": "graph",
     "Parallel": "graph", "Resources": "graph", "Output": "graph", "file": "graph",
     "directory": "graph",
+    "with_resources": "graph",
     "SnakemakeBackend": "backend", "SnakemakeBackendConfig": "backend", "RunHandle": "backend",
     "FailedJob": "backend", "DryRunResult": "backend", "job_argv": "compile",
     "PipecraftError": "errors", "GraphError": "errors", "RunFailedError": "errors", "RunInterruptedError": "errors",

@@ -70,6 +70,11 @@ class SnakemakeBackendConfig(BaseModel):
     executor_settings: dict[str, Any] = Field(default_factory=dict)
     default_resources: dict[str, Any] = Field(default_factory=dict)
     extra_args: list[str] = Field(default_factory=list)
+    software_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="versions of the caller's own software, recorded in the run summary beside "
+        "Snakemake's and the executor plugin's",
+    )
     otlp_endpoint: str | None = None
     max_jobs_per_fanout: int = Field(5_000, ge=1,
                                      description="larger fan-outs are packed into batches")
@@ -407,6 +412,8 @@ TOTAL = re.compile(r"^total\s+(\d+)\s*$")
 JOB_STATS = "Job stats:"
 STATS_ROW = re.compile(r"^(\w+)\s+(\d+)\s*$")
 SHELL = re.compile(r"^Shell command: (.*)$")
+# an executor plugin's submission line, e.g. SLURM's
+SUBMITTED = re.compile(r"^Job (\d+) has been submitted with (\w+) jobid (\S+) \(log: (.*)\)\.?\s*$")
 
 
 class RunHandle:
@@ -428,6 +435,7 @@ class RunHandle:
         self._jobs: dict[int, tuple[str, str | None]] = {}
         self._planned: dict[str, int] = {}  # rule -> jobs Snakemake planned to run ("Job stats")
         self._finished: set[int] = set()
+        self._submitted: dict[int, dict[str, str]] = {}  # jobid -> executor job id and log
         self._errors: set[int] = set()
         self._terminated = False
         self._started = time.time()
@@ -588,6 +596,9 @@ class RunHandle:
                 self._jobs[state["jobid"]] = (state["rule"], unit)
         elif m := FINISHED.match(line):
             self._finished.add(int(m.group(1)))
+        elif m := SUBMITTED.match(line):
+            self._submitted[int(m.group(1))] = {"system": m.group(2).lower(), "id": m.group(3),
+                                                 "log": m.group(4)}  # fmt: skip
         elif m := STEPS.match(line):
             self._done, self._total = int(m.group(1)), int(m.group(2))
             if self._cfg.print_exec:
@@ -668,14 +679,52 @@ def build_summary(h: RunHandle) -> dict:
         if status == "succeeded" and _skipped(wd / job.log):
             status = "up_to_date"  # scheduled, but its provenance record was current
         seconds, rss, end = _bench(wd / job.benchmark)
-        jobs.append({"rule": job.rule, "unit": job.unit, "status": status,
-                     "wall_s": seconds, "max_rss_mb": rss, "end_time": end,
-                     "log": job.log, "benchmark": job.benchmark, "batch": job.batch})
+        entry = {"rule": job.rule, "unit": job.unit, "status": status,
+                 "wall_s": seconds, "max_rss_mb": rss, "end_time": end,
+                 "log": job.log, "benchmark": job.benchmark, "batch": job.batch}  # fmt: skip
+        if jid in h._submitted:
+            entry["executor_job"] = h._submitted[jid]
+        jobs.append(entry)
+    _add_executor_states(jobs)
     counts: dict[str, int] = {}
     for j in jobs:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     return {"working_dir": str(wd), "status": h.status, "started": h._started,
-            "ended": time.time(), "run_log": str(h.run_log), "counts": counts, "jobs": jobs}
+            "ended": time.time(), "run_log": str(h.run_log), "counts": counts,
+            "executor": h._cfg.executor, "versions": software_versions(h._cfg), "jobs": jobs}  # fmt: skip
+
+
+def software_versions(cfg: SnakemakeBackendConfig) -> dict[str, str]:
+    """Snakemake's version, the executor plugin's (when one is used), and the caller's own."""
+    from importlib import metadata
+
+    names = ["snakemake"]
+    if cfg.executor != "local":
+        names.append(f"snakemake-executor-plugin-{cfg.executor}")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return {**found, **cfg.software_versions}
+
+
+def _add_executor_states(jobs: list[dict]) -> None:
+    """The final state of each SLURM job, from accounting (`sacct`), beside its id and log."""
+    slurm = {j["executor_job"]["id"]: j["executor_job"] for j in jobs
+             if j.get("executor_job", {}).get("system") == "slurm"}  # fmt: skip
+    if not slurm:
+        return
+    try:
+        done = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(slurm)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    for line in done.stdout.splitlines():
+        job_id, _, state = line.partition("|")
+        if job_id in slurm:
+            slurm[job_id]["state"] = state.split()[0] if state else ""
 
 
 def _skipped(log: Path) -> bool:

@@ -25,7 +25,7 @@ PathLike = str | Path
 class Resources(BaseModel):
     """Resource hints; mapped to Snakemake threads/mem_mb/runtime."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     cores: int = Field(1, ge=1)
     mem_mb: int | None = Field(None, ge=1)
@@ -285,3 +285,27 @@ def flatten(pipeline: Pipeline) -> tuple[list[Node], set[tuple[str, str]]]:
 
 Seq.model_rebuild()
 Parallel.model_rebuild()
+
+
+def with_resources(pipeline: Pipeline, overrides: dict[str, Resources | dict[str, Any]]) -> Pipeline:
+    """The pipeline with the resources of the named nodes replaced, field by field (a dict
+    sets only the fields it names). A name that is no node of the pipeline is an error
+    naming the nodes there are."""
+    nodes, _ = flatten(pipeline)
+    names = {node.name for node in nodes}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"no node named {', '.join(map(repr, unknown))} in this pipeline; "
+                         f"its nodes: {', '.join(sorted(names))}")  # fmt: skip
+
+    def replace(p: Pipeline) -> Pipeline:
+        if isinstance(p, Command | FanOut):
+            change = overrides.get(p.name)
+            if change is None:
+                return p
+            fields = change.model_dump(exclude_unset=True) if isinstance(change, Resources) else change
+            resources = Resources.model_validate({**p.resources.model_dump(), **fields})
+            return p.model_copy(update={"resources": resources})
+        return type(p)([replace(part) for part in p.parts])
+
+    return replace(pipeline)

@@ -59,8 +59,12 @@ class CPStep:
     #: what a unit publishes, (experiment, params) -> [Product]: each must exist after the
     #: run, and the unit's manifest lists them
     products: Callable[[Any, Any], list[Product]] = field(default=lambda exp, params: [])
+    #: what one unit asks of the scheduler; a user overrides it per node (`pc.with_resources`,
+    #: or `resources:` in the screen config). Memory grows with each retry attempt.
     cores: int = 1
     mem_mb: int = 2000
+    #: a unit running longer is stopped (locally by the job runner, on SLURM by its time limit)
+    runtime_min: int = 120
     #: where this declaration is found when `cli_path` is empty: "package.module:NAME" or
     #: "/path/to/file.py:NAME"
     declaration: str = ""
@@ -323,7 +327,7 @@ class InvokeCPModule(_CPStepModule):
                 "out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))
             },
             container=self.container_image,
-            resources=pc.Resources(cores=step.cores, mem_mb=step.mem_mb),
+            resources=pc.Resources(cores=step.cores, mem_mb=step.mem_mb, runtime_min=step.runtime_min),
         )
 
 

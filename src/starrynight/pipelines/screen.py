@@ -51,6 +51,10 @@ class ScreenConfig(BaseModel):
     experiment: dict[str, Any]
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
     backend: dict[str, Any] = Field(default_factory=dict)
+    resources: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per node (rule) name: cores, mem_mb, runtime_min, replacing the step's own",
+    )
     allow_unparsed_images: bool = Field(
         default=False,
         description="go on when image-like files did not parse (they are left out of the run)",
@@ -96,6 +100,9 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
             scratch_path=_resolve(base, config.scratch_path),
         )
         backend_config = pc.SnakemakeBackendConfig(**config.backend)
+        backend_config = backend_config.model_copy(
+            update={"software_versions": {**software_versions(), **backend_config.software_versions}}
+        )
     except ValidationError as err:
         model = DataConfig if err.title == DataConfig.__name__ else pc.SnakemakeBackendConfig
         where = "" if model is DataConfig else "backend."
@@ -140,6 +147,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         modules, pipeline = get_pipeline(pipeline_name)(data_config, experiment, config.parameters)
     except ParameterError as err:
         raise ScreenConfigError(f"{config_path}: {err}") from None
+    pipeline = _with_resources(pipeline, config.resources, config_path)
     working_dir = naming.run_folder(scratch, pipeline_name)
     if compile_only:
         return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
@@ -164,6 +172,35 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     if ran or not naming.qc_report(Path(data_config.workspace_path)).exists():
         report(handle.summary_path)  # an up-to-date screen keeps the report of the run that made it
     return handle
+
+
+def _with_resources(pipeline: Any, overrides: dict[str, dict[str, Any]], config_path: Path) -> Any:
+    """The pipeline with the screen config's per-node resources; a bad entry is one line."""
+    import pipecraft as pc
+
+    for name, fields in overrides.items():
+        try:
+            pc.Resources.model_validate(fields)
+        except ValidationError as err:
+            where = f"resources.{name}."
+            raise ScreenConfigError(f"{config_path}: {describe_validation(err, where, pc.Resources)}") from None
+    try:
+        return pc.with_resources(pipeline, overrides)
+    except ValueError as err:
+        raise ScreenConfigError(f"{config_path}: resources: {err}") from None
+
+
+def software_versions() -> dict[str, str]:
+    """StarryNight's version and CellProfiler's, for the run summary and the report."""
+    from starrynight import __version__
+    from starrynight.cellprofiler.errors import CellProfilerNotFound
+    from starrynight.cellprofiler.locate import cellprofiler_python, cellprofiler_version
+
+    try:
+        cellprofiler = cellprofiler_version(cellprofiler_python())
+    except CellProfilerNotFound:
+        cellprofiler = "not found"
+    return {"starrynight": __version__, "cellprofiler": cellprofiler}
 
 
 #: unparsed reasons of files that are not images in the first place
