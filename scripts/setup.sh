@@ -30,7 +30,7 @@ stamp=.venv/.starrynight-deps
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing starrynight + pipecraft into .venv"
-  pip_quiet .venv/bin/python -m pip install -q -e ".[dev]"
+  pip_quiet .venv/bin/python -m pip install -q -e ".[dev,slurm]"
   echo "$want" > "$stamp"
 fi
 

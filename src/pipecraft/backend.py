@@ -596,6 +596,7 @@ class RunHandle:
                 self._jobs[state["jobid"]] = (state["rule"], unit)
         elif m := FINISHED.match(line):
             self._finished.add(int(m.group(1)))
+            self._errors.discard(int(m.group(1)))  # an attempt failed, a retry succeeded
         elif m := SUBMITTED.match(line):
             self._submitted[int(m.group(1))] = {"system": m.group(2).lower(), "id": m.group(3),
                                                  "log": m.group(4)}  # fmt: skip

@@ -129,6 +129,9 @@ class SlurmCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        link = Path("/run/slurm/conf")  # slurmd's pointer to its configless copy
+        if link.is_symlink() and str(os.readlink(link)).startswith(str(self.root)):
+            link.unlink()
 
     # -- daemons ----------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
@@ -164,13 +167,20 @@ class SlurmCluster:
                                 f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1",
                                 f"--pid-file={self.root / 'run' / 'mysql.pid'}",
                                 "--innodb-buffer-pool-size=64M", "--skip-name-resolve"])  # fmt: skip
-        _wait("MariaDB", lambda: sock.exists() and _listening(port), 60, self.root / "log" / "mariadb.out")
+        _wait(
+            "MariaDB",
+            lambda: sock.exists() and _listening(port),
+            60,
+            self.root / "log" / "mariadb.out",
+        )
         sql = (f"CREATE USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}'; "
                f"GRANT ALL ON *.* TO '{DB_USER}'@'127.0.0.1'; FLUSH PRIVILEGES;")  # fmt: skip
         done = subprocess.run(["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e", sql],
                               capture_output=True, text=True)  # fmt: skip
         if done.returncode != 0:
-            raise ClusterError(f"creating the accounting database user failed: {done.stderr.strip()}")
+            raise ClusterError(
+                f"creating the accounting database user failed: {done.stderr.strip()}"
+            )
         return port
 
     def _auth(self) -> str:
@@ -180,8 +190,7 @@ class SlurmCluster:
         port = _free_port()
         conf = self.root / "etc" / "slurmdbd.conf"
         conf.write_text(
-            self._auth()
-            + f"DbdHost=localhost\nDbdPort={port}\nSlurmUser=root\n"
+            self._auth() + f"DbdHost=localhost\nDbdPort={port}\nSlurmUser=root\n"
             f"PidFile={self.root / 'run' / 'slurmdbd.pid'}\n"
             f"LogFile={self.root / 'log' / 'slurmdbd.log'}\n"
             "StorageType=accounting_storage/mysql\nStorageHost=127.0.0.1\n"
