@@ -21,7 +21,11 @@ from starrynight import naming
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("live_slurm")]
 
 #: the plugin's own settings, as a screen config's backend section names them
-SLURM_SETTINGS = {"no_account": True, "init_seconds_before_status_checks": 1}
+SLURM_SETTINGS = {
+    "no_account": True,
+    "init_seconds_before_status_checks": 1,
+    "keep_successful_logs": True,
+}
 
 
 def _run(config: Path) -> subprocess.CompletedProcess:
