@@ -1,0 +1,48 @@
+"""The stitch step's settings and units: one unit per well.
+
+Runs only when the experiment's geometry pairing is `stitch` (CP and SBS image different
+fields): per well it stitches the corrected CP sites and the aligned SBS cycle-1 nuclei,
+registers SBS onto CP and cuts matching crops in the CP frame (`run.py`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from starrynight import naming
+from starrynight.modules.base import UnitOfWork
+
+if TYPE_CHECKING:
+    from starrynight.experiments.protocol import Experiment
+
+
+class StitchParameters(BaseModel):
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    enabled: bool = Field(
+        True, description="stitch wells whose arms image different fields; off: such a screen is an error"
+    )
+    tiles_per_side: int = Field(2, ge=1, description="crops per side of a well (tiles_per_side² crops)")
+    margin: int = Field(64, ge=0, description="CP pixels added around each crop's core")
+    search_um: float = Field(100.0, ge=1, description="how far (µm) the arms may be apart before registration")
+    min_matched_nuclei: int = Field(20, ge=3, description="fewest nuclei the registration must match")
+    max_residual_cp_px: float = Field(
+        2.0, gt=0, description="largest median registration residual (CP px) accepted"
+    )
+
+
+def stitched(experiment: Experiment) -> bool:
+    """Whether the experiment's arms image different fields, so wells are stitched and cropped."""
+    geometry = getattr(experiment, "geometry", None)
+    return geometry is not None and geometry.pairing == "stitch"
+
+
+def units(experiment: Experiment, params: StitchParameters | None = None) -> list[UnitOfWork]:
+    """One unit per well (the analysis units of a stitched screen are the same)."""
+    return [
+        UnitOfWork(id=naming.unit_id(plate, well), keys={"plate": plate, "well": well})
+        for plate in experiment.plates
+        for well in experiment.wells[plate]
+    ]
