@@ -69,7 +69,7 @@ def _site_stacks(
                 raise StitchError(f"{where} site {site}: {len(hit)} published {channel} image(s), expected 1")
             planes.append(tifffile.imread(hit[0]))
         geometry = read_ome_geometry(str(Path(images_root) / key))
-        path = tmp / f"site{site}.ome.tiff"
+        path = tmp / f"{where.replace('/', '_').replace(' ', '_')}_site{site}.ome.tiff"
         tifffile.imwrite(path, np.stack(planes).astype(np.uint16), ome=True, photometric="minisblack",
                          metadata=ome_metadata(list(channels), geometry.pixel_size_um, geometry.position_um))  # fmt: skip
         tiles.append(TileFile(site=site, path=path))
