@@ -61,14 +61,16 @@ def require_same_fields(data_config: DataConfig, experiment: Experiment, stitchi
     from starrynight.experiments.pcp_generic import ExperimentError
     from starrynight.modules.stitch import stitched
 
-    if stitching and stitched(experiment):
+    geometry = experiment.geometry
+    if stitching and stitched(experiment) and geometry.cp.pixel_size_um and geometry.sbs.pixel_size_um:
         return
     try:
         require_site_pairing(experiment.geometry, experiment.index_path, data_config.images_path,
                              experiment.image_overlap_percentage)
     except GeometryError as error:
-        how = ("the experiment's geometry was not read from the images' metadata: create the experiment "
-               "again with a local images folder to stitch it") if stitching else "stitching is off (parameters.stitch.enabled)"  # fmt: skip
+        how = ("stitching needs both arms' pixel sizes (the images' OME PhysicalSizeX, read when the "
+               "experiment is made from a local images folder, or init config geometry.cp/sbs.pixel_size_um)"
+               if stitching else "stitching is off (parameters.stitch.enabled)")  # fmt: skip
         raise ExperimentError(f"{error}; {how}") from None
 
 
