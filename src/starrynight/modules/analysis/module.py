@@ -15,9 +15,9 @@ from starrynight.modules.cellprofiler_step import (
     default_upstream_units,
     step_modules,
 )
-from starrynight.naming import analysis as names
 from starrynight.modules.stitch.step import stitched
 from starrynight.modules.stitch.step import units as stitch_units
+from starrynight.naming import analysis as names
 from starrynight.naming import sbs as sbs_names
 from starrynight.naming import stitch as stitch_names
 

@@ -24,9 +24,9 @@ from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
 from starrynight.modules.cp_illum_apply.step import corrected_names
-from starrynight.naming import analysis as names
 from starrynight.modules.stitch.step import stitched
 from starrynight.modules.stitch.step import units as stitch_units
+from starrynight.naming import analysis as names
 from starrynight.naming import sbs as sbs_names
 from starrynight.naming import stitch as stitch_names
 

@@ -27,11 +27,15 @@ class StitchModule(StarryNightModule):
     step = names.STITCH
     Parameters = StitchParameters
 
-    def __init__(self, *args: Any, upstream: dict[str, list[UnitOfWork]] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, upstream: dict[str, list[UnitOfWork]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         given = upstream or {}
         #: the units of cp_illum_apply and sbs_illum_apply whose manifests a well's job reads
-        self.upstream = {s: given[s] if s in given else default_upstream_units(s, self.experiment) for s in READS}
+        self.upstream = {
+            s: given[s] if s in given else default_upstream_units(s, self.experiment) for s in READS
+        }
 
     def default_paths(self) -> tuple[dict[str, Path], dict[str, Path]]:
         ws = self.workspace
@@ -44,7 +48,11 @@ class StitchModule(StarryNightModule):
     def well_manifests(self, plate: str, well: str) -> list[str]:
         """The manifests of the upstream units holding this well's sites."""
         return [
-            str(naming.unit_manifest(naming.unit_dir(naming.outputs_dir(self.workspace, step), u.id)))
+            str(
+                naming.unit_manifest(
+                    naming.unit_dir(naming.outputs_dir(self.workspace, step), u.id)
+                )
+            )
             for step, step_units in self.upstream.items()
             for u in step_units
             if u.keys.get("plate") == plate and u.keys.get("well") in (well, None)

@@ -44,19 +44,31 @@ class StitchError(ValueError):
     """A well cannot be stitched or registered as the data stand; the message names it."""
 
 
-def _raw_sites(index: pl.DataFrame, arm: str, plate: str, well: str, cycle: int | None) -> dict[int, str]:
+def _raw_sites(
+    index: pl.DataFrame, arm: str, plate: str, well: str, cycle: int | None
+) -> dict[int, str]:
     """site -> index key of the raw file of one arm of a well (one cycle for SBS)."""
     rows = index.filter(
-        pl.col("is_image") & (pl.col("arm") == arm) & (pl.col("plate") == plate) & (pl.col("well") == well)
+        pl.col("is_image")
+        & (pl.col("arm") == arm)
+        & (pl.col("plate") == plate)
+        & (pl.col("well") == well)
     )
     if cycle is not None:
         rows = rows.filter(pl.col("cycle").cast(pl.Int64) == cycle)
     rows = rows.select(pl.col("site").cast(pl.Int64), "key").unique("site").sort("site")
-    return dict(zip(rows.get_column("site").to_list(), rows.get_column("key").to_list(), strict=True))
+    return dict(
+        zip(rows.get_column("site").to_list(), rows.get_column("key").to_list(), strict=True)
+    )
 
 
 def _site_stacks(
-    published: pl.DataFrame, channels: Sequence[str], raw: dict[int, str], images_root: Path, where: str, tmp: Path
+    published: pl.DataFrame,
+    channels: Sequence[str],
+    raw: dict[int, str],
+    images_root: Path,
+    where: str,
+    tmp: Path,
 ) -> list[TileFile]:
     """One multi-channel OME-TIFF per site: the published planes, with the raw file's geometry."""
     tiles = []
@@ -66,7 +78,9 @@ def _site_stacks(
         for channel in channels:
             hit = rows.filter(pl.col("name") == channel).get_column("path").to_list()
             if len(hit) != 1:
-                raise StitchError(f"{where} site {site}: {len(hit)} published {channel} image(s), expected 1")
+                raise StitchError(
+                    f"{where} site {site}: {len(hit)} published {channel} image(s), expected 1"
+                )
             planes.append(tifffile.imread(hit[0]))
         geometry = read_ome_geometry(str(Path(images_root) / key))
         path = tmp / f"{where.replace('/', '_').replace(' ', '_')}_site{site}.ome.tiff"
@@ -101,9 +115,9 @@ def stitch_unit(
     sbs_nuclear, cycle = experiment.sbs.nuclear_channel, experiment.sbs.cycles[0]
     in_well = (pl.col("plate") == plate) & (pl.col("well") == well)
     cp_published = manifest.select(upstream, CP_ILLUM_APPLY, "image", cp_channels).filter(in_well)
-    sbs_published = manifest.select(upstream, sbs_names.SBS_ILLUM_APPLY, "image", [sbs_nuclear]).filter(
-        in_well & (pl.col("cycle") == cycle)
-    )
+    sbs_published = manifest.select(
+        upstream, sbs_names.SBS_ILLUM_APPLY, "image", [sbs_nuclear]
+    ).filter(in_well & (pl.col("cycle") == cycle))
     out.mkdir(parents=True, exist_ok=True)
     cp_dir, sbs_dir = names.cp_stitch_dir(out), names.sbs_stitch_dir(out)
     try:
@@ -124,13 +138,22 @@ def stitch_unit(
                 )  # fmt: skip
     except GeometryError as error:
         raise StitchError(f"{where}: {error}") from None
-    cp, sbs = WellImage(geo_names.stitched_well(cp_dir)), WellImage(geo_names.stitched_well(sbs_dir))
+    cp, sbs = (
+        WellImage(geo_names.stitched_well(cp_dir)),
+        WellImage(geo_names.stitched_well(sbs_dir)),
+    )
     try:
         registration = register_wells(cp, sbs, nuclear, sbs_nuclear, params.search_um)
     except ValueError as error:
         raise StitchError(f"{where}: SBS to CP registration failed: {error}") from None
-    write_text_atomic(geo_names.registration_file(names.registration_dir(out)), registration.model_dump_json(indent=2))
-    if registration.matched < params.min_matched_nuclei or registration.median_residual_cp_px > params.max_residual_cp_px:
+    write_text_atomic(
+        geo_names.registration_file(names.registration_dir(out)),
+        registration.model_dump_json(indent=2),
+    )
+    if (
+        registration.matched < params.min_matched_nuclei
+        or registration.median_residual_cp_px > params.max_residual_cp_px
+    ):
         raise StitchError(
             f"{where}: SBS to CP registration is not trustworthy: {registration.matched} nuclei matched "
             f"(need {params.min_matched_nuclei}), median residual {registration.median_residual_cp_px:.2f} CP px "
@@ -146,7 +169,14 @@ def stitch_unit(
     for crop in crops:
         stacks = crop_images(cp, [sbs], registration.transform, crop)
         for k, channel in enumerate(cp_channels):
-            rows.append({"name": channel, "tile": crop.id, "cycle": None, "path": names.crop_image(crop.id, channel)})
+            rows.append(
+                {
+                    "name": channel,
+                    "tile": crop.id,
+                    "cycle": None,
+                    "path": names.crop_image(crop.id, channel),
+                }
+            )
             _write_plane(out / rows[-1]["path"], stacks["CP"][k])
         sbs_file = names.crop_image(crop.id, f"SBS_c{cycle}_{sbs_nuclear}")
         rows.append({"name": sbs_nuclear, "tile": crop.id, "cycle": cycle, "path": sbs_file})
@@ -154,7 +184,9 @@ def stitch_unit(
     write_parquet_atomic(crop_table(crops, cp), geo_names.crops_table(out))
     tables = {names.CROPS: geo_names.crops_table(out), names.SBS_POSITIONS: geo_names.positions_table(sbs_dir),
               names.REGISTRATION: geo_names.registration_file(out), names.FRAME: out / names.frame_file()}  # fmt: skip
-    images = pl.DataFrame(rows, schema={"name": pl.String, "tile": pl.String, "cycle": pl.Int64, "path": pl.String})
+    images = pl.DataFrame(
+        rows, schema={"name": pl.String, "tile": pl.String, "cycle": pl.Int64, "path": pl.String}
+    )
     listed = pl.concat([
         images.with_columns(kind=pl.lit(names.CROP_KIND)),
         pl.DataFrame({"name": list(tables), "path": [str(p.relative_to(out)) for p in tables.values()]})
@@ -165,7 +197,9 @@ def stitch_unit(
         step=pl.lit(names.STITCH), plate=pl.lit(plate), well=pl.lit(well),
         site=pl.lit(None, pl.Int64), producer=pl.lit(producer),
     )  # fmt: skip
-    published, missing = manifest.with_sizes(published.select([c for c in manifest.SCHEMA if c != "bytes"]), out)
+    published, missing = manifest.with_sizes(
+        published.select([c for c in manifest.SCHEMA if c != "bytes"]), out
+    )
     if missing:
         raise StitchError(f"{where}: stitch outputs missing or empty: {missing[:3]}")
     manifest.write_manifest(published, out)

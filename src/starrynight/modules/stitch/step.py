@@ -22,12 +22,19 @@ class StitchParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     enabled: bool = Field(
-        True, description="stitch wells whose arms image different fields; off: such a screen is an error"
+        True,
+        description="stitch wells whose arms image different fields; off: such a screen is an error",
     )
-    tiles_per_side: int = Field(2, ge=1, description="crops per side of a well (tiles_per_side² crops)")
+    tiles_per_side: int = Field(
+        2, ge=1, description="crops per side of a well (tiles_per_side² crops)"
+    )
     margin: int = Field(64, ge=0, description="CP pixels added around each crop's core")
-    search_um: float = Field(100.0, ge=1, description="how far (µm) the arms may be apart before registration")
-    min_matched_nuclei: int = Field(20, ge=3, description="fewest nuclei the registration must match")
+    search_um: float = Field(
+        100.0, ge=1, description="how far (µm) the arms may be apart before registration"
+    )
+    min_matched_nuclei: int = Field(
+        20, ge=3, description="fewest nuclei the registration must match"
+    )
     max_residual_cp_px: float = Field(
         2.0, gt=0, description="largest median registration residual (CP px) accepted"
     )
