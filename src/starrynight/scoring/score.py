@@ -89,7 +89,9 @@ def _require(frame: pl.DataFrame, columns: tuple[str, ...], what: str) -> pl.Dat
     if missing:
         raise ScoringError(f"{what}: missing column(s) {missing}")
     return frame.with_columns(
-        pl.col("plate").cast(pl.String), pl.col("well").cast(pl.String), pl.col("site").cast(pl.Int64)
+        pl.col("plate").cast(pl.String),
+        pl.col("well").cast(pl.String),
+        pl.col("site").cast(pl.Int64),
     )
 
 
@@ -114,10 +116,14 @@ def read_truth_cells(truth: Path) -> pl.DataFrame:
                     raise ScoringError(f"{candidate}: missing column(s) {missing}")
                 return frame
             return _require(frame, TRUTH_COLUMNS, str(candidate))
-    raise ScoringError(f"{truth}: no truth cells here (looked for truth/cells.parquet, cells.parquet)")
+    raise ScoringError(
+        f"{truth}: no truth cells here (looked for truth/cells.parquet, cells.parquet)"
+    )
 
 
-def _greedy_pairs(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _greedy_pairs(
+    a: np.ndarray, b: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-to-one pairs of points closer than `radius`, closest first."""
     empty = np.empty(0, np.int64)
     if len(a) == 0 or len(b) == 0:
@@ -154,7 +160,9 @@ def match_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float) -> pl.D
             "distance": d,
         }, schema={"truth_row": pl.UInt32, "table_row": pl.UInt32, "distance": pl.Float64}))  # fmt: skip
     if not parts:
-        return pl.DataFrame(schema={"truth_row": pl.UInt32, "table_row": pl.UInt32, "distance": pl.Float64})
+        return pl.DataFrame(
+            schema={"truth_row": pl.UInt32, "table_row": pl.UInt32, "distance": pl.Float64}
+        )
     return pl.concat(parts)
 
 
@@ -171,7 +179,9 @@ def _table_pixel_size(table: pl.DataFrame) -> float:
 
 
 def _twice(truth_yx: np.ndarray, table_yx: np.ndarray, radius: float) -> int:
-    """Truth cells that are the nearest truth cell, within `radius`, of two or more table cells."""
+    """Truth cells that are the nearest truth cell, within `radius`, of two or more table cells
+    (every truth cell competes, so a cell cut by the imaged area's edge is not taken for a
+    neighbour's duplicate)."""
     if len(truth_yx) == 0 or len(table_yx) == 0:
         return 0
     dist, nearest = cKDTree(truth_yx).query(table_yx, distance_upper_bound=radius)
@@ -179,7 +189,9 @@ def _twice(truth_yx: np.ndarray, table_yx: np.ndarray, radius: float) -> int:
     return int((np.bincount(hits, minlength=len(truth_yx)) > 1).sum())
 
 
-def frame_offset(truth_yx: np.ndarray, table_yx: np.ndarray, radius: float, search: float = 200.0) -> np.ndarray:
+def frame_offset(
+    truth_yx: np.ndarray, table_yx: np.ndarray, radius: float, search: float = 200.0
+) -> np.ndarray:
     """The translation from the table's well frame to the truth's (µm). Where a well's origin
     lies is a convention (the stage's, or the first tile's), so only this one shift per well is
     fitted: a vote over nearby point differences, refined by the median of the matched pairs."""
@@ -189,7 +201,9 @@ def frame_offset(truth_yx: np.ndarray, table_yx: np.ndarray, radius: float, sear
     try:
         shift = coarse_translation(table_yx, truth_yx, guess, search)
     except ValueError as error:
-        raise ScoringError(f"cannot relate the table's well frame to the truth's: {error}") from None
+        raise ScoringError(
+            f"cannot relate the table's well frame to the truth's: {error}"
+        ) from None
     i, j, _ = _greedy_pairs(truth_yx, table_yx + shift, radius)
     return shift + (np.median(truth_yx[i] - (table_yx[j] + shift), axis=0) if len(i) else 0.0)
 
@@ -204,6 +218,7 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
     if missing:
         raise ScoringError(f"cell table: missing column(s) {missing}")
     pixel = _table_pixel_size(table)
+    every = truth.partition_by(list(WELL_KEYS), as_dict=True)  # border cells too, for `_twice`
     truth = truth.filter(pl.col("in_cp")).with_row_index("truth_row")
     table = table.with_row_index("table_row")
     tables = table.partition_by(list(WELL_KEYS), as_dict=True)
@@ -216,17 +231,23 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
         b = well_table.select("well_y_um", "well_x_um").to_numpy()
         b = b + frame_offset(a, b, radius * pixel)
         i, j, d = _greedy_pairs(a, b, radius * pixel)
-        twice += _twice(a, b, radius * pixel)
+        twice += _twice(every[key].select("y_um", "x_um").to_numpy(), b, radius * pixel)
         parts.append(pl.DataFrame({"truth_row": well_truth.get_column("truth_row").to_numpy()[i],
                                    "table_row": well_table.get_column("table_row").to_numpy()[j]},
                                   schema={"truth_row": pl.UInt32, "table_row": pl.UInt32}))  # fmt: skip
-    pairs = pl.concat(parts) if parts else pl.DataFrame(schema={"truth_row": pl.UInt32, "table_row": pl.UInt32})
+    pairs = (
+        pl.concat(parts)
+        if parts
+        else pl.DataFrame(schema={"truth_row": pl.UInt32, "table_row": pl.UInt32})
+    )
     joined = truth.join(pairs, on="truth_row", how="left").join(
         table.select("table_row", pl.col("gene").alias("found_gene")), on="table_row", how="left"
     )
     spotted = joined.filter(pl.col("has_spots") & pl.col("in_sbs"))
     right = spotted.filter(pl.col("found_gene") == pl.col("gene")).height
-    wrong = spotted.filter(pl.col("found_gene").is_not_null() & (pl.col("found_gene") != pl.col("gene"))).height
+    wrong = spotted.filter(
+        pl.col("found_gene").is_not_null() & (pl.col("found_gene") != pl.col("gene"))
+    ).height
     counts = (
         truth.group_by(WELL_KEYS).len("truth")
         .join(table.group_by(WELL_KEYS).len("found"), on=list(WELL_KEYS), how="full", coalesce=True)
@@ -237,8 +258,13 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
     errors = [abs(w.relative_error) for w in wells if w.relative_error is not None]
     area = "Nuclei_AreaShape_Area"
     ratio = (
-        _ratio(float(table.get_column(area).median()), float(truth.get_column("nucleus_area").median()))
-        if area in table.columns and "nucleus_area" in truth.columns and table.height and truth.height
+        _ratio(
+            float(table.get_column(area).median()), float(truth.get_column("nucleus_area").median())
+        )
+        if area in table.columns
+        and "nucleus_area" in truth.columns
+        and table.height
+        and truth.height
         else None
     )
     return Score(
@@ -268,7 +294,9 @@ def score_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -
     )  # fmt: skip
     spotted = joined.filter(pl.col("has_spots"))
     right = spotted.filter(pl.col("found_gene") == pl.col("gene")).height
-    wrong = spotted.filter(pl.col("found_gene").is_not_null() & (pl.col("found_gene") != pl.col("gene"))).height
+    wrong = spotted.filter(
+        pl.col("found_gene").is_not_null() & (pl.col("found_gene") != pl.col("gene"))
+    ).height
 
     truth_counts = truth.group_by(SITE_KEYS).len("truth")
     table_counts = table.group_by(SITE_KEYS).len("found")
