@@ -61,8 +61,7 @@ def require_same_fields(data_config: DataConfig, experiment: Experiment, stitchi
     from starrynight.experiments.pcp_generic import ExperimentError
     from starrynight.modules.stitch import stitched
 
-    geometry = experiment.geometry
-    if stitching and stitched(experiment) and geometry.cp.pixel_size_um and geometry.sbs.pixel_size_um:
+    if stitching and stitched(experiment):
         return
     try:
         require_site_pairing(experiment.geometry, experiment.index_path, data_config.images_path,

@@ -41,9 +41,14 @@ class StitchParameters(BaseModel):
 
 
 def stitched(experiment: Experiment) -> bool:
-    """Whether the experiment's arms image different fields, so wells are stitched and cropped."""
+    """Whether wells are stitched and cropped: the arms image different fields and both pixel
+    sizes are known (stitching needs them; without them a screen of differing arms is refused)."""
     geometry = getattr(experiment, "geometry", None)
-    return geometry is not None and geometry.pairing == "stitch"
+    return (
+        geometry is not None
+        and geometry.pairing == "stitch"
+        and bool(geometry.cp.pixel_size_um and geometry.sbs.pixel_size_um)
+    )
 
 
 def units(experiment: Experiment, params: StitchParameters | None = None) -> list[UnitOfWork]:
