@@ -23,7 +23,16 @@ class ScoringError(ValueError):
 
 #: a stitched screen's table carries well coordinates; its truth is in well micrometres
 WELL_TRUTH_COLUMNS = ("plate", "well", "y_um", "x_um", "gene", "has_spots", "in_cp", "in_sbs")
-WELL_TABLE_COLUMNS = ("plate", "well", "well_y_um", "well_x_um", "well_y_px", "well_x_px", "gene")
+WELL_TABLE_COLUMNS = (
+    "plate",
+    "well",
+    "tile",
+    "well_y_um",
+    "well_x_um",
+    "well_y_px",
+    "well_x_px",
+    "gene",
+)
 WELL_KEYS = ("plate", "well")
 
 
@@ -53,8 +62,10 @@ class Score(BaseModel):
     nuclei_count_error: float | None
     mean_abs_site_count_error: float | None
     sites: list[SiteCount]
-    #: truth cells with more than one table cell within the radius (a cell counted twice)
+    #: truth cells claimed by table cells of two or more crops (a cell counted twice)
     duplicated_truth_cells: int | None = None
+    #: truth cells claimed by two or more table cells of one crop (segmentation split a cell)
+    split_truth_cells: int | None = None
     #: median table nucleus area / median truth nucleus area (CP px), when both are known
     nucleus_area_ratio: float | None = None
 
@@ -73,8 +84,8 @@ class Score(BaseModel):
             f"{pct(self.mean_abs_site_count_error)} mean absolute per site",
             f"matched within {self.radius:g} px: {self.matched}; unmatched truth cells "
             f"{self.truth_unmatched}, unmatched table cells {self.table_unmatched}",
-            *([f"truth cells found twice: {self.duplicated_truth_cells}"]
-              if self.duplicated_truth_cells is not None else []),
+            *([f"truth cells found in two crops: {self.duplicated_truth_cells}; split within a crop: "
+               f"{self.split_truth_cells}"] if self.duplicated_truth_cells is not None else []),
             *([f"median nucleus area: {pct(self.nucleus_area_ratio)} of truth"]
               if self.nucleus_area_ratio is not None else []),
         ])  # fmt: skip
@@ -171,22 +182,34 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 def _table_pixel_size(table: pl.DataFrame) -> float:
-    """µm per CP pixel of a table with well coordinates in both units (they are affine)."""
-    um, px = table.get_column("well_x_um").to_numpy(), table.get_column("well_x_px").to_numpy()
+    """µm per CP pixel of a table with well coordinates in both units (affine within a well)."""
+    well = table.filter(
+        (pl.col("plate") == table.get_column("plate")[0])
+        & (pl.col("well") == table.get_column("well")[0])
+    )
+    um, px = well.get_column("well_x_um").to_numpy(), well.get_column("well_x_px").to_numpy()
     if len(um) < 2 or np.ptp(px) == 0:
-        raise ScoringError("cell table: too few cells to relate well_x_um to well_x_px")
+        raise ScoringError("cell table: too few cells in a well to relate well_x_um to well_x_px")
     return float(np.ptp(um) / np.ptp(px))
 
 
-def _twice(truth_yx: np.ndarray, table_yx: np.ndarray, radius: float) -> int:
-    """Truth cells that are the nearest truth cell, within `radius`, of two or more table cells
-    (every truth cell competes, so a cell cut by the imaged area's edge is not taken for a
-    neighbour's duplicate)."""
+def _claimed_twice(
+    truth_yx: np.ndarray, table_yx: np.ndarray, tiles: np.ndarray, radius: float
+) -> tuple[int, int]:
+    """Truth cells that are the nearest truth cell, within `radius`, of table cells of two or
+    more crops (counted twice by the tiling), and of two or more cells of one crop (split).
+    Every truth cell competes, so a cell cut by the imaged area's edge is not taken for a
+    neighbour's duplicate."""
     if len(truth_yx) == 0 or len(table_yx) == 0:
-        return 0
+        return 0, 0
     dist, nearest = cKDTree(truth_yx).query(table_yx, distance_upper_bound=radius)
-    hits = nearest[np.isfinite(dist)]
-    return int((np.bincount(hits, minlength=len(truth_yx)) > 1).sum())
+    claims = pl.DataFrame({"truth": nearest, "tile": tiles}).filter(pl.Series(np.isfinite(dist)))
+    per_truth = claims.group_by("truth").agg(
+        pl.col("tile").n_unique().alias("tiles"), pl.len().alias("cells")
+    )
+    twice = per_truth.filter(pl.col("tiles") > 1).height
+    split = per_truth.filter((pl.col("tiles") == 1) & (pl.col("cells") > 1)).height
+    return twice, split
 
 
 def frame_offset(
@@ -222,7 +245,7 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
     truth = truth.filter(pl.col("in_cp")).with_row_index("truth_row")
     table = table.with_row_index("table_row")
     tables = table.partition_by(list(WELL_KEYS), as_dict=True)
-    parts, twice = [], 0
+    parts, twice, split = [], 0, 0
     for key, well_truth in truth.partition_by(list(WELL_KEYS), as_dict=True).items():
         well_table = tables.get(key)
         if well_table is None:
@@ -231,7 +254,9 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
         b = well_table.select("well_y_um", "well_x_um").to_numpy()
         b = b + frame_offset(a, b, radius * pixel)
         i, j, d = _greedy_pairs(a, b, radius * pixel)
-        twice += _twice(every[key].select("y_um", "x_um").to_numpy(), b, radius * pixel)
+        counted = _claimed_twice(every[key].select("y_um", "x_um").to_numpy(), b,
+                                 well_table.get_column("tile").to_numpy(), radius * pixel)  # fmt: skip
+        twice, split = twice + counted[0], split + counted[1]
         parts.append(pl.DataFrame({"truth_row": well_truth.get_column("truth_row").to_numpy()[i],
                                    "table_row": well_table.get_column("table_row").to_numpy()[j]},
                                   schema={"truth_row": pl.UInt32, "table_row": pl.UInt32}))  # fmt: skip
@@ -274,7 +299,7 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
         right_gene_fraction=_ratio(right, spotted.height), wrong_gene_rate=_ratio(wrong, spotted.height),
         nuclei_count_error=_ratio(table.height - truth.height, truth.height),
         mean_abs_site_count_error=float(np.mean(errors)) if errors else None, sites=wells,
-        duplicated_truth_cells=twice, nucleus_area_ratio=ratio,
+        duplicated_truth_cells=twice, split_truth_cells=split, nucleus_area_ratio=ratio,
     )  # fmt: skip
 
 
