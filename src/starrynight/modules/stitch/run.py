@@ -34,7 +34,7 @@ from starrynight.algorithms.geometry.well import TileFile, stitch_well
 from starrynight.config import write_bytes_atomic, write_parquet_atomic, write_text_atomic
 from starrynight.experiments.protocol import Experiment
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
-from starrynight.modules.stitch.step import StitchParameters
+from starrynight.modules.stitch.step import StitchParameters, crops_per_side
 from starrynight.naming import geometry as geo_names
 from starrynight.naming import sbs as sbs_names
 from starrynight.naming import stitch as names
@@ -164,7 +164,7 @@ def stitch_unit(
              "sbs_tile_shape": list(tifffile.imread(sbs_published.get_column("path")[0]).shape),
              "missing_sites": {arm: r.missing_sites for arm, r in reports.items()}}  # fmt: skip
     write_text_atomic(out / names.frame_file(), json.dumps(frame, indent=2))
-    crops = crop_grid(cp.shape, params.tiles_per_side, params.margin)
+    crops = crop_grid(cp.shape, crops_per_side(experiment, params), params.margin)
     rows = []
     for crop in crops:
         stacks = crop_images(cp, [sbs], registration.transform, crop)

@@ -25,9 +25,10 @@ class StitchParameters(BaseModel):
         True,
         description="stitch wells whose arms image different fields; off: such a screen is an error",
     )
-    tiles_per_side: int = Field(
-        2, ge=1, description="crops per side of a well (tiles_per_side² crops)"
-    )
+    tiles_per_side: int | None = Field(
+        None, ge=1,
+        description="crops per side of a well (tiles_per_side² crops); default: about one crop per CP site",
+    )  # fmt: skip
     margin: int = Field(64, ge=0, description="CP pixels added around each crop's core")
     search_um: float = Field(
         100.0, ge=1, description="how far (µm) the arms may be apart before registration"
@@ -38,6 +39,14 @@ class StitchParameters(BaseModel):
     max_residual_cp_px: float = Field(
         2.0, gt=0, description="largest median registration residual (CP px) accepted"
     )
+
+
+def crops_per_side(experiment: Experiment, params: StitchParameters) -> int:
+    """The crop grid's side: as given, else the square root of the CP sites per well (rounded),
+    so a crop is about one CP field and CellProfiler's memory does not grow with the well."""
+    if params.tiles_per_side is not None:
+        return params.tiles_per_side
+    return max(1, round(experiment.cp.sites_per_well**0.5))
 
 
 def stitched(experiment: Experiment) -> bool:
