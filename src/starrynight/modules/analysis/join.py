@@ -301,6 +301,8 @@ def write_cell_table(unit_dirs: Sequence[Path], output: Path) -> pl.DataFrame:
         parts.append(pl.read_parquet(path))
     if not parts:
         raise JoinError("no unit folders given: nothing to put in the cell table")
-    table = with_cytomining_metadata(pl.concat(parts, how="diagonal_relaxed").sort([*SITE_KEYS, "cell_id"]))
+    table = pl.concat(parts, how="diagonal_relaxed")
+    keys = [*SITE_KEYS, *(["tile"] if "tile" in table.columns else []), "cell_id"]  # a crop numbers its own cells
+    table = with_cytomining_metadata(table.sort(keys))
     write_parquet_atomic(table, Path(output))
     return table
