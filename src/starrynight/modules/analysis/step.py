@@ -1,6 +1,7 @@
 """Analysis, CellProfiler part: register CP to SBS, segment, measure, save the cell labels.
 
-Per site (unit of work: site chunks of a well, like the other per-well steps) CellProfiler
+Per site (unit of work: site chunks of a well, like the other per-well steps; on a stitched
+screen, per crop of the stitch step, one unit per well) CellProfiler
 loads the corrected CP channels (cp_illum_apply) and the aligned SBS cycle-1 nuclear image
 (sbs_illum_apply), measures the shift that moves the CP nuclei onto the SBS nuclei (Align),
 segments nuclei, cells and cytoplasm on CP, measures intensity and size/shape, exports
