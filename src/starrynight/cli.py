@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "score": "starrynight.scoring.cli:score_command",
     "qc": "starrynight.qc.cli:qc_group",
     "demo": "starrynight.demo:demo_command",
-    "stitch": "starrynight.algorithms.geometry.cli:stitch_group",
+    "stitch": "starrynight.modules.stitch.cli:stitch_group",
 }
 
 # one-line help shown by `--help` (kept here so listing commands imports none of them)

@@ -53,17 +53,24 @@ def _runs(modules: list[StarryNightModule]) -> pc.Seq:
     return pc.Seq([m.pipeline for m in modules if not isinstance(m, GenCPipeModule)])
 
 
-def require_same_fields(data_config: DataConfig, experiment: Experiment) -> None:
-    """This pipeline pairs CP site k with SBS site k: refuse arms that image different fields."""
+def require_same_fields(data_config: DataConfig, experiment: Experiment, stitching: bool = False) -> None:
+    """Arms imaging different fields need the stitch path (`stitching`); without it this
+    pipeline would pair CP site k with SBS site k, so such a screen is refused."""
     from starrynight.algorithms.geometry.acquisition import GeometryError
     from starrynight.experiments.geometry import require_site_pairing
     from starrynight.experiments.pcp_generic import ExperimentError
+    from starrynight.modules.stitch import stitched
 
+    if stitching and stitched(experiment):
+        return
     try:
         require_site_pairing(experiment.geometry, experiment.index_path, data_config.images_path,
                              experiment.image_overlap_percentage)
     except GeometryError as error:
-        raise ExperimentError(str(error)) from None
+        how = ("stitching needs both arms' pixel sizes (the images' OME PhysicalSizeX, read when the "
+               "experiment is made from a local images folder, or init config geometry.cp/sbs.pixel_size_um)"
+               if stitching else "stitching is off (parameters.stitch.enabled)")  # fmt: skip
+        raise ExperimentError(f"{error}; {how}") from None
 
 
 def create_pcp_generic_pipeline(
@@ -79,6 +86,7 @@ def create_pcp_generic_pipeline(
     from starrynight.modules.cellprofiler_step import GenCPipeModule
     from starrynight.modules.hits import HitsModule, HitsParameters
     from starrynight.modules.profiles import ProfilesModule, ProfilesParameters
+    from starrynight.modules.stitch import StitchModule, StitchParameters, stitched
     from starrynight.qc.figures import QCParameters
     from starrynight.qc.module import (
         QCGateBeforeAnalysisModule,
@@ -86,8 +94,9 @@ def create_pcp_generic_pipeline(
         QCReportModule,
     )
 
-    require_same_fields(data_config, experiment)
     parameters = couple_parameters(parameters or {})
+    stitch_params = StitchParameters(**parameters["stitch"])
+    require_same_fields(data_config, experiment, stitching=stitch_params.enabled)
 
     planned: dict[str, list[UnitOfWork]] = {}  # step -> the units its modules plan
 
@@ -107,6 +116,10 @@ def create_pcp_generic_pipeline(
 
     cp_mods, cp_graph = arm(CP_ARM)
     sbs_mods, sbs_graph = arm(SBS_ARM)
+    stitch_mods = []
+    if stitched(experiment):
+        stitch_mods = [StitchModule(data_config, experiment, stitch_params, upstream=planned)]
+        planned["stitch"] = stitch_mods[0].uow
     analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"], upstream=planned)
     profiles = ProfilesModule(data_config, experiment, ProfilesParameters(**parameters["profiles"]))
     hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
@@ -114,12 +127,13 @@ def create_pcp_generic_pipeline(
     report = QCReportModule(data_config, experiment, qc).reading(cp_mods + sbs_mods + [profiles, hits])
     gates = [g for g in (QCGateBeforeAnalysisModule(data_config, experiment, qc),
                          QCGateBeforeProfilesModule(data_config, experiment, qc)) if g.active]  # fmt: skip
-    modules = cp_mods + sbs_mods + analysis_mods + [profiles, hits, *gates, report]
+    modules = cp_mods + sbs_mods + stitch_mods + analysis_mods + [profiles, hits, *gates, report]
 
     def gate(stage: str) -> list[pc.Command]:
         return [g.pipeline for g in gates if g.stage == stage]
 
-    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), *gate("before_analysis"), _runs(analysis_mods),
+    screen = pc.Seq([pc.Parallel([cp_graph, sbs_graph]), *gate("before_analysis"),
+                     *[m.pipeline for m in stitch_mods], _runs(analysis_mods),
                      *gate("before_profiles"), profiles.pipeline, hits.pipeline])  # fmt: skip
     cppipes = [m.pipeline for m in modules if isinstance(m, GenCPipeModule)]
     return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
@@ -151,7 +165,7 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         given = parameters.get(step) or {}
         return dict(given) if isinstance(given, dict) else given.model_dump(exclude_unset=True)
 
-    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "analysis", *AFTER_ANALYSIS}}
+    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "stitch", "analysis", *AFTER_ANALYSIS}}
     for (down, down_field), (up, up_field) in parameter_links():
         up_model = get_module(f"{up}_loaddata").Parameters
         value = out[up].get(up_field, up_model.model_fields[up_field].default)
@@ -175,9 +189,10 @@ def _parameters_model(step: str) -> type:
     from starrynight.modules.base import get_module
     from starrynight.modules.hits import HitsParameters
     from starrynight.modules.profiles import ProfilesParameters
+    from starrynight.modules.stitch import StitchParameters
     from starrynight.qc.figures import QCParameters
 
-    named = {"analysis": AnalysisParameters, "profiles": ProfilesParameters,
+    named = {"analysis": AnalysisParameters, "profiles": ProfilesParameters, "stitch": StitchParameters,
              "hits": HitsParameters, "qc": QCParameters}  # fmt: skip
     return named[step] if step in named else get_module(f"{step}_loaddata").Parameters
 
@@ -190,7 +205,7 @@ def check_step_parameters(step: str, given: Any) -> None:
 
     from starrynight.messages import describe_validation
 
-    steps = [*CP_ARM, *SBS_ARM, "analysis", *AFTER_ANALYSIS]
+    steps = [*CP_ARM, *SBS_ARM, "stitch", "analysis", *AFTER_ANALYSIS]
     if step not in steps:
         close = difflib.get_close_matches(str(step), steps, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""

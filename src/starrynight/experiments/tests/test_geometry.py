@@ -118,15 +118,15 @@ def test_real_geometry_is_read_from_the_ome_metadata(
     assert geometry.cp.image_shape == (128, 128) and len(geometry.cp.sampled) == 2
     assert geometry.pairing == "stitch"
     assert "CP pixels are 0.65 µm, SBS 1.2935 µm (x1.99)" in geometry.differences
-    with pytest.raises(ExperimentError, match="SBS: 4 sites/well, 10X, 1.2935 µm/px"):
-        create_pcp_generic_pipeline(
-            DataConfig(
-                workspace_path=info.workspace_path,
-                images_path=info.images_path,
-                scratch_path=info.scratch_path,
-            ),
-            _experiment(info),
-        )
+    data_config = DataConfig(
+        workspace_path=info.workspace_path,
+        images_path=info.images_path,
+        scratch_path=info.scratch_path,
+    )
+    modules, _ = create_pcp_generic_pipeline(data_config, _experiment(info))
+    assert "stitch" in [m.module_id for m in modules]  # arms that differ are stitched
+    with pytest.raises(ExperimentError, match="SBS: 4 sites/well, 10X, 1.2935 µm/px.*stitching is off"):
+        create_pcp_generic_pipeline(data_config, _experiment(info), {"stitch": {"enabled": False}})
     with pytest.raises(
         ExperimentError, match="geometry.pairing is 'same-field' but the arms image different"
     ):

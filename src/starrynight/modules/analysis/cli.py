@@ -24,10 +24,12 @@ analysis_group.help = (
 @click.option("--min-match-score", type=click.FloatRange(0, 1), default=None,
               help="lowest match score (fraction of cycles agreeing) a focus needs to vote "
                    "[default: 0.66]")
+@click.option("--stitch-manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="the well's stitch manifest: the unit holds that well's crops (stitched screen)")
 @click.argument("foci_manifests", nargs=-1, type=click.Path(path_type=Path))
 def join_command(
     cp_dir: Path, out_dir: Path, focus_reach: float, min_match_score: float | None,
-    foci_manifests: tuple[Path, ...],
+    stitch_manifest: Path | None, foci_manifests: tuple[Path, ...],
 ) -> None:  # fmt: skip
     """Assign the foci the FOCI_MANIFESTS (of sbs_preprocess units) list to the unit's cells."""
     from starrynight.cli_errors import user_errors
@@ -35,7 +37,7 @@ def join_command(
 
     score = MIN_MATCH_SCORE if min_match_score is None else min_match_score
     with user_errors():
-        path = write_unit_cells(cp_dir, foci_manifests, out_dir, focus_reach, score)
+        path = write_unit_cells(cp_dir, foci_manifests, out_dir, focus_reach, score, stitch_manifest)
         click.echo(f"analysis join: wrote {path}")
 
 

@@ -260,9 +260,11 @@ def write_unit_cells(
     out_dir: Path,
     focus_reach: float = 0.0,
     min_match_score: float = MIN_MATCH_SCORE,
+    stitch_manifest: Path | None = None,
 ) -> Path:
     """`join_unit` on an analysis unit folder and the foci tables the given sbs_preprocess
-    manifests list, written atomically."""
+    manifests list, written atomically; with the well's `stitch_manifest`, the unit holds that
+    well's crops (`tiles.join_tile_unit`)."""
     from starrynight import manifest
     from starrynight.config import write_parquet_atomic
 
@@ -272,7 +274,13 @@ def write_unit_cells(
                                     [sbs_names.FOCI_OBJECTS])  # fmt: skip
         foci = [Path(p) for p in published.get_column("path").to_list()]
     path = Path(out_dir) / names.unit_cells_file()
-    write_parquet_atomic(join_unit(Path(cp_dir), foci, focus_reach, min_match_score), path)
+    if stitch_manifest is not None:
+        from starrynight.modules.analysis.tiles import join_tile_unit
+
+        cells = join_tile_unit(Path(cp_dir), foci, Path(stitch_manifest), focus_reach, min_match_score)
+    else:
+        cells = join_unit(Path(cp_dir), foci, focus_reach, min_match_score)
+    write_parquet_atomic(cells, path)
     return path
 
 
@@ -293,6 +301,8 @@ def write_cell_table(unit_dirs: Sequence[Path], output: Path) -> pl.DataFrame:
         parts.append(pl.read_parquet(path))
     if not parts:
         raise JoinError("no unit folders given: nothing to put in the cell table")
-    table = with_cytomining_metadata(pl.concat(parts, how="diagonal_relaxed").sort([*SITE_KEYS, "cell_id"]))
+    table = pl.concat(parts, how="diagonal_relaxed")
+    keys = [*SITE_KEYS, *(["tile"] if "tile" in table.columns else []), "cell_id"]  # a crop numbers its own cells
+    table = with_cytomining_metadata(table.sort(keys))
     write_parquet_atomic(table, Path(output))
     return table

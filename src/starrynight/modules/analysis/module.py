@@ -15,8 +15,11 @@ from starrynight.modules.cellprofiler_step import (
     default_upstream_units,
     step_modules,
 )
+from starrynight.modules.stitch.step import stitched
+from starrynight.modules.stitch.step import units as stitch_units
 from starrynight.naming import analysis as names
 from starrynight.naming import sbs as sbs_names
+from starrynight.naming import stitch as stitch_names
 
 if TYPE_CHECKING:
     import pipecraft as pc
@@ -81,18 +84,27 @@ class AnalysisJoinModule(StarryNightModule):
     def unit_output_dir(self, unit: UnitOfWork) -> Path:
         return naming.unit_dir(self.spec.outputs["outputs"], unit.id)
 
+    def stitch_manifest(self, unit: UnitOfWork) -> list[Path]:
+        """The stitch manifest of the unit's well (a stitched screen), else nothing."""
+        if not stitched(self.experiment):
+            return []
+        folder = naming.unit_dir(naming.outputs_dir(self.workspace, stitch_names.STITCH), unit.id)
+        return [naming.unit_manifest(folder)]
+
     def build_pipeline(self) -> pc.FanOut:
         import pipecraft as pc
 
         foci = self.foci_manifests()
+        stitch = ["--stitch-manifest", "{input.stitch}"] if stitched(self.experiment) else []
         return pc.FanOut(
             name=f"{self.step}_cells",
             argv=["starrynight", "analysis", "join", "--cp-dir", "{input.cells}",
                   "--out-dir", "{output.out}", "--focus-reach", str(self.parameters.focus_reach),
-                  "--min-match-score", str(self.parameters.min_match_score), "{input.foci}"],
+                  "--min-match-score", str(self.parameters.min_match_score), *stitch, "{input.foci}"],
             units=[
                 pc.Unit(id=u.id, inputs={"cells": [naming.unit_dir(self.spec.inputs["cells"], u.id)],
-                                         "foci": foci.get((u.keys["plate"], u.keys["well"]), [])})
+                                         "foci": foci.get((u.keys["plate"], u.keys["well"]), []),
+                                         **({"stitch": self.stitch_manifest(u)} if stitch else {})})
                 for u in self.uow
             ],
             outputs={"out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))},
@@ -153,6 +165,8 @@ def analysis_modules(
     params = params or AnalysisParameters()
     given = upstream or {}
     loaddata, cppipe, invoke = step_modules(ANALYSIS_TRIO, data_config, experiment, params, upstream=given)
+    if stitched(experiment):  # a stitched screen's image sets are the crops the stitch step published
+        loaddata.upstream = {stitch_names.STITCH: given.get(stitch_names.STITCH) or stitch_units(experiment)}
     join = AnalysisJoinModule(data_config, experiment, params, foci_units=given.get(sbs_names.SBS_PREPROCESS))
     table = AnalysisTableModule(data_config, experiment, params)
     graph = pc.Seq([

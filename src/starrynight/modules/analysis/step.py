@@ -1,6 +1,7 @@
 """Analysis, CellProfiler part: register CP to SBS, segment, measure, save the cell labels.
 
-Per site (unit of work: site chunks of a well, like the other per-well steps) CellProfiler
+Per site (unit of work: site chunks of a well, like the other per-well steps; on a stitched
+screen, per crop of the stitch step, one unit per well) CellProfiler
 loads the corrected CP channels (cp_illum_apply) and the aligned SBS cycle-1 nuclear image
 (sbs_illum_apply), measures the shift that moves the CP nuclei onto the SBS nuclei (Align),
 segments nuclei, cells and cytoplasm on CP, measures intensity and size/shape, exports
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from starrynight import manifest
+from starrynight import manifest, naming
 from starrynight.manifest import Product
 from starrynight.modules import loaddata as ld
 from starrynight.modules.analysis.join import MIN_MATCH_SCORE
@@ -24,8 +25,11 @@ from starrynight.modules.base import UnitOfWork
 from starrynight.modules.cellprofiler_step import step_of
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
 from starrynight.modules.cp_illum_apply.step import corrected_names
+from starrynight.modules.stitch.step import stitched
+from starrynight.modules.stitch.step import units as stitch_units
 from starrynight.naming import analysis as names
 from starrynight.naming import sbs as sbs_names
+from starrynight.naming import stitch as stitch_names
 
 if TYPE_CHECKING:
     from starrynight.cellprofiler.cppipe import Pipeline
@@ -74,6 +78,9 @@ def site_ranks(experiment: Experiment, params: AnalysisParameters) -> pl.DataFra
 
 
 def units(experiment: Experiment, params: AnalysisParameters) -> list[UnitOfWork]:
+    """Site chunks of a well; for a stitched screen, one unit per well (its crops)."""
+    if stitched(experiment):
+        return stitch_units(experiment)
     return ld.planned_units(site_ranks(experiment, params))
 
 
@@ -114,6 +121,8 @@ def loaddata_frame(
 ) -> pl.DataFrame:
     """One LoadData row per site: the corrected CP channels cp_illum_apply published and the
     aligned SBS cycle-1 nuclei sbs_illum_apply published."""
+    if stitched(experiment):
+        return crop_loaddata_frame(experiment, index, upstream)
     frame = site_table(index, experiment, params)
     on = ("plate", "well", "site")
     corrected = manifest.select(upstream, CP_ILLUM_APPLY, "image", experiment.cp.channels)
@@ -127,6 +136,33 @@ def loaddata_frame(
     return frame.select(
         pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
         pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
+        *[c for c in frame.columns if c.split("_", 1)[0] in ("FileName", "PathName", "Frame")], "unit",
+    )  # fmt: skip
+
+
+def crop_loaddata_frame(experiment: Experiment, index: pl.DataFrame, upstream: pl.DataFrame) -> pl.DataFrame:
+    """One LoadData row per crop of a stitched well: its CP channels and SBS cycle-1 nuclei, as
+    the stitch step published them. `Metadata_Site` is the crop's rank in its well (CellProfiler
+    names the label image by it); `Metadata_Tile` is the crop id the per-cell table carries."""
+    on = ("plate", "well", "tile")
+    crops = manifest.select(upstream, stitch_names.STITCH, stitch_names.CROP_KIND)
+    frame = (
+        crops.select(*on).unique().sort(*on)
+        .with_columns((pl.col("tile").rank("dense").over("plate", "well") - 1).cast(pl.Int64).alias("site"))
+    )  # fmt: skip
+    batches = index.filter(pl.col("is_image") & (pl.col("arm") == "CP")).select("plate", "batch").unique("plate")
+    frame = frame.join(batches, on="plate", how="left")
+    cp_crops = crops.filter(pl.col("cycle").is_null())
+    for channel, image in corrected_names(experiment).items():
+        frame = ld.with_published(frame, cp_crops.filter(pl.col("name") == channel).select(*on, "path"), on, image)
+    cycle, nuclear = experiment.sbs.cycles[0], experiment.sbs.nuclear_channel
+    sbs = crops.filter((pl.col("cycle") == cycle) & (pl.col("name") == nuclear)).select(*on, "path")
+    frame = ld.with_published(frame, sbs, on, SBS_NUCLEI)
+    frame = frame.with_columns(unit=pl.concat_str(["plate", "well"], separator=naming.UNIT_SEPARATOR))
+    return frame.select(
+        pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
+        pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
+        pl.col("tile").alias("Metadata_Tile"),
         *[c for c in frame.columns if c.split("_", 1)[0] in ("FileName", "PathName", "Frame")], "unit",
     )  # fmt: skip
 

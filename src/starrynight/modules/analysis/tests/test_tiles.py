@@ -1,0 +1,68 @@
+"""Foci and cells of a stitched well: frame mapping, the SBS seam rule, crop ownership."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from starrynight.algorithms.geometry.register import Registration, Rigid
+from starrynight.modules.analysis.join import JoinError
+from starrynight.modules.analysis.tiles import foci_in_cp_well, owned_with_well_coordinates
+
+FRAME = {"cp_origin_um": [100.0, 200.0], "cp_pixel_size_um": 0.5, "sbs_pixel_size_um": 1.0,
+         "sbs_tile_shape": [10, 10]}  # fmt: skip
+
+
+def _registration(ty: float = 0.0, tx: float = 0.0) -> Registration:
+    return Registration(transform=Rigid(ty=ty, tx=tx), cp_nuclei=10, sbs_nuclei=10, matched=10,
+                        median_residual_um=0.1, median_residual_cp_px=0.2, rms_residual_cp_px=0.2)  # fmt: skip
+
+
+def _foci(rows: list[tuple[int, float, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"plate": "P", "well": "A1", "site": s, "y": y, "x": x} for s, y, x in rows]
+    )
+
+
+POSITIONS = pl.DataFrame({"site": [0, 1], "y_um": [100.0, 100.0], "x_um": [200.0, 209.0]})
+
+
+def test_foci_go_through_tile_position_and_registration_into_cp_well_pixels() -> None:
+    out = foci_in_cp_well(_foci([(0, 1.5, 2.5)]), POSITIONS, FRAME, _registration(ty=1.0, tx=-2.0))
+    # SBS µm (102, 203) + (1, -2) -> CP µm (103, 201) -> CP px ((3/0.5) - 0.5, (1/0.5) - 0.5)
+    assert out.select("y_well", "x_well").row(0) == pytest.approx((5.5, 1.5))
+
+
+def test_a_focus_seen_by_two_overlapping_sbs_tiles_is_kept_once() -> None:
+    positions = POSITIONS.with_columns(
+        x_um=pl.Series([200.0, 206.0])
+    )  # tiles overlap on x 206..210
+    # two points, each read by both tiles: x 207.5 µm (nearer tile 0's centre, 205) and x 209 µm
+    # (nearer tile 1's centre, 211)
+    both = _foci([(0, 4.0, 7.0), (1, 4.0, 1.0), (0, 4.0, 8.5), (1, 4.0, 2.5)])
+    out = foci_in_cp_well(both, positions, FRAME, _registration())
+    assert out.select("site", "x").rows() == [(0, 7.0), (1, 2.5)]
+
+
+def test_foci_of_an_unstitched_sbs_site_are_an_error() -> None:
+    with pytest.raises(JoinError, match=r"SBS site\(s\) \[7\] have no stitched tile position"):
+        foci_in_cp_well(_foci([(7, 1.0, 1.0)]), POSITIONS, FRAME, _registration())
+
+
+def test_a_cell_in_two_crops_is_kept_only_by_the_crop_whose_core_holds_it() -> None:
+    crops = pl.DataFrame({
+        "rank": [0, 1], "crop": ["r00c00", "r00c01"], "row": [0, 0], "col": [0, 1],
+        "core_y0_px": [0, 0], "core_y1_px": [100, 100], "core_x0_px": [0, 50], "core_x1_px": [50, 100],
+        "outer_y0_px": [0, 0], "outer_y1_px": [100, 100], "outer_x0_px": [0, 40], "outer_x1_px": [60, 100],
+    })  # fmt: skip
+    # the same nucleus at well x 45 seen by crop 0 (local x 45) and crop 1 (local x 5); a second
+    # at well x 49.6, whose pixel [49, 50) is the last of crop 0's core
+    cells = pl.DataFrame({"plate": "P", "well": "A1", "site": [0, 1, 0, 1], "cell_id": [1, 1, 2, 2],
+                          "x": [45.0, 5.0, 49.4, 9.4], "y": [10.0, 10.0, 20.0, 20.0]})  # fmt: skip
+    out = owned_with_well_coordinates(cells, crops, FRAME)
+    assert out.select("tile", "cell_id").rows() == [("r00c00", 1), ("r00c00", 2)]
+    assert out.get_column("well_x_px").to_list() == [45.0, 49.4]
+    assert out.get_column("well_x_um").to_list() == pytest.approx(
+        [200 + 45.5 * 0.5, 200 + 49.9 * 0.5]
+    )
+    assert out.get_column("site").is_null().all()
