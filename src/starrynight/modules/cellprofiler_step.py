@@ -323,6 +323,9 @@ class InvokeCPModule(_CPStepModule):
                 "out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))
             },
             container=self.container_image,
+            # LoadData CSVs name images and upstream outputs that are not inputs of the unit
+            reads=[str(p) for p in (self.data_config.images_path, self.data_config.workspace_path)
+                   if isinstance(p, Path)],
             resources=pc.Resources(cores=step.cores, mem_mb=step.mem_mb),
         )
 

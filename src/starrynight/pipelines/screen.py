@@ -108,8 +108,12 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
             data_config, parameters={"preset": config.index_preset, "patterns": config.index_patterns})
     except ValidationError as err:
         raise ScreenConfigError(f"{config_path}: {describe_validation(err)}") from None
+    _check_runtime(backend_config, compile_only, config_path)
+    # The index must exist to build the pipeline; compiling runs it on this machine, so that
+    # compiling never needs the container runtime the run itself will use.
+    index_config = backend_config.model_copy(update={"container_runtime": "none"}) if compile_only else backend_config
     try:
-        backend.run(index_pipeline, config=backend_config, working_dir=runs / "index")
+        backend.run(index_pipeline, config=index_config, working_dir=runs / "index")
     except pc.RunInterruptedError:
         raise
     except pc.RunFailedError as err:
@@ -148,6 +152,19 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         raise type(err)(message, err.handle) from None  # an interrupted run stays one
     report(handle.summary_path)
     return handle
+
+
+def _check_runtime(backend_config: Any, compile_only: bool, config_path: Path) -> None:
+    """A run (not a compile) in containers needs the runtime's client on PATH: say so first."""
+    import shutil
+
+    runtime = backend_config.container_runtime
+    if compile_only or runtime == "none" or shutil.which(runtime):
+        return
+    raise ScreenConfigError(
+        f"{config_path}: backend.container_runtime is {runtime!r} but `{runtime}` is not on PATH; "
+        "install it, or use --compile-only to write the workflow without running it"
+    )
 
 
 #: unparsed reasons of files that are not images in the first place
