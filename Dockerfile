@@ -12,23 +12,27 @@
 #
 # It is built by the same install script a laptop uses: StarryNight, pipecraft and
 # Snakemake in /opt/starrynight/.venv, headless CellProfiler in /opt/starrynight/.venv-cp.
-# One RUN layer, no pip cache and no bytecode keep it lean.
+# One RUN layer, no pip cache and no bytecode keep it lean. Metadata comes before the RUN
+# and only USER after it: a storage driver that copies each layer (vfs) copies the whole
+# installed tree once per instruction after it.
 ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE}
 
-ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg LANG=C.UTF-8
+# the sources' hash, which scripts/build_image.sh compares to skip a needless rebuild
+ARG SOURCES=unknown
+LABEL org.starrynight.sources=${SOURCES}
+ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg LANG=C.UTF-8 \
+    PATH=/opt/starrynight/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ENTRYPOINT ["/opt/starrynight/scripts/container_entry.sh"]
+CMD ["starrynight", "--help"]
 WORKDIR /opt/starrynight
 COPY pyproject.toml README.md ./
 COPY scripts/ scripts/
 COPY src/ src/
 RUN STARRYNIGHT_PYTHON=python3.11 bash scripts/setup.sh \
-    && /opt/starrynight/.venv/bin/starrynight --help >/dev/null \
+    && starrynight --help >/dev/null \
     && find /opt/starrynight -name __pycache__ -prune -exec rm -rf {} + \
     && rm -rf /root/.cache /tmp/*
-ENV PATH=/opt/starrynight/.venv/bin:$PATH
-WORKDIR /work
 # not root by default: runs pass --user with the invoking user's uid:gid (pipecraft does),
 # and one that forgets it writes files nobody owns rather than root-owned ones
 USER 65534:65534
-ENTRYPOINT ["/opt/starrynight/scripts/container_entry.sh"]
-CMD ["starrynight", "--help"]

@@ -54,7 +54,7 @@ if [ "$have" = "$sources" ]; then
   exit 0
 fi
 echo "build_image: docker build $tag on $base"
-docker build --network host --build-arg "BASE=$base" --label "org.starrynight.sources=$sources" \
+docker build --network host --build-arg "BASE=$base" --build-arg "SOURCES=$sources" \
   -t "$tag" . >"$cache/build.log" 2>&1 \
   || { tail -20 "$cache/build.log" >&2; echo "build_image: docker build failed, see $cache/build.log" >&2; exit 1; }
 size=$(docker image inspect -f '{{.Size}}' "$tag")

@@ -1,14 +1,19 @@
 """A real Docker daemon for the live tests, started and stopped by the test session.
 
 `dockerd` runs with vfs storage and no networking setup of its own (no iptables, no
-bridge: this machine kind allows neither), all its state in a temporary folder: its own
-data root, exec root, pid file and unix socket. Clients reach it through DOCKER_HOST.
-The project image is then built into it by scripts/build_image.sh (the Debian base it
-makes with debootstrap is cached, so only the first session pays for it).
+bridge: this machine kind allows neither), its exec root, pid file and unix socket in a
+temporary folder. Clients reach it through DOCKER_HOST. The project image is then built
+into it by scripts/build_image.sh.
+
+Its data root (images and layers) is kept in $STARRYNIGHT_IMAGE_CACHE/docker-data (default
+~/.cache/starrynight), locked for one daemon at a time: the next session on this machine
+finds the image and rebuilds it only when its sources changed (build_image.sh compares a
+label). A fresh machine builds everything, debootstrap included.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -81,11 +86,15 @@ def docker_daemon() -> Iterator[DockerDaemon]:
     if os.geteuid() != 0:
         pytest.skip("dockerd needs root")
     ensure_installed()
+    cache = Path(os.environ.get("STARRYNIGHT_IMAGE_CACHE", Path.home() / ".cache" / "starrynight"))
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = open(cache / "docker-data.lock", "w")  # noqa: SIM115  (held for the session)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     state = Path(tempfile.mkdtemp(prefix="sn-dockerd-"))  # short: the socket path is capped
     host = f"unix://{state}/docker.sock"
     log = state / "dockerd.log"
     argv = ["dockerd", "--storage-driver=vfs", "--iptables=false", "--bridge=none",
-            f"--data-root={state}/data", f"--exec-root={state}/exec",
+            f"--data-root={cache}/docker-data", f"--exec-root={state}/exec",
             f"--pidfile={state}/dockerd.pid", "-H", host]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
@@ -107,3 +116,4 @@ def docker_daemon() -> Iterator[DockerDaemon]:
         _stop(proc)
         subprocess.run(["umount", "-R", "-l", str(state / "exec")], capture_output=True)
         shutil.rmtree(state, ignore_errors=True)
+        lock.close()

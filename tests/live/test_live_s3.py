@@ -62,9 +62,10 @@ def test_live_s3_inventory_index_and_run_read_the_images_from_a_bucket(
 
     inventory = pl.read_parquet(naming.inventory_table(tmp_path / "workspace"))
     assert inventory.height == n
-    loaddata = sorted((tmp_path / "workspace").rglob("*.csv"))
-    path_names = pl.concat([pl.read_csv(f).select(pl.col("^PathName_.*$")).unpivot()["value"]
-                            for f in loaddata if "PathName" in f.read_text().splitlines()[0]])  # fmt: skip
+    loaddata = sorted(naming.loaddata_dir(tmp_path / "workspace", "cp_illum_calc").glob("*.csv"))
+    path_names = pl.concat(
+        [pl.read_csv(f).select(pl.col("^PathName_.*$")).unpivot()["value"] for f in loaddata]
+    )
     assert path_names.len() > 0 and path_names.str.starts_with(f"{images}/").all()
     assert cells(tmp_path / "workspace").equals(tiny_local_cells)
 
