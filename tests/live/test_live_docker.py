@@ -117,3 +117,27 @@ def test_live_docker_apptainer_command_is_snakemakes_container_directive(tiny_sc
     assert args[args.index("--software-deployment-method") + 1] == "apptainer"
     assert "python3 -m pipecraft.provenance" in "".join(
         f.read_text() for f in (tmp_path / "jobs").glob("*.json"))  # fmt: skip
+
+
+def test_live_docker_commands_bind_what_units_read_and_pin_no_host_install(tiny_screen, tmp_path):
+    """String-level: no daemon needed; the live run above proves the same commands work."""
+    import json
+
+    import pipecraft as pc
+    from starrynight.pipelines.pcp_generic import create_pcp_generic_pipeline
+
+    data_config, experiment, _ = tiny_screen
+    backend = pc.SnakemakeBackend(pc.SnakemakeBackendConfig(container_runtime="docker", cores=2))
+    snakefile = backend.compile(
+        create_pcp_generic_pipeline(data_config, experiment)[1], working_dir=tmp_path
+    )
+    # the host's bin folder goes first on PATH only where it exists
+    assert "if os.path.isdir(_BIN) and" in snakefile.read_text()
+    specs = [json.loads(line)["c"] for line in (tmp_path / "jobs" / "cp_illum_calc_invoke.provenance.jsonl")
+             .read_text().splitlines()]  # fmt: skip
+    images, workspace = str(data_config.images_path), str(data_config.workspace_path)
+    for command in specs:
+        assert f"-v {images}:{images}:ro" in command and f"-v {workspace}:{workspace}:ro" in command
+        assert f"--user {os.getuid()}:{os.getgid()}" in command and "--network host" in command
+        inside = command.split(" starrynight/starrynight:", 1)[1]
+        assert os.path.dirname(sys.executable) not in inside
