@@ -19,7 +19,7 @@ tag="${1:-starrynight/starrynight:$version}"
 release=$(. /etc/os-release && echo "$VERSION_CODENAME")
 base="starrynight/base:$release"
 cache="${STARRYNIGHT_IMAGE_CACHE:-$HOME/.cache/starrynight}"
-tarball="$cache/debian-$release-base.tar"
+tarball="$cache/debian-$release-base-2.tar"  # -2: the root folder is 0755 (mktemp made it 0700)
 mirror="${STARRYNIGHT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 start=$(date +%s)
 
@@ -28,6 +28,7 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
     command -v debootstrap >/dev/null || { echo "build_image: debootstrap is not installed (apt-get install debootstrap)" >&2; exit 1; }
     mkdir -p "$cache"
     root=$(mktemp -d "$cache/rootfs.XXXXXX")
+    chmod 0755 "$root"  # it becomes the image's /: a non-root --user must traverse it
     trap 'rm -rf "$root"' EXIT
     echo "build_image: debootstrap $release into $root"
     debootstrap --variant=minbase --include=python3.11,python3.11-venv,python3-distutils,ca-certificates \
