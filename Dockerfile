@@ -7,7 +7,7 @@
 #     apptainer build starrynight.sif docker-daemon://starrynight/starrynight:0.1.0
 #
 # Where no registry is reachable, scripts/build_image.sh makes a Debian base with
-# debootstrap and builds on it (BASE=starrynight/base:bookworm); any image with python3.11
+# debootstrap and builds on it (BASE=starrynight/base:bookworm-2); any image with python3.11
 # and its venv module on PATH works as BASE.
 #
 # It is built by the same install script a laptop uses: StarryNight, pipecraft and

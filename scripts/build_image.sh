@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -1)
 tag="${1:-starrynight/starrynight:$version}"
 release=$(. /etc/os-release && echo "$VERSION_CODENAME")
-base="starrynight/base:$release"
+base="starrynight/base:$release-2"  # the revision of the base recipe (see tarball)
 cache="${STARRYNIGHT_IMAGE_CACHE:-$HOME/.cache/starrynight}"
 tarball="$cache/debian-$release-base-2.tar"  # -2: the root folder is 0755 (mktemp made it 0700)
 mirror="${STARRYNIGHT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
