@@ -31,7 +31,9 @@ class CommandImportError(RuntimeError):
     """A sub-command is listed by its group but cannot be loaded."""
 
 
-def walk(command: click.Command, ctx: click.Context) -> Iterator[tuple[click.Command, click.Context]]:
+def walk(
+    command: click.Command, ctx: click.Context
+) -> Iterator[tuple[click.Command, click.Context]]:
     """Every visible command of the tree, depth first, in `list_commands` order."""
     yield command, ctx
     if not isinstance(command, click.Group):
@@ -40,7 +42,9 @@ def walk(command: click.Command, ctx: click.Context) -> Iterator[tuple[click.Com
         try:
             sub = command.get_command(ctx, name)
         except Exception as err:  # a broken module must name itself, not crash anonymously
-            raise CommandImportError(f"{ctx.command_path} {name}: cannot load the command: {err}") from err
+            raise CommandImportError(
+                f"{ctx.command_path} {name}: cannot load the command: {err}"
+            ) from err
         if sub is None or sub.hidden:
             continue
         yield from walk(sub, click.Context(sub, info_name=name, parent=ctx))
@@ -80,9 +84,17 @@ def arguments_table(command: click.Command, ctx: click.Context) -> list[str]:
     rows = []
     for param in command.get_params(ctx):
         if isinstance(param, click.Argument):
-            many = "any number" if param.nargs == -1 else f"{param.nargs}" if param.nargs > 1 else "one"
+            many = (
+                "any number"
+                if param.nargs == -1
+                else f"{param.nargs}"
+                if param.nargs > 1
+                else "one"
+            )
             need = "required" if param.required else "optional"
-            rows.append(f"| `{param.human_readable_name}` | {need}; {many} ({md(param.type.name)}) |")
+            rows.append(
+                f"| `{param.human_readable_name}` | {need}; {many} ({md(param.type.name)}) |"
+            )
     return ["| argument | takes |", "|---|---|", *rows] if rows else []
 
 
@@ -165,7 +177,9 @@ def stale_message(path: Path, current: str, expected: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the file is stale"
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT, help="default: docs/cli.md")
     args = parser.parse_args(argv)
     try:

@@ -254,16 +254,21 @@ def job_argv(node: Node, unit_id: str | None = None) -> list[str]:
 
 
 def _docker_argv(argv: list[str], env: dict[str, str], image: str, paths: list[str],
-                 working_dir: Path) -> list[str]:
-    """Wrap argv in `docker run`, mounting the working dir and every path's parent."""
+                 working_dir: Path, reads: list[str]) -> list[str]:
+    """Wrap argv in `docker run` as the invoking user, binding the working dir and every
+    path's parent at the same place, and the folders the job only reads read-only."""
     dirs = {str(working_dir)} | {os.path.dirname(os.path.abspath(os.path.join(working_dir, p)))
                                  for p in paths}
     mounts: list[str] = []
     for d in sorted(dirs):
         if not any(d.startswith(m.rstrip("/") + "/") for m in mounts):
             mounts.append(d)
-    cmd = ["docker", "run", "--rm", "-i", "--user", f"{os.getuid()}:{os.getgid()}",
-           "-w", str(working_dir)]
+    read_only = sorted({os.path.abspath(r) for r in reads} - set(mounts))
+    # --network host: a job reaches the object stores and services its host reaches
+    cmd = ["docker", "run", "--rm", "-i", "--network", "host",
+           "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(working_dir)]
+    for m in read_only:
+        cmd += ["-v", f"{m}:{m}:ro"]
     for m in mounts:
         cmd += ["-v", f"{m}:{m}"]
     for k, v in env.items():
@@ -276,7 +281,7 @@ def _final_argv(node: Node, argv: list[str], paths: list[str], runtime: str,
                 working_dir: Path) -> tuple[list[str], dict[str, str]]:
     """The argv and environment a job really runs (wrapped in `docker run` if asked)."""
     if node.container and runtime == "docker":
-        return _docker_argv(argv, node.env, node.container, paths, working_dir), {}
+        return _docker_argv(argv, node.env, node.container, paths, working_dir, node.reads), {}
     return argv, node.env
 
 
@@ -536,8 +541,9 @@ import inspect
 import json
 import os
 
+# the compiling install's bin folder, first on PATH where it exists (not inside a container)
 _BIN = {bin!r}
-if not os.environ.get("PATH", "").startswith(_BIN + os.pathsep):
+if os.path.isdir(_BIN) and not os.environ.get("PATH", "").startswith(_BIN + os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 

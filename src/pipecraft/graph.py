@@ -108,6 +108,9 @@ class _Node(BaseModel):
     name: str
     argv: list[str]
     container: str | None = None
+    #: host folders a job reads that are not among its inputs (a raw images tree, a
+    #: workspace its data files point into): a docker container binds them read-only
+    reads: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     retries: int = Field(0, ge=0)

@@ -8,9 +8,12 @@ the optional extra `pip install 'starrynight[s3]'` (s3fs).
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -178,7 +181,8 @@ class DataConfig(BaseModel):
     `{"anon": True}` for a public bucket. Keep secrets out of it (it is saved with the config);
     credentials come from the usual environment / credential files of the store. Steps that run
     as separate commands get only the URLs: they read fsspec's own configuration (environment
-    variables such as `FSSPEC_S3_ENDPOINT_URL`, or `~/.config/fsspec`).
+    variables such as `FSSPEC_S3_ENDPOINT_URL`, or `~/.config/fsspec`); run them inside
+    `job_environment(config)` to hand them this config's `storage_options` that way.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -216,6 +220,37 @@ class DataConfig(BaseModel):
                     f"StarryNight: put the {name.removesuffix('_path')} beside it"
                 )
         return self
+
+
+def storage_environment(config: DataConfig) -> dict[str, str]:
+    """The environment that gives separate job processes this config's `storage_options`.
+
+    fsspec reads `FSSPEC_<PROTOCOL>` (a JSON object of options) when it is imported, so each
+    job opens its URLs as this process does. Environment, not argv: options that hold
+    credentials never reach a command line, a Snakefile, a job table or a log.
+    """
+    if not config.storage_options:
+        return {}
+    locations = (config.workspace_path, config.images_path, config.scratch_path)
+    protocols = sorted({p.protocol for p in locations if isinstance(p, RemotePath)})
+    options = json.dumps(config.storage_options)
+    return {f"FSSPEC_{protocol.upper()}": options for protocol in protocols}
+
+
+@contextmanager
+def job_environment(config: DataConfig) -> Iterator[None]:
+    """Within this block, jobs started by this process inherit `storage_environment(config)`."""
+    env = storage_environment(config)
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class LocationError(ValueError):

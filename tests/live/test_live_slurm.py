@@ -13,10 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from slurm_cluster import PARTITION
 
 import pipecraft as pc
 from starrynight import naming
+from tests.live.slurm_cluster import PARTITION
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("live_slurm")]
 

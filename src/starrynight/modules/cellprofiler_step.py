@@ -240,6 +240,15 @@ class GenLoadDataModule(_CPStepModule):
         )
 
 
+def container_reads(module: Any) -> list[str]:
+    """Local folders a step reads beyond its inputs, bound read-only in a container: LoadData
+    CSVs name images and upstream outputs, and pipelines name the barcode library."""
+    barcodes = getattr(module.experiment, "barcode_csv_path", None)
+    folders = [module.data_config.images_path, module.data_config.workspace_path,
+               Path(barcodes).parent if barcodes and "://" not in str(barcodes) else None]
+    return [str(p) for p in folders if isinstance(p, Path)]
+
+
 class GenCPipeModule(_CPStepModule):
     """Write the step's CellProfiler pipeline (`.cppipe`)."""
 
@@ -269,6 +278,7 @@ class GenCPipeModule(_CPStepModule):
             ],
             outputs={"cppipe": [self.spec.outputs["cppipe"]]},
             container=self.container_image,
+            reads=container_reads(self),
         )
 
 
@@ -327,6 +337,7 @@ class InvokeCPModule(_CPStepModule):
                 "out": pc.directory(str(naming.unit_dir(self.spec.outputs["outputs"], "{unit}")))
             },
             container=self.container_image,
+            reads=container_reads(self),
             resources=pc.Resources(cores=step.cores, mem_mb=step.mem_mb, runtime_min=step.runtime_min),
         )
 

@@ -123,9 +123,13 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         )
     except ValidationError as err:
         raise ScreenConfigError(f"{config_path}: {describe_validation(err)}") from None
+    _check_runtime(backend_config, compile_only, config_path)
+    # The index must exist to build the pipeline; compiling runs it on this machine, so that
+    # compiling never needs the container runtime the run itself will use.
+    index_config = backend_config.model_copy(update={"container_runtime": "none"}) if compile_only else backend_config
     try:
         backend.run(
-            index_pipeline, config=backend_config, working_dir=naming.run_folder(scratch, "index")
+            index_pipeline, config=index_config, working_dir=naming.run_folder(scratch, "index")
         )
     except pc.RunInterruptedError:
         raise
@@ -201,6 +205,19 @@ def software_versions() -> dict[str, str]:
     except CellProfilerNotFound:
         cellprofiler = "not found"
     return {"starrynight": __version__, "cellprofiler": cellprofiler}
+
+
+def _check_runtime(backend_config: Any, compile_only: bool, config_path: Path) -> None:
+    """A run (not a compile) in containers needs the runtime's client on PATH: say so first."""
+    import shutil
+
+    runtime = backend_config.container_runtime
+    if compile_only or runtime == "none" or shutil.which(runtime):
+        return
+    raise ScreenConfigError(
+        f"{config_path}: backend.container_runtime is {runtime!r} but `{runtime}` is not on PATH; "
+        "install it, or use --compile-only to write the workflow without running it"
+    )
 
 
 #: unparsed reasons of files that are not images in the first place
