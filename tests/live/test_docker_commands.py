@@ -26,7 +26,7 @@ def test_docker_compile_only_needs_no_docker(tiny_screen, tmp_path, monkeypatch)
     _, _, info = tiny_screen
     bin_dir = tmp_path / "bin"  # a PATH with a shell and the install, but no docker
     bin_dir.mkdir()
-    for tool in ("sh", "bash", "env", "cat", "mkdir", "rm", "touch", "mv"):
+    for tool in ("sh", "bash", "env", "cat", "mkdir", "rm", "touch", "mv", "which"):
         os.symlink(shutil.which(tool), bin_dir / tool)
     monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable), str(bin_dir)]))
     assert shutil.which("docker") is None
