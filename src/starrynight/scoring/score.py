@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -231,6 +232,22 @@ def frame_offset(
     return shift + (np.median(truth_yx[i] - (table_yx[j] + shift), axis=0) if len(i) else 0.0)
 
 
+def _score(
+    radius: float, truth: pl.DataFrame, table: pl.DataFrame, pairs: pl.DataFrame,
+    spotted: pl.DataFrame, right: int, wrong: int, count_errors: list[float], **rest: Any,
+) -> Score:  # fmt: skip
+    """The score's counts and ratios, the same for site and well geometry; `rest` holds what
+    only one of them measures."""
+    return Score(
+        radius=radius, truth_cells=truth.height, table_cells=table.height, matched=pairs.height,
+        truth_unmatched=truth.height - pairs.height, table_unmatched=table.height - pairs.height,
+        truth_with_spots=spotted.height, right_gene=right, wrong_gene=wrong,
+        right_gene_fraction=_ratio(right, spotted.height), wrong_gene_rate=_ratio(wrong, spotted.height),
+        nuclei_count_error=_ratio(table.height - truth.height, truth.height),
+        mean_abs_site_count_error=float(np.mean(count_errors)) if count_errors else None, **rest,
+    )  # fmt: skip
+
+
 def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -> Score:
     """Score a stitched screen's per-cell table (well coordinates) against well truth.
 
@@ -292,15 +309,8 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
         and truth.height
         else None
     )
-    return Score(
-        radius=radius, truth_cells=truth.height, table_cells=table.height, matched=pairs.height,
-        truth_unmatched=truth.height - pairs.height, table_unmatched=table.height - pairs.height,
-        truth_with_spots=spotted.height, right_gene=right, wrong_gene=wrong,
-        right_gene_fraction=_ratio(right, spotted.height), wrong_gene_rate=_ratio(wrong, spotted.height),
-        nuclei_count_error=_ratio(table.height - truth.height, truth.height),
-        mean_abs_site_count_error=float(np.mean(errors)) if errors else None, sites=wells,
-        duplicated_truth_cells=twice, split_truth_cells=split, nucleus_area_ratio=ratio,
-    )  # fmt: skip
+    return _score(radius, truth, table, pairs, spotted, right, wrong, errors, sites=wells,
+                  duplicated_truth_cells=twice, split_truth_cells=split, nucleus_area_ratio=ratio)  # fmt: skip
 
 
 def score_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -> Score:
@@ -335,15 +345,7 @@ def score_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -
         for row in counts.iter_rows(named=True)
     ]
     site_errors = [abs(s.relative_error) for s in sites if s.relative_error is not None]
-    return Score(
-        radius=radius, truth_cells=truth.height, table_cells=table.height, matched=pairs.height,
-        truth_unmatched=truth.height - pairs.height, table_unmatched=table.height - pairs.height,
-        truth_with_spots=spotted.height, right_gene=right, wrong_gene=wrong,
-        right_gene_fraction=_ratio(right, spotted.height), wrong_gene_rate=_ratio(wrong, spotted.height),
-        nuclei_count_error=_ratio(table.height - truth.height, truth.height),
-        mean_abs_site_count_error=float(np.mean(site_errors)) if site_errors else None,
-        sites=sites,
-    )  # fmt: skip
+    return _score(radius, truth, table, pairs, spotted, right, wrong, site_errors, sites=sites)
 
 
 def score_tables(truth: Path, cells: Path, radius: float = 8.0) -> Score:
