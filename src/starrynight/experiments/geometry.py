@@ -67,6 +67,7 @@ class ArmGeometry(_Strict):
 
     @property
     def layout_kind(self) -> str:
+        """`square` or `round` from the per-row site counts; `unknown` without a layout."""
         if self.rows is None:
             return "unknown"
         return "square" if len(set(self.rows)) == 1 else "round"
@@ -79,6 +80,8 @@ class ArmGeometry(_Strict):
             parts.append(f"{self.pixel_size_um:g} µm/px")
         if self.image_shape is not None:
             parts.append(f"{self.image_shape[1]}x{self.image_shape[0]} px")
+        if self.rows is not None:
+            parts.append(f"{self.layout_kind} {self.order} layout")
         return ", ".join(parts)
 
 

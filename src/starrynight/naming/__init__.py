@@ -7,12 +7,7 @@ Per-step names are grouped by step and unit of work.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import polars as pl
 
 UNIT_SEPARATOR = "__"
 
@@ -98,11 +93,6 @@ def unit_manifest(unit_folder: Path) -> Path:
     return unit_folder / "manifest.parquet"
 
 
-def unit_dir_expr(outputs_root: Path, unit: pl.Expr) -> pl.Expr:
-    """`unit_dir` for every row of a table (vectorised, for LoadData)."""
-    import polars as pl
-
-    return pl.concat_str([pl.lit(str(outputs_root)), unit], separator=os.sep)
 
 
 def unit_id(*parts: object) -> str:

@@ -59,8 +59,6 @@ def cell_labels_pattern() -> str:
     return cell_labels_stem(r"\g<Plate>", r"\g<Well>", r"\g<Site>")
 
 
-def cell_labels_glob() -> str:
-    return cell_labels_file("*", "*", "*")
 
 
 def unit_cells_file() -> str:

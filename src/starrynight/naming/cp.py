@@ -65,15 +65,8 @@ def corrected_image_pattern(channel: str) -> str:
     return _fill(_CORRECTED, {**_TAGS, "channel": channel})
 
 
-def corrected_image_glob(channel: str) -> str:
-    """Every site's corrected image of `channel` in a unit's output folder."""
-    return _fill(_CORRECTED, {"plate": "*", "well": "*", "site": "*", "channel": channel}) + f".{_TIFF}"
 
 
-def corrected_image_expr(plate: pl.Expr, well: pl.Expr, site: pl.Expr, channel: str) -> pl.Expr:
-    """`corrected_image` for every row of a table (vectorised, for LoadData)."""
-    values = {"plate": plate, "well": well, "site": site, "channel": channel}
-    return _expr(_CORRECTED + "." + _TIFF, values)
 
 
 def overlay_image(plate: str, well: str, site: int) -> str:

@@ -97,9 +97,6 @@ def aligned_image_pattern(cycle: int, channel: str) -> str:
     return aligned_image_stem(r"\g<Plate>", r"\g<Well>", r"\g<Site>", cycle, channel)
 
 
-def aligned_image_glob(cycle: int, channel: str) -> str:
-    """Glob matching every aligned image of a cycle and channel in a unit folder."""
-    return aligned_image_file("*", "*", "*", cycle, channel)
 
 
 def aligned_image(cycle: int, channel: str) -> str:
