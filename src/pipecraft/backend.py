@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipecraft.compile import (
     DONE_DIR,
@@ -45,6 +45,7 @@ from pipecraft.compile import (
 )
 from pipecraft.errors import PipecraftError, RunFailedError, RunInterruptedError, RunLockedError
 from pipecraft.graph import Pipeline
+from pipecraft.profile import profile_file, read_profile, resource_settings
 from pipecraft.provenance import UP_TO_DATE, invalidate
 
 LOCK = ".pipecraft/run.lock"
@@ -78,7 +79,23 @@ class SnakemakeBackendConfig(BaseModel):
     otlp_endpoint: str | None = None
     max_jobs_per_fanout: int = Field(5_000, ge=1,
                                      description="larger fan-outs are packed into batches")
+    units_per_job: int = Field(
+        1, ge=1, description="fan-out units bundled into one Snakemake job (one cluster "
+        "submission), run one after another; a node's own batch_size wins")
+    profile: Path | None = Field(
+        None, description="a Snakemake profile folder (config.yaml inside), passed as --profile; "
+        "a setting given here explicitly wins over the profile's, a default yields to it")
     latency_wait: int = Field(5, ge=0)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: Path | None) -> Path | None:
+        """An absolute folder holding a profile file: Snakemake runs in another directory."""
+        if value is None:
+            return None
+        settings = read_profile(value)  # a profile Snakemake cannot read fails here, not mid-run
+        resource_settings(settings.get("default-resources", {}), str(profile_file(value)))
+        return profile_file(value).parent.resolve()
 
 
 class FailedJob(NamedTuple):
@@ -117,7 +134,8 @@ class SnakemakeBackend:
         return config or self.config
 
     def _plan(self, pipeline: Pipeline, cfg: SnakemakeBackendConfig, wd: Path) -> Plan:
-        return plan(pipeline, wd, cfg.container_runtime, cfg.max_jobs_per_fanout)
+        return plan(pipeline, wd, cfg.container_runtime, cfg.max_jobs_per_fanout,
+                    cfg.units_per_job)
 
     def compile(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
                 working_dir: str | Path | None = None) -> Path:
@@ -128,31 +146,55 @@ class SnakemakeBackend:
             return write_workflow(p, wd, cfg.container_runtime)
 
     def snakemake_args(self, cfg: SnakemakeBackendConfig, n_jobs: int) -> list[str]:
-        """The Snakemake command line pipecraft uses (after `python -m snakemake`)."""
-        scheduler = cfg.scheduler
-        if scheduler == "auto":
-            scheduler = "greedy" if n_jobs > cfg.greedy_above_jobs else "ilp"
+        """The Snakemake command line pipecraft uses (after `python -m snakemake`).
+
+        With a profile, Snakemake takes each setting from the command line first, then from
+        the profile. So a setting the config was given explicitly is passed and wins; one
+        left at its default is not passed when the profile makes it, and the profile's
+        applies. default_resources are merged name by name, the config's winning.
+        """
+        profile = read_profile(cfg.profile) if cfg.profile else {}
+        given = cfg.model_fields_set
+
+        def ours(field: str, *keys: str) -> bool:
+            return field in given or not any(k in profile for k in keys)
+
         # A job's freshness is its provenance record's (see pipecraft.provenance); Snakemake
         # orders jobs and re-runs those whose stamp is missing or older than an input stamp.
-        args = ["--snakefile", "Snakefile", "--cores", str(cfg.cores), "--rerun-incomplete",
-                "--rerun-triggers", "mtime",
-                "--nocolor", "--scheduler", scheduler, "--latency-wait", str(cfg.latency_wait)]
-        if cfg.keep_going:
+        args = ["--snakefile", "Snakefile", "--rerun-incomplete", "--rerun-triggers", "mtime",
+                "--nocolor"]
+        if cfg.profile:
+            args += ["--profile", str(cfg.profile)]
+        if ours("cores", "cores"):
+            args += ["--cores", str(cfg.cores)]
+        if ours("scheduler", "scheduler"):
+            scheduler = cfg.scheduler
+            if scheduler == "auto":
+                scheduler = "greedy" if n_jobs > cfg.greedy_above_jobs else "ilp"
+            args += ["--scheduler", scheduler]
+        if ours("latency_wait", "latency-wait", "output-wait"):
+            args += ["--latency-wait", str(cfg.latency_wait)]
+        if cfg.keep_going and ours("keep_going", "keep-going"):
             args.append("--keep-going")
-        if cfg.retries:
+        if (cfg.retries or "retries" in given) and ours("retries", "retries", "restart-times"):
             args += ["--retries", str(cfg.retries)]
         if cfg.print_exec:
             args.append("--printshellcmds")
         if cfg.container_runtime == "apptainer":
             args += ["--software-deployment-method", "apptainer"]
-        if cfg.executor != "local":
-            args += ["--executor", cfg.executor, "--jobs", str(cfg.cores)]
+        executor = effective_executor(cfg)
+        if executor != "local":
+            if ours("executor", "executor"):
+                args += ["--executor", executor]
+            if ours("cores", "jobs"):
+                args += ["--jobs", str(cfg.cores)]
             for key, value in cfg.executor_settings.items():
-                flag = f"--{cfg.executor}-{key.replace('_', '-')}"
+                flag = f"--{executor}-{key.replace('_', '-')}"
                 args += [flag] if value is True else [flag, str(value)]
         if cfg.default_resources:
-            args += ["--default-resources",
-                     *[f"{k}={v}" for k, v in cfg.default_resources.items()]]
+            resources = {**resource_settings(profile.get("default-resources", {}), str(cfg.profile)),
+                         **{k: str(v) for k, v in cfg.default_resources.items()}}  # fmt: skip
+            args += ["--default-resources", *[f"{k}={v}" for k, v in resources.items()]]
         return args + list(cfg.extra_args)
 
     def dry_run(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
@@ -692,7 +734,15 @@ def build_summary(h: RunHandle) -> dict:
         counts[j["status"]] = counts.get(j["status"], 0) + 1
     return {"working_dir": str(wd), "status": h.status, "started": h._started,
             "ended": time.time(), "run_log": str(h.run_log), "counts": counts,
-            "executor": h._cfg.executor, "versions": software_versions(h._cfg), "jobs": jobs}  # fmt: skip
+            "executor": effective_executor(h._cfg), "versions": software_versions(h._cfg), "jobs": jobs}  # fmt: skip
+
+
+def effective_executor(cfg: SnakemakeBackendConfig) -> str:
+    """The executor Snakemake runs with: the config's, unless it was left at its default and
+    the profile names one."""
+    if cfg.profile is None or "executor" in cfg.model_fields_set:
+        return cfg.executor
+    return str(read_profile(cfg.profile).get("executor", cfg.executor))
 
 
 def software_versions(cfg: SnakemakeBackendConfig) -> dict[str, str]:
@@ -700,8 +750,9 @@ def software_versions(cfg: SnakemakeBackendConfig) -> dict[str, str]:
     from importlib import metadata
 
     names = ["snakemake"]
-    if cfg.executor != "local":
-        names.append(f"snakemake-executor-plugin-{cfg.executor}")
+    executor = effective_executor(cfg)
+    if executor != "local":
+        names.append(f"snakemake-executor-plugin-{executor}")
     found = {}
     for name in names:
         try:

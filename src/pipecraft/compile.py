@@ -2,8 +2,11 @@
 
 One rule per node. A fan-out is one wildcard rule (`{unit}`) whose per-unit inputs and
 precomputed, shell-quoted command come from a JSON job table next to the Snakefile, so
-planning stays linear in the number of units. Very large fan-outs are packed into batches
-(several units per Snakemake job) to keep Snakemake's per-job planning cost bounded.
+planning stays linear in the number of units. Fan-outs can be packed into batches (several
+units per Snakemake job, run one after another): very large ones always are, to keep
+Snakemake's per-job planning cost bounded, and all are with `units_per_job`, so that a
+cluster gets one submission per batch. A batch asks for one unit's cores and memory and the
+sum of its units' runtimes.
 Every node also gets a tiny `<name>__done` rule touching `.pipecraft/done/<name>`.
 
 Ordering a `Seq` A -> B is per unit of B: a unit that reads outputs of A waits for exactly
@@ -300,14 +303,26 @@ def provenance_specs(name: str) -> str:
 
 
 def plan(pipeline: Pipeline, working_dir: Path, container_runtime: str = "none",
-         max_jobs_per_fanout: int = 5_000) -> Plan:
+         max_jobs_per_fanout: int = 5_000, units_per_job: int = 1) -> Plan:
     """Check the graph and compute every job; raises GraphError naming the fault."""
     with _no_gc():
-        return _plan(pipeline, working_dir, container_runtime, max_jobs_per_fanout)
+        return _plan(pipeline, working_dir, container_runtime, max_jobs_per_fanout,
+                     units_per_job)
+
+
+def batch_size(node: FanOut, max_jobs_per_fanout: int, units_per_job: int) -> int:
+    """Units per Snakemake job of a fan-out: its own batch_size if set, else units_per_job,
+    raised so that no fan-out has more than max_jobs_per_fanout jobs; never more than it has
+    units (1 means not batched)."""
+    if node.batch_size:
+        return node.batch_size
+    n_units = len(node.units)
+    bounded = -(-n_units // max_jobs_per_fanout) if n_units > max_jobs_per_fanout else 1
+    return max(1, min(max(units_per_job, bounded), n_units))
 
 
 def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
-          max_jobs_per_fanout: int) -> Plan:
+          max_jobs_per_fanout: int, units_per_job: int) -> Plan:
     nodes, comp_edges = flatten(pipeline)
     producers: dict[str, tuple[str, str | None]] = {}
     dir_outputs: dict[str, str] = {}  # normalised path -> path as the producer wrote it
@@ -347,11 +362,11 @@ def _plan(pipeline: Pipeline, working_dir: Path, container_runtime: str,
             jobs.append(job)
         else:
             n_units = len(node.units)
-            rp.batch_size = node.batch_size or (
-                -(-n_units // max_jobs_per_fanout) if n_units > max_jobs_per_fanout else 1)
+            rp.batch_size = batch_size(node, max_jobs_per_fanout, units_per_job)
             if rp.batch_size > 1 and node.container and container_runtime == "apptainer":
                 raise GraphError(f"node {node.name!r}: batched fan-outs cannot use apptainer "
-                                 "containers; set batch_size=1 or raise max_jobs_per_fanout")
+                                 "containers; set units_per_job (and the node's batch_size) to "
+                                 "1, or raise max_jobs_per_fanout")
             templates = [(k, o) for k, v in node.outputs.items() for o in v]
             argv_t = _argv_template(node.argv)
             docker = bool(node.container) and container_runtime == "docker"
@@ -596,14 +611,16 @@ def _lit(s: str) -> str:
     return _escape_unprintable(json.dumps(s, ensure_ascii=False))
 
 
-def _rule_common(node: Node, log: str, bench: str) -> list[str]:
+def _rule_common(node: Node, log: str, bench: str, units: int = 1) -> list[str]:
+    """Threads, resources and retries of a rule whose jobs run `units` units in turn: one
+    unit's cores and memory, and the runtime of all of them."""
     res = node.resources
     lines = [f"    log: {_lit(log)}", f"    benchmark: {_lit(bench)}", f"    threads: {res.cores}"]
     resources = []
     if res.mem_mb:
         resources.append(f"mem_mb=_mem({res.mem_mb})")
     if res.runtime_min:
-        resources.append(f"runtime={res.runtime_min}")
+        resources.append(f"runtime={res.runtime_min * units}")
     if resources:
         lines.append(f"    resources: {', '.join(resources)}")
     if node.retries:
@@ -671,7 +688,8 @@ def _render_rule(rp: RulePlan, runtime: str) -> str:
             out += [f"        _inputs({table_var}),",
                     "    output:", f"        touch({_lit(job_stamp(name, '{unit}'))}),",
                     f"    params: cmd=_param({table_var}, 'c'), digest=_param({table_var}, 'd')"]
-            out += _rule_common(node, batch_log(name, "{unit}"), batch_benchmark(name, "{unit}"))
+            out += _rule_common(node, batch_log(name, "{unit}"), batch_benchmark(name, "{unit}"),
+                                rp.batch_size)
             done_inputs = [f"_outputs([{_lit(job_stamp(name, '{unit}'))}], {table_var})"]
         else:
             stamp = job_stamp(name, "{unit}")

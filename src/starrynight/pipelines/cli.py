@@ -12,17 +12,39 @@ def run_group() -> None:
     """Run a whole screen from one config file."""
 
 
+def _profile_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """The profile folder, absolute; a bad one is a usage error naming it."""
+    if value is None:
+        return None
+    from pipecraft.profile import read_profile
+
+    try:
+        read_profile(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+    return value.expanduser().resolve()
+
+
 @run_group.command("pcp-generic")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
               help="Screen config (YAML): data paths, experiment init config, parameters, backend.")
 @click.option("--compile-only", is_flag=True, help="Write the Snakefile and stop.")
-def pcp_generic_command(config_path: Path, compile_only: bool) -> None:
+@click.option("--profile", type=click.Path(path_type=Path), callback=_profile_folder,
+              help="A Snakemake profile folder (with config.yaml), e.g. profiles/slurm; replaces "
+                   "the config's backend.profile.")  # fmt: skip
+@click.option("--units-per-job", type=click.IntRange(min=1),
+              help="Bundle this many units of a step into one job (one cluster submission); "
+                   "replaces the config's backend.units_per_job.")  # fmt: skip
+def pcp_generic_command(config_path: Path, compile_only: bool, profile: Path | None,
+                        units_per_job: int | None) -> None:
     """Index, infer the experiment, and run the CP + SBS + analysis pipeline."""
     from starrynight.cli_errors import user_errors
     from starrynight.pipelines.screen import run_screen
 
+    backend = {"profile": profile, "units_per_job": units_per_job}
     with user_errors():
-        result = run_screen(config_path, "pcp-generic", compile_only=compile_only)
+        result = run_screen(config_path, "pcp-generic", compile_only=compile_only,
+                            backend={k: v for k, v in backend.items() if v is not None})
     if compile_only:
         click.echo(f"compiled: {result}")
     else:

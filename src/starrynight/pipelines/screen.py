@@ -17,10 +17,13 @@ parameters and backend settings. Relative paths are relative to the config file.
       cp_illum_apply: {sites_per_unit: 4}
     backend:
       cores: 2
+      profile: profiles/slurm      # a Snakemake profile folder
+      units_per_job: 8             # fan-out units per job (per cluster submission)
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,8 +85,12 @@ def _resolve(base: Path, value: str) -> str:
     return value if "://" in value or Path(value).is_absolute() else str(base / value)
 
 
-def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_only: bool = False):
-    """Index the images, infer the experiment, build the pipeline and run (or only compile) it."""
+def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_only: bool = False,
+               backend: dict[str, Any] | None = None):
+    """Index the images, infer the experiment, build the pipeline and run (or only compile) it.
+
+    `backend` settings (from the command line) replace the config's `backend:` ones.
+    """
     import pipecraft as pc
     from starrynight import naming
     from starrynight.config import DataConfig
@@ -99,7 +106,10 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
             images_path=_resolve(base, config.images_path),
             scratch_path=_resolve(base, config.scratch_path),
         )
-        backend_config = pc.SnakemakeBackendConfig(**config.backend)
+        settings = dict(config.backend)
+        if isinstance(settings.get("profile"), str):
+            settings["profile"] = _resolve(base, os.path.expanduser(settings["profile"]))
+        backend_config = pc.SnakemakeBackendConfig(**{**settings, **(backend or {})})
         backend_config = backend_config.model_copy(
             update={"software_versions": {**software_versions(), **backend_config.software_versions}}
         )
@@ -113,7 +123,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         check_locations(data_config)
     except LocationError as err:
         raise ScreenConfigError(f"{config_path}: {err}") from None
-    backend = pc.SnakemakeBackend(backend_config)
+    runner = pc.SnakemakeBackend(backend_config)
     scratch = Path(data_config.scratch_path)
 
     try:
@@ -128,7 +138,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     # compiling never needs the container runtime the run itself will use.
     index_config = backend_config.model_copy(update={"container_runtime": "none"}) if compile_only else backend_config
     try:
-        backend.run(
+        runner.run(
             index_pipeline, config=index_config, working_dir=naming.run_folder(scratch, "index")
         )
     except pc.RunInterruptedError:
@@ -154,7 +164,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     pipeline = _with_resources(pipeline, config.resources, config_path)
     working_dir = naming.run_folder(scratch, pipeline_name)
     if compile_only:
-        return backend.compile(pipeline, config=backend_config, working_dir=working_dir)
+        return runner.compile(pipeline, config=backend_config, working_dir=working_dir)
     from starrynight.qc.figures import QCParameters
     from starrynight.qc.report import build_report
 
@@ -164,7 +174,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
                      failure=failure, barcode_csv=Path(experiment.barcode_csv_path))  # fmt: skip
 
     try:
-        handle = backend.run(pipeline, config=backend_config, working_dir=working_dir)
+        handle = runner.run(pipeline, config=backend_config, working_dir=working_dir)
     except pc.RunFailedError as err:
         from starrynight.qc.gate import stop_message, stopped_gates
 
