@@ -128,3 +128,16 @@ def test_variants_without_positions_and_with_a_missing_tile(
     assert 5 not in sites and len(sites) == 15
     tiles = pl.read_parquet(missing.truth_tiles).filter(pl.col("arm") == "CP")
     assert tiles.filter(~pl.col("present"))["site"].to_list() == [5]
+    cells = pl.read_parquet(missing.truth_cells)
+    # a nucleus whole in the imaged area has its centroid there too; the missing tile and the
+    # well's outer edge cut some whose centroid was imaged
+    assert not cells.filter(pl.col("nucleus_in_cp") & ~pl.col("in_cp")).height
+    cut = cells.filter(pl.col("in_cp") & ~pl.col("nucleus_in_cp"))
+    assert 0 < cut.height < 0.15 * cells.filter(pl.col("in_cp")).height
+    gone = tiles.filter(~pl.col("present")).row(0, named=True)
+    size_um = gone["width"] * gone["pixel_size_um"]
+    around = cut.filter(
+        pl.col("y_um").is_between(gone["y_um"] - 15, gone["y_um"] + size_um + 15)
+        & pl.col("x_um").is_between(gone["x_um"] - 15, gone["x_um"] + size_um + 15)
+    )
+    assert around.height > 0

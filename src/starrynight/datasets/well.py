@@ -12,7 +12,8 @@ offset for all its tiles. Truth (under `truth/`) is in well coordinates:
 
 - `cells.parquet`: plate, well, cell_id, y_um/x_um (nucleus centroid), nucleus_area and
   cell_area (CP pixels), barcode, gene, n_spots, has_spots, in_cp (centroid inside a CP tile that
-  was written), in_sbs (inside a cycle-1 SBS tile).
+  was written), nucleus_in_cp (every nucleus pixel inside one: the nucleus is whole in the
+  imaged area, not cut by its edge or a missing tile), in_sbs (inside a cycle-1 SBS tile).
 - `spots.parquet`: plate, well, cell_id, spot_id, y_um/x_um, amplitude, barcode.
 - `tiles.parquet`: arm, cycle (null for CP), plate, well, site, present, y_um/x_um (true),
   recorded_y_um/recorded_x_um (OME stage position, null when not written), nominal_y_um/x_um
@@ -225,6 +226,14 @@ def _inside_any(yx_um: np.ndarray, tiles_um: np.ndarray, tile_um: float) -> np.n
     return ((rel >= 0) & (rel < tile_um)).all(axis=2).any(axis=1)
 
 
+def _imaged(shape: tuple[int, int], tiles_um: np.ndarray, pixel_um: float, size: int) -> np.ndarray:
+    """Canvas pixels whose centre lies inside one of the tiles (top-left corners `tiles_um`)."""
+    mask = np.zeros(shape, bool)
+    for y0, x0 in np.ceil(tiles_um / pixel_um - 0.5).astype(int):
+        mask[max(y0, 0) : max(y0 + size, 0), max(x0, 0) : max(x0 + size, 0)] = True
+    return mask
+
+
 def _cell_truth(
     w: _Well, lib: _Library, keys: dict, present: np.ndarray
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -241,6 +250,8 @@ def _cell_truth(
     ids = ids[ids > 0]
     yx_um = (np.column_stack([cy[ids], cx[ids]]) + 0.5) * cp_um
     n_spots = np.bincount(scene.spot_cell, minlength=n)
+    imaged = _imaged(labels.shape, w.cp_true[present], cp_um, p.image_size)
+    cut = np.bincount(labels[~imaged], minlength=n)  # nucleus pixels no CP tile imaged
     code = w.cell_code[ids]
     cells = pl.DataFrame(
         {
@@ -255,6 +266,7 @@ def _cell_truth(
             "n_spots": n_spots[ids].astype(np.int32),
             "has_spots": n_spots[ids] > 0,
             "in_cp": _inside_any(yx_um, w.cp_true[present], p.image_size * cp_um),
+            "nucleus_in_cp": cut[ids] == 0,
             "in_sbs": _inside_any(yx_um, w.sbs_true[0], p.image_size * p.sbs_pixel_size_um),
         },
         schema_overrides={"barcode": pl.String, "gene": pl.String},

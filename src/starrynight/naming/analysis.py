@@ -5,7 +5,8 @@ Step folders (`naming.outputs_dir(ws, ...)`), one unit folder per unit of work:
 - analysis (CellProfiler), unit = a site chunk of a well (`naming.unit_id(plate, well, chunk)`):
   `image_table_file()` (per site: metadata and the CP->SBS registration shift
   `registration_shift_feature(axis)`), `object_table_file(objects)` for Nuclei, Cells and
-  Cytoplasm, and per site the Cells label image `cell_labels_file(plate, well, site)`;
+  Cytoplasm, and per site the Cells label image `cell_labels_file(plate, well, site)` (on a
+  stitched screen also the Nuclei's, `cell_labels_file(plate, well, site, NUCLEI)`);
 - analysis_join, same units: `unit_cells_file()`, the unit's cells with features and barcodes.
 
 The run's per-cell table is `cell_table(ws)`.
@@ -45,18 +46,19 @@ def registration_shift_feature(axis: str) -> str:
     return f"Align_{axis}shift_{REGISTERED_CP_NUCLEI}"
 
 
-def cell_labels_stem(plate: str, well: str, site: int | str) -> str:
-    return f"{plate}_{well}_Site{site}_{CELLS}Labels"
+def cell_labels_stem(plate: str, well: str, site: int | str, objects: str = CELLS) -> str:
+    return f"{plate}_{well}_Site{site}_{objects}Labels"
 
 
-def cell_labels_file(plate: str, well: str, site: int | str) -> str:
-    """`<Plate>_<Well>_Site<Site>_CellsLabels.tiff`: the Cells label image (int32, pixel = ObjectNumber)."""
-    return f"{cell_labels_stem(plate, well, site)}.tiff"
+def cell_labels_file(plate: str, well: str, site: int | str, objects: str = CELLS) -> str:
+    """`<Plate>_<Well>_Site<Site>_CellsLabels.tiff`: the Cells label image (int32, pixel =
+    ObjectNumber); with `objects=NUCLEI`, the nuclei's (a stitched screen's crops)."""
+    return f"{cell_labels_stem(plate, well, site, objects)}.tiff"
 
 
-def cell_labels_pattern() -> str:
+def cell_labels_pattern(objects: str = CELLS) -> str:
     """The same name as a CellProfiler SaveImages metadata pattern (no extension)."""
-    return cell_labels_stem(r"\g<Plate>", r"\g<Well>", r"\g<Site>")
+    return cell_labels_stem(r"\g<Plate>", r"\g<Well>", r"\g<Site>", objects)
 
 
 

@@ -251,15 +251,17 @@ def _score(
 def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -> Score:
     """Score a stitched screen's per-cell table (well coordinates) against well truth.
 
-    Truth cells count when their centroid was imaged in CP (`in_cp`); the gene rates count
-    those with spots that SBS imaged too (`in_sbs`). `radius` is in CP pixels. The table's well
+    Truth cells count when their nucleus was imaged whole in CP (`nucleus_in_cp`; the pipeline
+    leaves out nuclei the imaged area's edge cuts; truth without that column: the centroid,
+    `in_cp`); the gene rates count those with spots that SBS imaged too (`in_sbs`). `radius` is in CP pixels. The table's well
     frame is moved onto the truth's by one translation per well (`frame_offset`)."""
     missing = [c for c in WELL_TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise ScoringError(f"cell table: missing column(s) {missing}")
     pixel = _table_pixel_size(table)
     every = truth.partition_by(list(WELL_KEYS), as_dict=True)  # border cells too, for `_twice`
-    truth = truth.filter(pl.col("in_cp")).with_row_index("truth_row")
+    imaged = "nucleus_in_cp" if "nucleus_in_cp" in truth.columns else "in_cp"
+    truth = truth.filter(pl.col(imaged)).with_row_index("truth_row")
     table = table.with_row_index("table_row")
     tables = table.partition_by(list(WELL_KEYS), as_dict=True)
     parts, twice, split = [], 0, 0
@@ -298,19 +300,23 @@ def score_well_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8
     wells = [SiteCount(**row, site=None, relative_error=_ratio(row["found"] - row["truth"], row["truth"]))
              for row in counts.iter_rows(named=True)]  # fmt: skip
     errors = [abs(w.relative_error) for w in wells if w.relative_error is not None]
-    area = "Nuclei_AreaShape_Area"
-    ratio = (
-        _ratio(
-            float(table.get_column(area).median()), float(truth.get_column("nucleus_area").median())
-        )
-        if area in table.columns
-        and "nucleus_area" in truth.columns
-        and table.height
-        and truth.height
-        else None
-    )
     return _score(radius, truth, table, pairs, spotted, right, wrong, errors, sites=wells,
-                  duplicated_truth_cells=twice, split_truth_cells=split, nucleus_area_ratio=ratio)  # fmt: skip
+                  duplicated_truth_cells=twice, split_truth_cells=split,
+                  nucleus_area_ratio=_area_ratio(table, truth))  # fmt: skip
+
+
+def _area_ratio(table: pl.DataFrame, truth: pl.DataFrame) -> float | None:
+    """Median segmented nucleus area over the median truth nucleus area, when both are known."""
+    area = "Nuclei_AreaShape_Area"
+    if (
+        area not in table.columns
+        or "nucleus_area" not in truth.columns
+        or not (table.height and truth.height)
+    ):
+        return None
+    return _ratio(
+        float(table.get_column(area).median()), float(truth.get_column("nucleus_area").median())
+    )
 
 
 def score_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -> Score:
@@ -345,7 +351,18 @@ def score_cells(truth: pl.DataFrame, table: pl.DataFrame, radius: float = 8.0) -
         for row in counts.iter_rows(named=True)
     ]
     site_errors = [abs(s.relative_error) for s in sites if s.relative_error is not None]
-    return _score(radius, truth, table, pairs, spotted, right, wrong, site_errors, sites=sites)
+    return _score(
+        radius,
+        truth,
+        table,
+        pairs,
+        spotted,
+        right,
+        wrong,
+        site_errors,
+        sites=sites,
+        nucleus_area_ratio=_area_ratio(table, truth),
+    )
 
 
 def score_tables(truth: Path, cells: Path, radius: float = 8.0) -> Score:

@@ -9,6 +9,10 @@ rule as the fused image), so no read votes twice.
 Crops overlap by their margins, so a cell near a core edge is segmented in two crops; it is
 kept only in the crop whose core holds its nucleus centroid (`crop.owner`'s rule), so no cell
 appears twice. Each kept cell carries its crop id and well coordinates (CP px and µm).
+
+A nucleus cut by the edge of the imaged area (the well's outer tiles, a round well's corners, a
+missing tile) is measured only in part, like an object touching an image's border; such cells
+are left out (`cut_nuclei`). The fused well is 0 in every channel where no tile imaged it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import tifffile
+from scipy import ndimage
 
 from starrynight import manifest
 from starrynight.algorithms.geometry.register import Registration
@@ -80,6 +85,76 @@ def foci_in_cp_well(
     )
 
 
+def cut_nuclei(
+    nuclei: np.ndarray, imaged: np.ndarray, well_edges: tuple[bool, bool, bool, bool]
+) -> np.ndarray:
+    """Labels of the nuclei of a crop next to (8-neighbourhood) a pixel no tile imaged, or on a
+    side of the crop where the well ends (`well_edges`: top, bottom, left, right)."""
+    near = ndimage.binary_dilation(~imaged, np.ones((3, 3), bool))
+    top, bottom, left, right = well_edges
+    near[0, :] |= top
+    near[-1, :] |= bottom
+    near[:, 0] |= left
+    near[:, -1] |= right
+    return np.unique(nuclei[near & (nuclei > 0)])
+
+
+def _imaged(planes: Sequence[Path]) -> np.ndarray:
+    """Pixels of a crop that some CP tile imaged: not 0 in every CP channel."""
+    return np.any([tifffile.imread(p) > 0 for p in planes], axis=0)
+
+
+def cut_cells(
+    unit_dir: Path, stitch_manifest: Path, sites: pl.DataFrame, crops: pl.DataFrame
+) -> pl.DataFrame:
+    """plate, well, site, cell_id of the cells whose nucleus the imaged area's edge cuts."""
+    images = manifest.select(
+        manifest.read_manifests([stitch_manifest]), stitch_names.STITCH, stitch_names.CROP_KIND
+    )
+    planes = images.filter(pl.col("cycle").is_null()).group_by("tile").agg("path")
+    planes = {r["tile"]: [Path(p) for p in r["path"]] for r in planes.iter_rows(named=True)}
+    height, width = crops.get_column("core_y1_px").max(), crops.get_column("core_x1_px").max()
+    by_tile = {r["crop"]: r for r in crops.iter_rows(named=True)}
+    parents = read_csv(
+        unit_dir / names.object_table_file(names.CELLS),
+        ["ImageNumber", "ObjectNumber", f"Parent_{names.NUCLEI}"],
+    )
+    rows = []
+    for row in sites.iter_rows(named=True):
+        crop = by_tile[row["tile"]]
+        labels_file = unit_dir / names.cell_labels_file(
+            row["plate"], row["well"], row["site"], names.NUCLEI
+        )
+        if not labels_file.is_file():
+            raise JoinError(f"{labels_file}: nucleus label image missing")
+        edges = (
+            crop["outer_y0_px"] == 0,
+            crop["outer_y1_px"] == height,
+            crop["outer_x0_px"] == 0,
+            crop["outer_x1_px"] == width,
+        )
+        cut = cut_nuclei(tifffile.imread(labels_file), _imaged(planes[row["tile"]]), edges)
+        cells = parents.filter(
+            (pl.col("ImageNumber") == row["ImageNumber"])
+            & pl.col(f"Parent_{names.NUCLEI}").is_in(cut.tolist())
+        )
+        rows.append(
+            cells.select(
+                plate=pl.lit(row["plate"]),
+                well=pl.lit(row["well"]),
+                site=pl.lit(row["site"], pl.Int64),
+                cell_id=pl.col("ObjectNumber").cast(pl.Int64),
+            )
+        )
+    return (
+        pl.concat(rows)
+        if rows
+        else pl.DataFrame(
+            schema={"plate": pl.String, "well": pl.String, "site": pl.Int64, "cell_id": pl.Int64}
+        )
+    )
+
+
 def join_tile_unit(
     unit_dir: Path, foci_tables: Sequence[Path], stitch_manifest: Path, focus_reach: float, min_match_score: float,
 ) -> pl.DataFrame:  # fmt: skip
@@ -134,8 +209,10 @@ def join_tile_unit(
         assigned.append(
             assign_site_foci(local.drop("x_well", "y_well"), labels, row["shift_x"], row["shift_y"])
         )
-    cells = cell_features(unit_dir)
     keys = [*SITE_KEYS, "cell_id"]
+    cells = cell_features(unit_dir).join(
+        cut_cells(unit_dir, stitch_manifest, sites, crops), on=keys, how="anti"
+    )
     votes = vote_barcodes(pl.concat(assigned), min_match_score)
     cells = cells.join(votes, on=keys, how="left").with_columns(pl.col("n_foci").fill_null(0))
     return owned_with_well_coordinates(cells, crops, frame)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
 from starrynight.algorithms.geometry.register import Registration, Rigid
 from starrynight.modules.analysis.join import JoinError
-from starrynight.modules.analysis.tiles import foci_in_cp_well, owned_with_well_coordinates
+from starrynight.modules.analysis.tiles import (
+    cut_nuclei,
+    foci_in_cp_well,
+    owned_with_well_coordinates,
+)
 
 FRAME = {"cp_origin_um": [100.0, 200.0], "cp_pixel_size_um": 0.5, "sbs_pixel_size_um": 1.0,
          "sbs_tile_shape": [10, 10]}  # fmt: skip
@@ -66,3 +71,16 @@ def test_a_cell_in_two_crops_is_kept_only_by_the_crop_whose_core_holds_it() -> N
         [200 + 45.5 * 0.5, 200 + 49.9 * 0.5]
     )
     assert out.get_column("site").is_null().all()
+
+
+def test_nuclei_cut_by_the_imaged_area_or_the_well_edge_are_found() -> None:
+    nuclei = np.zeros((20, 20), np.int32)
+    nuclei[2:5, 8:11] = 1  # whole, in the imaged area
+    nuclei[9:12, 3:6] = 2  # next to the hole a missing tile left
+    nuclei[0:3, 15:18] = 3  # on the crop's top side
+    nuclei[15:18, 13:16] = 4  # whole, diagonal to the hole's corner but not touching it
+    imaged = np.ones((20, 20), bool)
+    imaged[10:14, 6:12] = False
+    assert cut_nuclei(nuclei, imaged, (False, False, False, False)).tolist() == [2]
+    # the top side is where the well ends: nothing was imaged beyond it
+    assert cut_nuclei(nuclei, imaged, (True, False, False, False)).tolist() == [2, 3]
