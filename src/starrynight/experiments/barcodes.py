@@ -30,9 +30,9 @@ def check_barcode_csv(path: AnyPath) -> int:
             f"barcode CSV {path} lacks column(s) {', '.join(missing)} "
             f"(has: {', '.join(frame.columns) or 'none'})"
         )
-    if frame.height == 0:
+    rows = _numbered(frame).select("line", "sgRNA", "gene_symbol")
+    if rows.height == 0:
         raise BarcodeLibraryError(f"barcode CSV {path} has no barcodes")
-    rows = frame.with_row_index("line", offset=2).select("line", "sgRNA", "gene_symbol")
     bad = rows.filter(pl.col("sgRNA").is_null() | pl.col("sgRNA").str.contains("^[ACGT]+$").not_())
     if bad.height:
         shown = ", ".join(
@@ -56,6 +56,13 @@ def check_barcode_csv(path: AnyPath) -> int:
     return int(common)
 
 
+def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows with their line in the file; blank lines dropped, as the SBS step's reader
+    skips them."""
+    rows = frame.with_row_index("line", offset=2)
+    return rows.filter(pl.any_horizontal(pl.col(frame.columns).is_not_null()))
+
+
 def _listing(frame: pl.DataFrame, limit: int = 5) -> str:
     """`'GTCA' (KRAS, line 3)`-style list of library rows, at most `limit` of them."""
     rows = frame.head(limit).iter_rows(named=True)
@@ -72,8 +79,9 @@ def check_library_against_cycles(path: AnyPath, n_cycles: int, allow_collisions:
     then reported as ambiguous, with no gene).
     """
     source = path.open("rb") if isinstance(path, RemotePath) else path
-    rows = pl.read_csv(source, infer_schema_length=0).with_row_index("line", offset=2)
-    rows = rows.select("line", "sgRNA", pl.col("gene_symbol").str.strip_chars())
+    rows = _numbered(pl.read_csv(source, infer_schema_length=0)).select(
+        "line", "sgRNA", pl.col("gene_symbol").str.strip_chars()
+    )
     length = int(rows.get_column("sgRNA").str.len_chars()[0])
     if length < n_cycles:
         raise BarcodeLibraryError(
