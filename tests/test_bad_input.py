@@ -187,3 +187,27 @@ def test_a_truncated_image_stops_the_run_at_the_index(tiny_screen, tmp_path, tin
     # before: indexed as usable (the run's index step read no header), found by CellProfiler
     assert "1 image file(s) were not indexed" in line and last.name in line
     assert "(unusable: " in line and "truncated" in line, line
+
+
+def test_a_library_without_the_control_gene_is_refused_before_any_work(
+    tiny_screen, tmp_path, tiny_screen_config
+):
+    _, _, info = tiny_screen
+    library = tmp_path / "barcodes.csv"
+    library.write_text(info.barcode_csv.read_text().replace("nontargeting", "non-targeting"))
+    config = tiny_screen_config()
+    text = config.read_text().replace(str(info.barcode_csv), str(library))
+    config.write_text(text)
+    line = _fails(config)
+    # before: accepted; the profiles step failed after every image was processed
+    assert (
+        f"parameters.profiles.control_gene: the barcode library {library} has no guides of gene 'nontargeting'"
+        in line
+    )
+    assert "did you mean 'non-targeting'?" in line
+    renamed = tiny_screen_config(parameters={"profiles": {"control_gene": "non-targeting"}})
+    renamed.write_text(renamed.read_text().replace(str(info.barcode_csv), str(library)))
+    result = CliRunner().invoke(
+        main, ["run", "pcp-generic", "--config", str(renamed), "--compile-only"]
+    )
+    assert result.exit_code == 0, result.output

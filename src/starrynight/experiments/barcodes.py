@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import polars as pl
 
 from starrynight.config import AnyPath, RemotePath
@@ -105,3 +107,29 @@ def check_library_against_cycles(path: AnyPath, n_cycles: int, allow_collisions:
             f"cycles read, so reads cannot tell them apart: {_listing(colliding)}; fix the "
             "library, or set allow_barcode_collisions: true to report such cells as ambiguous"
         )
+
+
+def library_genes(path: AnyPath) -> set[str]:
+    """The gene symbols a (checked) library lists."""
+    source = path.open("rb") if isinstance(path, RemotePath) else path
+    frame = _numbered(pl.read_csv(source, infer_schema_length=0))
+    return set(frame.get_column("gene_symbol").drop_nulls().str.strip_chars())
+
+
+def check_control_gene(path: AnyPath, control_gene: str) -> None:
+    """Refuse a library without guides of the control gene: profiles are normalised to each
+    plate's controls, so the run would fail only after every image was processed."""
+    genes = library_genes(path)
+    if control_gene in genes:
+        return
+    by_case = {g.lower(): g for g in genes}
+    close = [
+        by_case[g]
+        for g in difflib.get_close_matches(control_gene.lower(), by_case, n=3, cutoff=0.5)
+    ]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise BarcodeLibraryError(
+        f"parameters.profiles.control_gene: the barcode library {path} has no guides of gene "
+        f"{control_gene!r} ({len(genes):,} genes{hint}); profiles are normalised to each "
+        "plate's control guides, so set parameters.profiles.control_gene to their gene_symbol"
+    )
