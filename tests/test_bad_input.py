@@ -162,11 +162,52 @@ def test_resource_overrides_name_the_node_and_the_setting(tiny_screen_config):
 
 
 def test_resource_overrides_reach_the_compiled_rules(tiny_screen_config, tmp_path):
-    config = tiny_screen_config(resources={"cp_illum_apply_invoke": {"mem_mb": 4321, "runtime_min": 7}})
-    result = CliRunner().invoke(main, ["run", "pcp-generic", "--config", str(config), "--compile-only"])
+    config = tiny_screen_config(
+        resources={"cp_illum_apply_invoke": {"mem_mb": 4321, "runtime_min": 7}}
+    )
+    result = CliRunner().invoke(
+        main, ["run", "pcp-generic", "--config", str(config), "--compile-only"]
+    )
     assert result.exit_code == 0, result.output
     snakefile = (naming.run_folder(tmp_path / "scratch", "pcp-generic") / "Snakefile").read_text()
     rule = snakefile.split("rule cp_illum_apply_invoke:")[1].split("\nrule ")[0]
     assert "mem_mb=_mem(4321)" in rule and "runtime=7" in rule
     other = snakefile.split("rule cp_illum_calc_invoke:")[1].split("\nrule ")[0]
     assert "mem_mb=_mem(2000)" in other and "runtime=120" in other  # the step's own
+
+
+def test_a_truncated_image_stops_the_run_at_the_index(tiny_screen, tmp_path, tiny_screen_config):
+    _, _, info = tiny_screen
+    images = tmp_path / "images"
+    shutil.copytree(info.images_path, images)
+    last = sorted(images.rglob("*_CP_*/*.tiff"))[-1]
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # an interrupted copy
+    line = _fails(tiny_screen_config(images_path=str(images)))
+    # before: indexed as usable (the run's index step read no header), found by CellProfiler
+    assert "1 image file(s) were not indexed" in line and last.name in line
+    assert "(unusable: " in line and "truncated" in line, line
+
+
+def test_a_library_without_the_control_gene_is_refused_before_any_work(
+    tiny_screen, tmp_path, tiny_screen_config
+):
+    _, _, info = tiny_screen
+    library = tmp_path / "barcodes.csv"
+    library.write_text(info.barcode_csv.read_text().replace("nontargeting", "non-targeting"))
+    config = tiny_screen_config()
+    text = config.read_text().replace(str(info.barcode_csv), str(library))
+    config.write_text(text)
+    line = _fails(config)
+    # before: accepted; the profiles step failed after every image was processed
+    assert (
+        f"parameters.profiles.control_gene: the barcode library {library} has no guides of gene 'nontargeting'"
+        in line
+    )
+    assert "did you mean 'non-targeting'?" in line
+    renamed = tiny_screen_config(parameters={"profiles": {"control_gene": "non-targeting"}})
+    renamed.write_text(renamed.read_text().replace(str(info.barcode_csv), str(library)))
+    result = CliRunner().invoke(
+        main, ["run", "pcp-generic", "--config", str(renamed), "--compile-only"]
+    )
+    assert result.exit_code == 0, result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import polars as pl
 
 from starrynight.config import AnyPath, RemotePath
@@ -30,9 +32,9 @@ def check_barcode_csv(path: AnyPath) -> int:
             f"barcode CSV {path} lacks column(s) {', '.join(missing)} "
             f"(has: {', '.join(frame.columns) or 'none'})"
         )
-    if frame.height == 0:
+    rows = _numbered(frame).select("line", "sgRNA", "gene_symbol")
+    if rows.height == 0:
         raise BarcodeLibraryError(f"barcode CSV {path} has no barcodes")
-    rows = frame.with_row_index("line", offset=2).select("line", "sgRNA", "gene_symbol")
     bad = rows.filter(pl.col("sgRNA").is_null() | pl.col("sgRNA").str.contains("^[ACGT]+$").not_())
     if bad.height:
         shown = ", ".join(
@@ -56,6 +58,13 @@ def check_barcode_csv(path: AnyPath) -> int:
     return int(common)
 
 
+def _numbered(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows with their line in the file; blank lines dropped, as the SBS step's reader
+    skips them."""
+    rows = frame.with_row_index("line", offset=2)
+    return rows.filter(pl.any_horizontal(pl.col(frame.columns).is_not_null()))
+
+
 def _listing(frame: pl.DataFrame, limit: int = 5) -> str:
     """`'GTCA' (KRAS, line 3)`-style list of library rows, at most `limit` of them."""
     rows = frame.head(limit).iter_rows(named=True)
@@ -72,8 +81,9 @@ def check_library_against_cycles(path: AnyPath, n_cycles: int, allow_collisions:
     then reported as ambiguous, with no gene).
     """
     source = path.open("rb") if isinstance(path, RemotePath) else path
-    rows = pl.read_csv(source, infer_schema_length=0).with_row_index("line", offset=2)
-    rows = rows.select("line", "sgRNA", pl.col("gene_symbol").str.strip_chars())
+    rows = _numbered(pl.read_csv(source, infer_schema_length=0)).select(
+        "line", "sgRNA", pl.col("gene_symbol").str.strip_chars()
+    )
     length = int(rows.get_column("sgRNA").str.len_chars()[0])
     if length < n_cycles:
         raise BarcodeLibraryError(
@@ -97,3 +107,29 @@ def check_library_against_cycles(path: AnyPath, n_cycles: int, allow_collisions:
             f"cycles read, so reads cannot tell them apart: {_listing(colliding)}; fix the "
             "library, or set allow_barcode_collisions: true to report such cells as ambiguous"
         )
+
+
+def library_genes(path: AnyPath) -> set[str]:
+    """The gene symbols a (checked) library lists."""
+    source = path.open("rb") if isinstance(path, RemotePath) else path
+    frame = _numbered(pl.read_csv(source, infer_schema_length=0))
+    return set(frame.get_column("gene_symbol").drop_nulls().str.strip_chars())
+
+
+def check_control_gene(path: AnyPath, control_gene: str) -> None:
+    """Refuse a library without guides of the control gene: profiles are normalised to each
+    plate's controls, so the run would fail only after every image was processed."""
+    genes = library_genes(path)
+    if control_gene in genes:
+        return
+    by_case = {g.lower(): g for g in genes}
+    close = [
+        by_case[g]
+        for g in difflib.get_close_matches(control_gene.lower(), by_case, n=3, cutoff=0.5)
+    ]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise BarcodeLibraryError(
+        f"parameters.profiles.control_gene: the barcode library {path} has no guides of gene "
+        f"{control_gene!r} ({len(genes):,} genes{hint}); profiles are normalised to each "
+        "plate's control guides, so set parameters.profiles.control_gene to their gene_symbol"
+    )

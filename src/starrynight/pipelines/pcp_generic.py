@@ -53,7 +53,9 @@ def _runs(modules: list[StarryNightModule]) -> pc.Seq:
     return pc.Seq([m.pipeline for m in modules if not isinstance(m, GenCPipeModule)])
 
 
-def require_same_fields(data_config: DataConfig, experiment: Experiment, stitching: bool = False) -> None:
+def require_same_fields(
+    data_config: DataConfig, experiment: Experiment, stitching: bool = False
+) -> None:
     """Arms imaging different fields need the stitch path (`stitching`); without it this
     pipeline would pair CP site k with SBS site k, so such a screen is refused."""
     from starrynight.algorithms.geometry.acquisition import GeometryError
@@ -64,8 +66,12 @@ def require_same_fields(data_config: DataConfig, experiment: Experiment, stitchi
     if stitching and stitched(experiment):
         return
     try:
-        require_site_pairing(experiment.geometry, experiment.index_path, data_config.images_path,
-                             experiment.image_overlap_percentage)
+        require_site_pairing(
+            experiment.geometry,
+            experiment.index_path,
+            data_config.images_path,
+            experiment.image_overlap_percentage,
+        )
     except GeometryError as error:
         how = ("stitching needs both arms' pixel sizes (the images' OME PhysicalSizeX, read when the "
                "experiment is made from a local images folder, or init config geometry.cp/sbs.pixel_size_um)"
@@ -120,11 +126,17 @@ def create_pcp_generic_pipeline(
     if stitched(experiment):
         stitch_mods = [StitchModule(data_config, experiment, stitch_params, upstream=planned)]
         planned["stitch"] = stitch_mods[0].uow
-    analysis_mods, _ = analysis_modules(data_config, experiment, parameters["analysis"], upstream=planned)
-    profiles = ProfilesModule(data_config, experiment, ProfilesParameters(**parameters["profiles"]))
+    analysis_mods, _ = analysis_modules(
+        data_config, experiment, parameters["analysis"], upstream=planned
+    )
+    profiles_params = ProfilesParameters(**parameters["profiles"])
+    _require_control_gene(experiment, profiles_params.control_gene)
+    profiles = ProfilesModule(data_config, experiment, profiles_params)
     hits = HitsModule(data_config, experiment, HitsParameters(**parameters["hits"]))
     qc = QCParameters(**parameters["qc"])
-    report = QCReportModule(data_config, experiment, qc).reading(cp_mods + sbs_mods + [profiles, hits])
+    report = QCReportModule(data_config, experiment, qc).reading(
+        cp_mods + sbs_mods + [profiles, hits]
+    )
     gates = [g for g in (QCGateBeforeAnalysisModule(data_config, experiment, qc),
                          QCGateBeforeProfilesModule(data_config, experiment, qc)) if g.active]  # fmt: skip
     modules = cp_mods + sbs_mods + stitch_mods + analysis_mods + [profiles, hits, *gates, report]
@@ -139,6 +151,20 @@ def create_pcp_generic_pipeline(
     return modules, pc.Seq([pc.Parallel([*cppipes, screen]), report.pipeline])
 
 
+def _require_control_gene(experiment: Experiment, control_gene: str) -> None:
+    """The library must list the control gene the profiles are normalised to."""
+    from starrynight.config import to_path
+    from starrynight.experiments.barcodes import BarcodeLibraryError, check_control_gene
+
+    library = getattr(experiment, "barcode_csv_path", None)
+    if library is None:
+        return
+    try:
+        check_control_gene(to_path(library), control_gene)
+    except BarcodeLibraryError as error:
+        raise ParameterError(str(error)) from None
+
+
 def parameter_links() -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """Every (downstream step, field) copied from an (upstream step, field): the segmentation
     check's segmentation settings, which are illumination apply's (it redraws the segmentation
@@ -146,7 +172,9 @@ def parameter_links() -> list[tuple[tuple[str, str], tuple[str, str]]]:
     earlier step published."""
     from starrynight.modules.cp_illum_apply.step import SegmentationParameters
 
-    return [(("cp_segcheck", f), ("cp_illum_apply", f)) for f in SegmentationParameters.model_fields]
+    return [
+        (("cp_segcheck", f), ("cp_illum_apply", f)) for f in SegmentationParameters.model_fields
+    ]
 
 
 def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +193,10 @@ def couple_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         given = parameters.get(step) or {}
         return dict(given) if isinstance(given, dict) else given.model_dump(exclude_unset=True)
 
-    out = {step: as_dict(step) for step in {*parameters, *CP_ARM, *SBS_ARM, "stitch", "analysis", *AFTER_ANALYSIS}}
+    out = {
+        step: as_dict(step)
+        for step in {*parameters, *CP_ARM, *SBS_ARM, "stitch", "analysis", *AFTER_ANALYSIS}
+    }
     for (down, down_field), (up, up_field) in parameter_links():
         up_model = get_module(f"{up}_loaddata").Parameters
         value = out[up].get(up_field, up_model.model_fields[up_field].default)
@@ -209,9 +240,7 @@ def check_step_parameters(step: str, given: Any) -> None:
     if step not in steps:
         close = difflib.get_close_matches(str(step), steps, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ParameterError(
-            f"parameters.{step}: no such step (steps: {', '.join(steps)}){hint}"
-        )
+        raise ParameterError(f"parameters.{step}: no such step (steps: {', '.join(steps)}){hint}")
     model = _parameters_model(step)
     if isinstance(given, BaseModel) or given is None:
         return

@@ -127,7 +127,10 @@ def test_index_as_parquet_or_csv_gives_the_same_experiment(tmp_path: Path) -> No
         )
         for arm in ("cp", "sbs"):
             ours, theirs = getattr(exp.geometry, arm), getattr(from_yaml.geometry, arm)
-            assert (ours.magnification, ours.sites_per_well) == (theirs.magnification, theirs.sites_per_well)
+            assert (ours.magnification, ours.sites_per_well) == (
+                theirs.magnification,
+                theirs.sites_per_well,
+            )
 
 
 def test_json_round_trip_and_moved_workspace(tmp_path: Path) -> None:
@@ -275,7 +278,10 @@ def test_an_arm_imaged_at_two_magnifications_is_named(tmp_path: Path) -> None:
     keys = screen_keys(PLATES)
     stray = next(k for k in keys if "_CP_" in k).replace("20X_CP_", "10X_CP_")
     message = error_of(tmp_path, [*keys, stray])
-    assert "CP images were taken at 2 magnifications (10X: 1 file(s), e.g. Plate10/A1 site 0; 20X: " in message
+    assert (
+        "CP images were taken at 2 magnifications (10X: 1 file(s), e.g. Plate10/A1 site 0; 20X: "
+        in message
+    )
 
 
 def test_well_in_one_arm_only(tmp_path: Path) -> None:
@@ -368,8 +374,13 @@ def test_barcodes_equal_in_the_cycles_read_are_refused_unless_allowed(tmp_path: 
     assert "GTCA (KRAS, line 2), GTCT (TP53, line 3)" in message
     assert "MYC" not in message  # one gene under two barcodes is no collision
     keys = screen_keys({"P1": ["A1"]}, cycles=(1, 2, 3))
-    config = init(tmp_path, barcode_csv_path=_library(tmp_path, rows), allow_barcode_collisions=True)
-    assert PCPGenericExperiment.from_index(index_for(tmp_path / "ok", keys), config).barcode_length == 4
+    config = init(
+        tmp_path, barcode_csv_path=_library(tmp_path, rows), allow_barcode_collisions=True
+    )
+    assert (
+        PCPGenericExperiment.from_index(index_for(tmp_path / "ok", keys), config).barcode_length
+        == 4
+    )
 
 
 def test_barcodes_shorter_than_the_cycles_are_refused_at_experiment_time(tmp_path: Path) -> None:
@@ -395,7 +406,9 @@ def test_overlap_given_as_a_boolean_is_refused(tmp_path: Path, value: bool) -> N
 def test_channel_names_equal_once_made_safe_are_refused(tmp_path: Path, second: str) -> None:
     keys = screen_keys({"P1": ["A1"]}, cp_channels=("DAPI", "Cell-Mask", "MitoTracker", second))
     with pytest.raises(ExperimentError) as caught:
-        PCPGenericExperiment.from_index(index_for(tmp_path, keys), init(tmp_path, cell_channel="Cell-Mask"))
+        PCPGenericExperiment.from_index(
+            index_for(tmp_path, keys), init(tmp_path, cell_channel="Cell-Mask")
+        )
     assert f"CP channels 'Cell-Mask' and '{second}' both become" in str(caught.value)
 
 
@@ -415,7 +428,27 @@ def test_a_base_on_the_nuclear_channel_is_refused(tmp_path: Path) -> None:
 def test_non_ascii_channel_names_are_refused_with_the_fix(tmp_path: Path) -> None:
     keys = screen_keys({"P1": ["A1"]}, cp_channels=("DAPI", "CellMask", "Mitö"))
     with pytest.raises(ExperimentError, match="channel 'Mitö' has non-ASCII letters") as caught:
-        PCPGenericExperiment.from_index(index_for(tmp_path, keys), init(tmp_path, mito_channel="Mitö"))
+        PCPGenericExperiment.from_index(
+            index_for(tmp_path, keys), init(tmp_path, mito_channel="Mitö")
+        )
     assert "channel_map" in str(caught.value)
     config = init(tmp_path, mito_channel="Mito", channel_map={"Mitö": "Mito"})
-    assert PCPGenericExperiment.from_index(index_for(tmp_path / "ok", keys), config).cp.channels[2] == "Mito"
+    assert (
+        PCPGenericExperiment.from_index(index_for(tmp_path / "ok", keys), config).cp.channels[2]
+        == "Mito"
+    )
+
+
+def test_blank_lines_in_the_library_are_skipped_and_lines_still_named(tmp_path: Path) -> None:
+    # the SBS step's reader skips blank lines: so does the check (before: "line 3: None")
+    keys = screen_keys({"P1": ["A1"]}, cycles=(1, 2, 3))
+    csv = tmp_path / "lib" / "blank.csv"
+    csv.parent.mkdir(parents=True)
+    csv.write_text("sgRNA,gene_symbol\r\nACGT,G1\r\n\r\nTTGA,G2\r\n\r\n")
+    experiment = PCPGenericExperiment.from_index(
+        index_for(tmp_path, keys), init(tmp_path, barcode_csv_path=str(csv))
+    )
+    assert experiment.barcode_length == 4
+    csv.write_text("sgRNA,gene_symbol\nACGT,G1\n\nACGA,G2\n\nACGC,G1\n")
+    message = _bad(tmp_path / "again", barcode_csv_path=str(csv))
+    assert "ACGT (G1, line 2), ACGA (G2, line 4), ACGC (G1, line 6)" in message

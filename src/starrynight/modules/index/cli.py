@@ -18,6 +18,12 @@ def index_group() -> None:
     default=None,
     help="Images root: the inventory is refreshed first. Without it the existing inventory is used.",
 )
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="With --images: use the existing inventory (an inventory step just wrote it); the "
+    "image headers under --images are still checked.",
+)
 @click.option("--preset", default="default", show_default=True, help="Parser preset name.")
 @click.option(
     "--pattern",
@@ -25,7 +31,9 @@ def index_group() -> None:
     multiple=True,
     help="Regex with named groups matched against each relative path (repeatable; replaces --preset).",
 )
-def gen_command(workspace: str, images: str | None, preset: str, patterns: tuple[str, ...]) -> None:
+def gen_command(
+    workspace: str, images: str | None, no_refresh: bool, preset: str, patterns: tuple[str, ...]
+) -> None:
     """Write the index, the unparsed table and <workspace>/index.yaml, then print a summary."""
     from starrynight.index_table import IndexBuildError, read_manifest
     from starrynight.modules.index.index import build_index
@@ -35,7 +43,7 @@ def gen_command(workspace: str, images: str | None, preset: str, patterns: tuple
     try:
         manifest_path = build_index(
             workspace, images, preset=preset, patterns=list(patterns) or None,
-            progress=stderr_progress,
+            progress=stderr_progress, refresh_inventory=not no_refresh,
         )  # fmt: skip
     except (IndexBuildError, InventoryError, ParserError, ValueError) as error:
         raise click.ClickException(str(error)) from error

@@ -75,17 +75,20 @@ def build_index(
     preset: str = "default",
     patterns: list[str] | None = None,
     progress: Progress | None = None,
+    refresh_inventory: bool = True,
 ) -> AnyPath:
     """Parse the inventory into index + unparsed tables and write index.yaml; returns its path.
 
     With `images_path` the inventory is refreshed first (cheap when the tree is unchanged), so
     the index is never older than the images even when the index step runs before the
     inventory step, as in the seed notebook. Without it, the existing inventory is used.
+    `refresh_inventory=False` uses the existing inventory (an inventory step just wrote it)
+    but still reads the image headers under `images_path`, so unusable files are flagged.
     """
     workspace = to_path(workspace_path)
     parser = get_parser(preset, patterns)
     inventory_path = naming.inventory_table(workspace)
-    if images_path is not None:
+    if images_path is not None and refresh_inventory:
         build_inventory(images_path, workspace, progress=progress)
     elif not inventory_path.exists():
         raise IndexBuildError(

@@ -87,7 +87,8 @@ class GenIndexModule(StarryNightModule):
         )
 
     def after_inventory(self, inventory: StarryNightModule) -> GenIndexModule:
-        """Read the inventory that `inventory` (a GenInvModule) writes, not the images root."""
+        """Read the inventory that `inventory` (a GenInvModule) writes instead of listing the
+        images root again; the image headers are still read there (unusable files)."""
         self.spec.inputs = {"inventory": inventory.spec.outputs["inventory"]}
         self.spec.outputs.pop("inventory", None)
         return self
@@ -95,7 +96,8 @@ class GenIndexModule(StarryNightModule):
     def build_pipeline(self) -> pc.Command:
         import pipecraft as pc
 
-        images = self.spec.inputs.get("images")
+        listed = "inventory" in self.spec.inputs
+        images = self.data_config.images_path if listed else self.spec.inputs.get("images")
         return pc.Command(
             name="gen_index",
             argv=[
@@ -105,6 +107,7 @@ class GenIndexModule(StarryNightModule):
                 "--workspace",
                 str(self.workspace),
                 *(["--images", str(images)] if images is not None else []),
+                *(["--no-refresh"] if listed else []),
                 "--preset",
                 self.parameters.preset,
                 *(arg for pattern in self.parameters.patterns for arg in ("--pattern", pattern)),
@@ -112,4 +115,5 @@ class GenIndexModule(StarryNightModule):
             inputs={key: [str(path)] for key, path in self.spec.inputs.items()},
             outputs={key: [path] for key, path in self.spec.outputs.items()},
             container=self.container_image,
+            reads=[str(images)] if listed and isinstance(images, Path) else [],
         )

@@ -65,7 +65,7 @@ def write_files(root: Path, keys: list[str]) -> None:
 
 def write_barcodes(path: Path, rows: list[tuple[str, str]] | None = None) -> Path:
     rows = (
-        rows if rows is not None else [("ACGTAC", "GENE1"), ("TTGACA", "GENE2"), ("GGCATT", "NT")]
+        rows if rows is not None else [("ACGTAC", "GENE1"), ("TTGACA", "GENE2"), ("GGCATT", "nontargeting")]
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("sgRNA,gene_symbol\n" + "".join(f"{b},{g}\n" for b, g in rows))
