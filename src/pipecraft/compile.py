@@ -41,6 +41,7 @@ from pathlib import Path
 
 from pipecraft.errors import GraphError
 from pipecraft.graph import Command, FanOut, Node, Pipeline, flatten
+from pipecraft.provenance import record_path
 
 SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+:,./-]+$")
 TOKEN = re.compile(r"\{(unit|input\.(\w+)|output\.(\w+)|param\.(\w+))\}")
@@ -628,6 +629,36 @@ def _rule_common(node: Node, log: str, bench: str, units: int = 1) -> list[str]:
     return lines
 
 
+#: environment variable naming the failed run's Snakemake log, for `Command(on_failure=True)`
+FAILED_RUN_LOG = "PIPECRAFT_FAILED_RUN_LOG"
+
+ON_FAILURE = '''
+# ---- commands that also run when the run fails (Command(on_failure=True)), once every job
+# that could run has ended; each finds the Snakemake log in ${env}, its output in its log.
+# Its provenance record goes first: what it writes then is not the in-turn result, so the
+# next run runs it again. Entries: (command, log, provenance record or None).
+_ON_FAILURE = [
+{commands}
+]
+
+onerror:
+    import subprocess
+    _log = log[0] if isinstance(log, (list, tuple)) else log
+    for _cmd, _job_log, _record in _ON_FAILURE:
+        if _record and os.path.exists(_record):
+            os.unlink(_record)
+        os.makedirs(os.path.dirname(_job_log), exist_ok=True)
+        with open(_job_log, "wb") as _out:
+            subprocess.run(["bash", "-c", _cmd], stdout=_out, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, env={{**os.environ, {env!r}: os.path.abspath(str(_log))}})
+'''
+
+
+def on_failure_log(rule: str) -> str:
+    """The log of an on-failure command's run after a failed run."""
+    return f"logs/{rule}/on_failure.log"
+
+
 def render(plan_: Plan, working_dir: Path, container_runtime: str = "none") -> str:
     """The Snakefile text for a plan (job tables are written separately)."""
     parts = [HEADER.format(
@@ -637,6 +668,15 @@ def render(plan_: Plan, working_dir: Path, container_runtime: str = "none") -> s
                              for rp in plan_.rules))]
     for rp in plan_.rules:
         parts.append(_render_rule(rp, container_runtime))
+    failing = {rp.node.name for rp in plan_.rules if isinstance(rp.node, Command) and rp.node.on_failure}
+    finally_ = [j for j in plan_.jobs if j.rule in failing]
+    if finally_:
+        commands = "\n".join(
+            f"    ({_lit(j.command)}, {_lit(on_failure_log(j.rule))}, "
+            f"{_lit(record_path(j.abs_outputs[0])) if j.abs_outputs else None}),"
+            for j in finally_
+        )
+        parts.append(ON_FAILURE.format(commands=commands, env=FAILED_RUN_LOG))
     return "\n".join(parts)
 
 

@@ -137,10 +137,16 @@ class _Node(BaseModel):
 
 
 class Command(_Node):
-    """One command run once, with named inputs and outputs."""
+    """One command run once, with named inputs and outputs.
+
+    With `on_failure`, the command also runs when the run fails, once every job that could
+    run has ended (a report of what happened, whichever way the run was started); it then
+    finds the failed run's Snakemake log in `$PIPECRAFT_FAILED_RUN_LOG`.
+    """
 
     inputs: dict[str, list[str]] = Field(default_factory=dict)
     outputs: dict[str, list[Output]] = Field(default_factory=dict)
+    on_failure: bool = False
 
     @field_validator("inputs", mode="before")
     @classmethod

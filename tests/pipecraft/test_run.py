@@ -731,3 +731,42 @@ def test_a_job_that_succeeds_on_its_retry_makes_a_successful_run(tmp_path):
     handle = pc.SnakemakeBackend(config).run(flaky, working_dir=tmp_path / "wd")
     assert handle.status == "succeeded" and handle.failed_jobs() == []
     assert (tmp_path / "out").read_text() == "ok"
+
+
+def test_an_on_failure_command_also_runs_after_a_failed_run_and_sees_what_failed(backend, tmp_path):
+    """A report at the end of a Seq runs in its turn on success, and once more when the run
+    fails, whoever started the run, with the failed jobs readable from the Snakemake log."""
+    work = pc.FanOut(
+        name="work",
+        argv=[PY, "-c", "import sys; open(sys.argv[2], 'w').write('ok'); sys.exit(sys.argv[1] == 'bad')",
+              "{param.which}", "{output.o}"],
+        units=[pc.Unit(id=u, params={"which": u}) for u in ("u1", "bad")],
+        outputs={"o": pc.file(str(tmp_path / "out" / "{unit}.txt"))},
+    )  # fmt: skip
+    report_code = (
+        "import sys\n"
+        "from pipecraft.failure import failed_jobs_in_log, failed_run_log\n"
+        "log = failed_run_log()\n"
+        "jobs = failed_jobs_in_log(log.read_text()) if log else []\n"
+        "open(sys.argv[1], 'w').write(repr(jobs) if log else 'success')\n"
+    )
+    report_file = tmp_path / "report.txt"
+    report = pc.Command(name="report", argv=[PY, "-c", report_code, str(report_file)],
+                        inputs={"work": [str(tmp_path / "out" / "u1.txt")]},
+                        outputs={"report": [str(report_file)]}, on_failure=True)  # fmt: skip
+    wd = tmp_path / "wd"
+    with pytest.raises(pc.RunFailedError):
+        backend.run(pc.Seq([work, report]), working_dir=wd)
+    assert report_file.read_text() == "[('work', 'bad', 'logs/work/bad.log')]"
+    assert (wd / "logs" / "report" / "on_failure.log").exists()
+
+    ok = work.model_copy(
+        update={"units": [pc.Unit(id=u, params={"which": u}) for u in ("u1", "u2")]}
+    )
+    assert backend.run(pc.Seq([ok, report]), working_dir=tmp_path / "wd2").status == "succeeded"
+    assert report_file.read_text() == "success"  # a successful run runs it once, in its turn
+
+
+def test_a_pipeline_without_on_failure_commands_has_no_failure_handler(backend, tmp_path):
+    plain = pc.Command(name="plain", argv=[PY, "-c", "pass"])
+    assert "onerror" not in (backend.compile(plain, working_dir=tmp_path)).read_text()

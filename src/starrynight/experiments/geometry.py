@@ -10,7 +10,6 @@ refuses it with the numbers of both arms.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +17,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight.algorithms.geometry.acquisition import GeometryError, infer_rows
-from starrynight.algorithms.geometry.ome import OmeGeometry, read_ome_geometry
+from starrynight.algorithms.geometry.ome import OmeGeometry, read_ome_geometry_at
 from starrynight.config import AnyPath, to_path
 
 Pairing = Literal["same-field", "stitch"]
@@ -122,13 +121,8 @@ def _read_samples(
     the empty files of a scale test), so the arm falls back to what the index says."""
     out = {}
     for site, key in keys:
-        path = images_root / key
         try:
-            if isinstance(path, os.PathLike):
-                out[site] = read_ome_geometry(os.fspath(path))
-            else:
-                with path.open("rb") as handle:
-                    out[site] = read_ome_geometry(handle)
+            out[site] = read_ome_geometry_at(images_root / key)
         except (ValueError, OSError):
             return None
     return out

@@ -178,7 +178,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     except pc.RunFailedError as err:
         from starrynight.qc.gate import stop_message, stopped_gates
 
-        reasons = [stop_message(v) for v in stopped_gates(Path(data_config.workspace_path))]
+        qc = QCParameters(**config.parameters.get("qc", {}))
+        reasons = [stop_message(v) for v in stopped_gates(Path(data_config.workspace_path), qc)]
         message = "\n".join([*reasons, str(err)])
         report(err.handle.summary_path, message)  # a failed run gets its report too
         raise type(err)(message, err.handle) from None  # an interrupted run stays one

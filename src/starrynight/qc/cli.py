@@ -26,15 +26,20 @@ def qc_group() -> None:
               help="The screen's barcode library, for library coverage (default: the experiment's).")
 def report_command(workspace: Path, run_summary: Path | None, out: Path | None, parameters: str,
                    screen_config: Path | None, barcode_csv: Path | None) -> None:
-    """Write one self-contained HTML report of the workspace's results."""
+    """Write one self-contained HTML report of the workspace's results. Run after a failed run
+    (the pipeline's failure handler sets $PIPECRAFT_FAILED_RUN_LOG), it leads with what failed."""
+    from pipecraft.failure import failed_run_log
     from starrynight.cli_errors import user_errors
     from starrynight.modules.profiles.cli import parse_parameters
     from starrynight.qc.figures import QCParameters
-    from starrynight.qc.report import build_report
+    from starrynight.qc.report import build_report, failure_from_log
 
     params = parse_parameters(QCParameters, parameters, "qc")
     with user_errors():
-        click.echo(build_report(workspace, run_summary, out, params, screen_config, barcode_csv=barcode_csv))
+        failed = failed_run_log()
+        failure = failure_from_log(workspace, failed, params) if failed is not None else None
+        click.echo(build_report(workspace, run_summary, out, params, screen_config, failure=failure,
+                                barcode_csv=barcode_csv))  # fmt: skip
 
 
 @qc_group.command("gate")

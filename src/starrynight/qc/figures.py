@@ -19,6 +19,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from starrynight import naming
+from starrynight.qc.stitch_data import stitch_table, stitched_wells
 
 WELL_KEYS = ["plate", "well"]
 Status = Literal["pass", "warn", "fail", "n/a"]
@@ -37,10 +38,42 @@ class Threshold(BaseModel):
             return "n/a"
         return "pass" if value >= self.warn else "warn" if value >= self.fail else "fail"
 
+    def passes(self) -> str:
+        return f">= {self.warn:g}"
+
+    def fails(self) -> str:
+        return f"< {self.fail:g}"
+
+
+class Ceiling(BaseModel):
+    """A figure where lower is better (a residual): passes at or below `warn`, warns up to
+    `fail`, fails above `fail`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    warn: float
+    fail: float
+
+    def status(self, value: float | None) -> Status:
+        if value is None:
+            return "n/a"
+        return "pass" if value <= self.warn else "warn" if value <= self.fail else "fail"
+
+    def passes(self) -> str:
+        return f"<= {self.warn:g}"
+
+    def fails(self) -> str:
+        return f"> {self.fail:g}"
+
 
 Figure = Literal[
     "cells_per_well", "matched_share", "perfect_match_share", "alignment_score", "library_coverage"
 ]
+#: figures of stitched screens only (not gated: they are known only once the wells are stitched)
+StitchFigure = Literal[
+    "registration_residual_cp_px", "registration_matched_nuclei", "overlap_pairs_accepted",
+    "overlap_residual_px",
+]  # fmt: skip
 
 
 class QCParameters(BaseModel):
@@ -66,6 +99,22 @@ class QCParameters(BaseModel):
         Threshold(warn=0.95, fail=0.8),
         description="share of library guides seen in at least one cell",
     )
+    registration_residual_cp_px: Ceiling = Field(
+        Ceiling(warn=1.0, fail=2.0),
+        description="stitched screens: worst well's median CP<->SBS nucleus residual (CP px)",
+    )
+    registration_matched_nuclei: Threshold = Field(
+        Threshold(warn=100, fail=20),
+        description="stitched screens: fewest nuclei the CP<->SBS registration matched in a well",
+    )
+    overlap_pairs_accepted: Threshold = Field(
+        Threshold(warn=0.9, fail=0.7),
+        description="stitched screens: lowest share of a well's tile overlaps accepted (either arm)",
+    )
+    overlap_residual_px: Ceiling = Field(
+        Ceiling(warn=0.5, fail=1.0),
+        description="stitched screens: worst well's median residual of accepted tile overlaps (px)",
+    )
     gates: list[Figure] = Field(
         default_factory=list,  # type: ignore[valid-type]
         description="figures that stop the run after their step when they fail",
@@ -76,7 +125,8 @@ class QCParameters(BaseModel):
     )
 
 
-HEADLINE: tuple[str, ...] = get_args(Figure)
+STITCH_HEADLINE: tuple[str, ...] = get_args(StitchFigure)
+HEADLINE: tuple[str, ...] = get_args(Figure) + STITCH_HEADLINE
 
 
 def read_csvs(paths: list[Path]) -> pl.DataFrame:
@@ -221,6 +271,7 @@ def headline(workspace: Path) -> dict[str, float | None]:
         coverage = float(cells_per_guide(cells, library).filter(pl.col("guide").is_in(library))
                          .select((pl.col("cells") > 0).mean()).item())  # fmt: skip
     return {
+        **stitch_headline(stitch_table(stitched_wells(workspace))),
         "cells_per_well": None if counts is None else float(counts.min()),
         "matched_share": float(cells.get_column("gene").is_not_null().mean())
         if "gene" in cells.columns
@@ -231,9 +282,26 @@ def headline(workspace: Path) -> dict[str, float | None]:
     }
 
 
+def stitch_headline(wells: pl.DataFrame) -> dict[str, float | None]:
+    """The stitch figures over a table of `stitch_table` (None without stitched wells)."""
+
+    def worst(columns: list[str], how: str) -> float | None:
+        values = (
+            pl.concat([wells.get_column(c) for c in columns]).drop_nulls() if wells.height else None
+        )
+        return None if values is None or values.is_empty() else float(getattr(values, how)())
+
+    return {
+        "registration_residual_cp_px": worst(["registration_residual_cp_px"], "max"),
+        "registration_matched_nuclei": worst(["matched_nuclei"], "min"),
+        "overlap_pairs_accepted": worst(["cp_pairs_accepted", "sbs_pairs_accepted"], "min"),
+        "overlap_residual_px": worst(["cp_pair_residual_px", "sbs_pair_residual_px"], "max"),
+    }
+
+
 def judge(
     values: dict[str, float | None], params: QCParameters
-) -> list[tuple[str, float | None, Threshold, Status]]:
+) -> list[tuple[str, float | None, Threshold | Ceiling, Status]]:
     """(figure, value, threshold, status) per headline figure."""
     return [(name, values.get(name), getattr(params, name), getattr(params, name).status(values.get(name)))
             for name in HEADLINE]  # fmt: skip

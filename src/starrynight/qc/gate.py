@@ -64,15 +64,27 @@ def _value(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def stopped_gates(workspace: Path) -> list[dict]:
-    """The verdicts of the gates that stopped the last run of `workspace`."""
+def current_verdicts(workspace: Path, params: QCParameters) -> list[dict]:
+    """The last verdict of every gate `params` sets, as `params` reads it now: a verdict file of
+    a gate since dropped from `qc.gates` (its job no longer runs, so nothing rewrites it) is left
+    out, so are figures no longer gated, and a failed figure since added to `qc.override` no
+    longer stops the run."""
     from starrynight import naming
 
     out = []
     for stage in STAGES:
+        figures = gated(params, stage)
         path = naming.qc_gate_verdict(workspace, stage)
-        if path.is_file():
-            verdict = json.loads(path.read_text())
-            if verdict.get("stopped"):
-                out.append(verdict)
+        if not figures or not path.is_file():
+            continue
+        verdict = json.loads(path.read_text())
+        rows = [{**r, "overridden": r["status"] == "fail" and r["figure"] in params.override}
+                for r in verdict.get("figures", []) if r["figure"] in figures]  # fmt: skip
+        stopped = any(r["status"] == "fail" and not r["overridden"] for r in rows)
+        out.append({**verdict, "figures": rows, "stopped": stopped})
     return out
+
+
+def stopped_gates(workspace: Path, params: QCParameters) -> list[dict]:
+    """The current verdicts (`current_verdicts`) of the gates that stopped the last run."""
+    return [v for v in current_verdicts(workspace, params) if v["stopped"]]

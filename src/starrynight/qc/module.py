@@ -57,6 +57,7 @@ class QCReportModule(StarryNightModule):
                     **{m.step: [str(p) for p in m.spec.outputs.values()] for m in self._tables}},
             outputs={"report": [self.spec.outputs["report"]]},
             container=self.container_image,
+            on_failure=True,  # a failed run gets its report, however it was started
         )
 
 

@@ -29,6 +29,7 @@ from starrynight import naming
 from starrynight.config import write_text_atomic
 from starrynight.qc import figures as fig_data
 from starrynight.qc.figures import WELL_KEYS, QCParameters, read_csvs
+from starrynight.qc.stitching import stitched_screen, stitching_section
 
 Section = tuple[str, str]  # (title, html body)
 THUMBNAIL_PX = 256  # overlays are downsampled to about this size, one per well
@@ -115,24 +116,25 @@ def _details(title: str, text: str) -> str:
 
 
 def headline_section(workspace: Path, params: QCParameters) -> Section:
+    """The headline figures against their thresholds (the stitch figures on stitched screens only)."""
+    shown = fig_data.judge(fig_data.headline(workspace), params)
+    if not stitched_screen(workspace):
+        shown = [row for row in shown if row[0] not in fig_data.STITCH_HEADLINE]
     rows = "".join(
         f'<tr class="{status}"><td>{name}</td><td>{"n/a" if value is None else _fmt(float(value))}</td>'
-        f"<td>{_fmt(t.warn)}</td><td>{_fmt(t.fail)}</td><td>{status}</td></tr>"
-        for name, value, t, status in fig_data.judge(fig_data.headline(workspace), params)
+        f"<td>{html.escape(t.passes())}</td><td>{html.escape(t.fails())}</td><td>{status}</td></tr>"
+        for name, value, t, status in shown
     )  # fmt: skip
-    head = "<tr><th>figure</th><th>value</th><th>pass at or above</th><th>fail below</th><th>status</th></tr>"
-    return "Headline figures", f'<table class="headline">{head}{rows}</table>' + _gates(workspace)
+    head = "<tr><th>figure</th><th>value</th><th>pass</th><th>fail</th><th>status</th></tr>"
+    return "Headline figures", f'<table class="headline">{head}{rows}</table>' + _gates(workspace, params)
 
 
-def _gates(workspace: Path) -> str:
-    """The verdict of every QC gate of the last run, if any gate ran."""
-    from starrynight.qc.gate import STAGES
+def _gates(workspace: Path, params: QCParameters) -> str:
+    """The verdict of every QC gate the parameters set, if it ran."""
+    from starrynight.qc.gate import current_verdicts
 
-    rows = []
-    for stage in STAGES:
-        verdict = _json(naming.qc_gate_verdict(workspace, stage))
-        rows += [{"gate": stage, **r, "stops the run": r["status"] == "fail" and not r["overridden"]}
-                 for r in verdict.get("figures", [])]  # fmt: skip
+    rows = [{"gate": v["stage"], **r, "stops the run": r["status"] == "fail" and not r["overridden"]}
+            for v in current_verdicts(workspace, params) for r in v["figures"]]  # fmt: skip
     return "<p>QC gates:</p>" + _table(pl.DataFrame(rows)) if rows else ""
 
 
@@ -468,6 +470,24 @@ def run_section(run_summary: Path | None, failure: str | None = None) -> Section
     return "Run", body + _table(per_rule)
 
 
+def failure_from_log(workspace: Path, snakemake_log: Path, params: QCParameters) -> str:
+    """What failed, for a report written by the failure handler of a run (the run summary is
+    not written yet): the gates that stopped it, then each failed job and its log."""
+    from pipecraft.failure import failed_jobs_in_log
+    from starrynight.qc.gate import stop_message, stopped_gates
+
+    run_dir = Path(snakemake_log).parents[2]  # <run folder>/.snakemake/log/<file>
+    try:
+        jobs = failed_jobs_in_log(Path(snakemake_log).read_text(errors="replace"))
+    except OSError:
+        jobs = []
+    lines = [stop_message(v) for v in stopped_gates(workspace, params)]
+    lines.append(f"pipecraft run in {run_dir} failed: {len(jobs)} failed job(s); Snakemake log: {snakemake_log}")
+    lines += [f"  rule {rule}" + (f", unit {unit}" if unit else "") + (f": log {run_dir / log}" if log else "")
+              for rule, unit, log in jobs]  # fmt: skip
+    return "\n".join(lines)
+
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
@@ -477,6 +497,13 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.85em} td,th{border:1px s
 .gallery img{width:100%} figcaption{font-size:.75em;color:#555}
 tr.pass td:last-child,.pass{color:#060} tr.warn td:last-child{color:#a60} tr.fail td:last-child,.fail{color:#b00}
 details pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto}
+.wells{display:flex;flex-wrap:wrap;gap:14px} figure.well{margin:0} .stitch-row{display:flex;gap:6px}
+.stitch-row>div{width:170px} .stitch-row p{font-size:.75em;margin:.2em 0}
+.preview{position:relative;background:#000} .preview img{display:block;width:100%}
+.preview svg{position:absolute;left:0;top:0;width:100%;height:100%} .cellmap svg{position:static;display:block}
+rect.tile{fill:none;stroke:#0ff;stroke-width:1;vector-effect:non-scaling-stroke}
+polygon.crop{fill:none;stroke:#ff0;stroke-width:1;stroke-dasharray:4 3;vector-effect:non-scaling-stroke}
+.cellmap text{fill:#fff;text-anchor:middle;dominant-baseline:middle}
 """
 
 # Marks the page once every image has decoded, so a headless browser can check them.
@@ -504,6 +531,7 @@ def build_report(workspace: Path, run_summary: Path | None = None, out: Path | N
         illumination_section(workspace),
         segmentation_section(workspace),
         alignment_section(workspace),
+        stitching_section(workspace, params, fig_data.read_cells(workspace), _figure, _img, _table),
         barcode_section(workspace),
         library_section(workspace, barcode_csv),
         foci_section(workspace),
@@ -511,6 +539,7 @@ def build_report(workspace: Path, run_summary: Path | None = None, out: Path | N
         hits_section(workspace),
         run_section(run_summary, failure),
     ]
+    sections = [s for s in sections if s is not None]  # a section that does not apply to the screen
     if failure:
         sections.insert(0, ("Run failed", f'<pre class="fail">{html.escape(failure)}</pre>'))
     body = "".join(f"<section><h2>{html.escape(t)}</h2>{b}</section>" for t, b in sections)

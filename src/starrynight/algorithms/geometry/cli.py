@@ -141,6 +141,7 @@ def stitch_well_command(
             names.stitched_well(out),
             names.positions_table(out),
             names.stitch_report(out),
+            pairs_out=names.pairs_table(out),
             pixel_size_um=pixel_size,
             layout=layout,
             expected_sites=expected_sites,

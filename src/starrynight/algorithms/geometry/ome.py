@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from typing import IO, Any
 
@@ -87,3 +88,12 @@ def read_ome_geometry(source: str | IO[bytes] | Any) -> OmeGeometry:
     if not xml:
         return OmeGeometry(width=int(shape[-1]), height=int(shape[-2]))
     return parse_ome_geometry(xml)
+
+
+def read_ome_geometry_at(path: os.PathLike[str] | Any) -> OmeGeometry:
+    """The OME geometry of a local path or of a URL path with `open` (an fsspec `RemotePath`),
+    read through a file object so only the header is fetched from an object store."""
+    if isinstance(path, os.PathLike):
+        return read_ome_geometry(os.fspath(path))
+    with path.open("rb") as handle:
+        return read_ome_geometry(handle)

@@ -34,6 +34,18 @@ POSITION_SCHEMA = {
 }
 
 
+PAIR_SCHEMA = {
+    "site_a": pl.Int64,
+    "site_b": pl.Int64,
+    "dy_px": pl.Float64,
+    "dx_px": pl.Float64,
+    "score": pl.Float64,
+    "accepted": pl.Boolean,
+    "reason": pl.String,
+    "residual_px": pl.Float64,
+}
+
+
 class TileFile(BaseModel):
     """One acquired tile: its site number in the acquisition and its file."""
 
@@ -83,10 +95,25 @@ def _pixel_size(given: float | None, geoms: Sequence[OmeGeometry]) -> float:
     return float(next(iter(sizes)))  # type: ignore[arg-type]
 
 
+def _residual(positions: np.ndarray, p: PairMeasure) -> float:
+    """How far the solved positions are from the pair's measured offset (px)."""
+    return float(np.hypot(*(positions[p.j] - positions[p.i] - (p.dy, p.dx))))
+
+
 def _residuals(positions: np.ndarray, pairs: Sequence[PairMeasure]) -> np.ndarray:
-    return np.array(
-        [np.hypot(*(positions[p.j] - positions[p.i] - (p.dy, p.dx))) for p in pairs if p.accepted]
-    )
+    return np.array([_residual(positions, p) for p in pairs if p.accepted])
+
+
+def pair_table(
+    sites: Sequence[int], positions: np.ndarray, pairs: Sequence[PairMeasure]
+) -> pl.DataFrame:
+    """Every measured tile pair by site, its verdict and its residual under the solved positions
+    (for a rejected pair: how far the solution is from what it measured)."""
+    return pl.DataFrame(
+        [{"site_a": sites[p.i], "site_b": sites[p.j], "dy_px": p.dy, "dx_px": p.dx, "score": p.score,
+          "accepted": p.accepted, "reason": p.reason, "residual_px": _residual(positions, p)} for p in pairs],
+        schema=PAIR_SCHEMA,
+    )  # fmt: skip
 
 
 def stitch_well(
@@ -97,6 +124,7 @@ def stitch_well(
     positions_out: Path,
     report_out: Path,
     *,
+    pairs_out: Path | None = None,
     pixel_size_um: float | None = None,
     layout: AcquisitionLayout | None = None,
     expected_sites: int | None = None,
@@ -110,8 +138,9 @@ def stitch_well(
     With `given_positions` (a positions table of an earlier stitch, e.g. SBS cycle 1) the tiles
     are fused at those positions without registering again; with `align` each tile is first
     registered to the same site's tile of that stitch (cycle alignment, at most `max_shift` px).
-    Sites below `expected_sites` (or the
-    layout's site count) with no tile are reported as missing; the rest is stitched."""
+    `pairs_out` receives every measured tile pair (none with given positions). Sites below
+    `expected_sites` (or the layout's site count) with no tile are reported as missing; the
+    rest is stitched."""
     if not tiles:
         raise GeometryError("no tiles to stitch")
     tiles = sorted(tiles, key=lambda t: t.site)
@@ -218,5 +247,7 @@ def stitch_well(
         schema=POSITION_SCHEMA,
     )
     write_parquet_atomic(table, positions_out)
+    if pairs_out is not None:
+        write_parquet_atomic(pair_table(sites, positions, pairs), pairs_out)
     write_text_atomic(report_out, json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
     return report

@@ -2,11 +2,12 @@
 
 Inputs are what earlier steps published (their manifests): the corrected CP channels
 (cp_illum_apply) and the cycle-aligned SBS nuclear images (sbs_illum_apply); the raw files'
-OME-XML (from the index) gives each site's stage position and pixel size, which corrected
-images do not carry. SBS cycles are aligned to cycle 1 per site upstream, so cycle 1's stitch
-places every cycle, and the foci sbs_preprocess found per site are mapped through cycle 1's
-positions and the registration (analysis join). The crops (CP channels + SBS cycle-1 nuclei,
-both on the CP pixel grid) are the analysis step's units of image sets.
+OME-XML (from the index; a local path or a URL, read through fsspec) gives each site's stage
+position and pixel size, which corrected images do not carry. SBS cycles are aligned to cycle 1
+per site upstream, so cycle 1's stitch places every cycle, and the foci sbs_preprocess found per
+site are mapped through cycle 1's positions and the registration (analysis join). The crops (CP channels + SBS cycle-1 nuclei,
+both on the CP pixel grid) are the analysis step's units of image sets. For the QC report the
+unit also publishes small previews, tile boxes, crop cores and residuals (`qc.py`).
 
 Anything that does not fit stops the unit with a message naming the well: no corrected image
 for a site, too few matched nuclei, a registration residual above the limit.
@@ -28,12 +29,13 @@ from starrynight import manifest
 from starrynight.algorithms.geometry.acquisition import AcquisitionLayout, GeometryError
 from starrynight.algorithms.geometry.crop import crop_grid, crop_images, crop_table
 from starrynight.algorithms.geometry.io import WellImage
-from starrynight.algorithms.geometry.ome import ome_metadata, read_ome_geometry
+from starrynight.algorithms.geometry.ome import ome_metadata, read_ome_geometry_at
 from starrynight.algorithms.geometry.register import register_wells
 from starrynight.algorithms.geometry.well import TileFile, stitch_well
-from starrynight.config import write_bytes_atomic, write_parquet_atomic, write_text_atomic
+from starrynight.config import AnyPath, write_bytes_atomic, write_parquet_atomic, write_text_atomic
 from starrynight.experiments.protocol import Experiment
 from starrynight.modules.cp_illum_apply.step import STEP as CP_ILLUM_APPLY
+from starrynight.modules.stitch.qc import publish_stitch_qc
 from starrynight.modules.stitch.step import StitchParameters, crops_per_side
 from starrynight.naming import geometry as geo_names
 from starrynight.naming import sbs as sbs_names
@@ -66,7 +68,7 @@ def _site_stacks(
     published: pl.DataFrame,
     channels: Sequence[str],
     raw: dict[int, str],
-    images_root: Path,
+    images_root: AnyPath,
     where: str,
     tmp: Path,
 ) -> list[TileFile]:
@@ -82,7 +84,12 @@ def _site_stacks(
                     f"{where} site {site}: {len(hit)} published {channel} image(s), expected 1"
                 )
             planes.append(tifffile.imread(hit[0]))
-        geometry = read_ome_geometry(str(Path(images_root) / key))
+        try:
+            geometry = read_ome_geometry_at(images_root / key)
+        except (ValueError, OSError) as error:
+            raise StitchError(
+                f"{where} site {site}: raw image {images_root / key}: {error}"
+            ) from None
         path = tmp / f"{where.replace('/', '_').replace(' ', '_')}_site{site}.ome.tiff"
         tifffile.imwrite(path, np.stack(planes).astype(np.uint16), ome=True, photometric="minisblack",
                          metadata=ome_metadata(list(channels), geometry.pixel_size_um, geometry.position_um))  # fmt: skip
@@ -105,7 +112,7 @@ def _write_plane(path: Path, plane: np.ndarray) -> None:
 
 
 def stitch_unit(
-    experiment: Experiment, params: StitchParameters, index: pl.DataFrame, images_root: Path,
+    experiment: Experiment, params: StitchParameters, index: pl.DataFrame, images_root: AnyPath,
     upstream: pl.DataFrame, plate: str, well: str, out: Path,
 ) -> pl.DataFrame:  # fmt: skip
     """Stitch, register and crop one well into `out`; write its manifest last and return its rows."""
@@ -133,7 +140,7 @@ def stitch_unit(
                 arm_geometry = getattr(geometry, arm)
                 reports[arm] = stitch_well(
                     tiles, channels, channel, geo_names.stitched_well(folder), geo_names.positions_table(folder),
-                    geo_names.stitch_report(folder), layout=_layout(arm_geometry),
+                    geo_names.stitch_report(folder), pairs_out=geo_names.pairs_table(folder), layout=_layout(arm_geometry),
                     expected_sites=arm_geometry.sites_per_well,
                 )  # fmt: skip
     except GeometryError as error:
@@ -161,6 +168,7 @@ def stitch_unit(
         )
     frame = {"cp_origin_um": list(cp.origin_um), "cp_pixel_size_um": cp.pixel_size_um,
              "cp_shape": list(cp.shape), "sbs_pixel_size_um": sbs.pixel_size_um,
+             "cp_tile_shape": list(tifffile.imread(cp_published.get_column("path")[0]).shape),
              "sbs_tile_shape": list(tifffile.imread(sbs_published.get_column("path")[0]).shape),
              "missing_sites": {arm: r.missing_sites for arm, r in reports.items()}}  # fmt: skip
     write_text_atomic(out / names.frame_file(), json.dumps(frame, indent=2))
@@ -182,8 +190,15 @@ def stitch_unit(
         rows.append({"name": sbs_nuclear, "tile": crop.id, "cycle": cycle, "path": sbs_file})
         _write_plane(out / sbs_file, stacks["SBS_c1"][0])
     write_parquet_atomic(crop_table(crops, cp), geo_names.crops_table(out))
+    *previews, qc_summary = publish_stitch_qc(
+        out, {"CP": (cp, nuclear), "SBS": (sbs, sbs_nuclear)}, {"CP": reports["cp"], "SBS": reports["sbs"]},
+        {"CP": pl.read_parquet(geo_names.positions_table(cp_dir)), "SBS": pl.read_parquet(geo_names.positions_table(sbs_dir))},
+        {"CP": tuple(frame["cp_tile_shape"]), "SBS": tuple(frame["sbs_tile_shape"])}, crops, registration,
+    )  # fmt: skip
     tables = {names.CROPS: geo_names.crops_table(out), names.SBS_POSITIONS: geo_names.positions_table(sbs_dir),
-              names.REGISTRATION: geo_names.registration_file(out), names.FRAME: out / names.frame_file()}  # fmt: skip
+              names.REGISTRATION: geo_names.registration_file(out), names.FRAME: out / names.frame_file(),
+              names.CP_POSITIONS: geo_names.positions_table(cp_dir), names.CP_PAIRS: geo_names.pairs_table(cp_dir),
+              names.SBS_PAIRS: geo_names.pairs_table(sbs_dir), names.STITCH_QC: qc_summary}  # fmt: skip
     images = pl.DataFrame(
         rows, schema={"name": pl.String, "tile": pl.String, "cycle": pl.Int64, "path": pl.String}
     )
@@ -191,6 +206,8 @@ def stitch_unit(
         images.with_columns(kind=pl.lit(names.CROP_KIND)),
         pl.DataFrame({"name": list(tables), "path": [str(p.relative_to(out)) for p in tables.values()]})
         .with_columns(kind=pl.lit(names.TABLE_KIND)),
+        pl.DataFrame({"name": ["CP", "SBS"], "path": [str(p.relative_to(out)) for p in previews]})
+        .with_columns(kind=pl.lit(names.PREVIEW_KIND)),
     ], how="diagonal_relaxed")  # fmt: skip
     producer = _producer(pl.concat([cp_published, sbs_published]))
     published = listed.with_columns(
