@@ -21,6 +21,7 @@ import polars as pl
 import tifffile
 from scipy import ndimage
 
+from starrynight.modules.analysis.ownership import one_cell_per_nucleus
 from starrynight.naming import analysis as names
 from starrynight.naming import sbs as sbs_names
 
@@ -302,7 +303,10 @@ def write_cell_table(unit_dirs: Sequence[Path], output: Path) -> pl.DataFrame:
     if not parts:
         raise JoinError("no unit folders given: nothing to put in the cell table")
     table = pl.concat(parts, how="diagonal_relaxed")
-    keys = [*SITE_KEYS, *(["tile"] if "tile" in table.columns else []), "cell_id"]  # a crop numbers its own cells
+    stitched = "tile" in table.columns
+    if stitched:  # units hold crops of a well, so copies of a nucleus meet only here
+        table, _ = one_cell_per_nucleus(table)
+    keys = [*SITE_KEYS, *(["tile"] if stitched else []), "cell_id"]  # a crop numbers its own cells
     table = with_cytomining_metadata(table.sort(keys))
     write_parquet_atomic(table, Path(output))
     return table

@@ -6,9 +6,9 @@ through the SBS -> CP registration, then into every crop whose outer box holds i
 overlap: a focus is kept only from the site whose tile centre is nearest to it (the same seam
 rule as the fused image), so no read votes twice.
 
-Crops overlap by their margins, so a cell near a core edge is segmented in two crops; it is
-kept only in the crop whose core holds its nucleus centroid (`crop.owner`'s rule), so no cell
-appears twice. Each kept cell carries its crop id and well coordinates (CP px and µm).
+Crops overlap by their margins, so a cell near a core edge is segmented in two crops; the
+crop whose core holds its nucleus centroid keeps it (see `ownership`), so no cell appears twice.
+Each kept cell carries its crop id and well coordinates (CP px and µm).
 
 A nucleus cut by the edge of the imaged area (the well's outer tiles, a round well's corners, a
 missing tile) is measured only in part, like an object touching an image's border; such cells
@@ -39,6 +39,7 @@ from starrynight.modules.analysis.join import (
     read_sites,
     vote_barcodes,
 )
+from starrynight.modules.analysis.ownership import owned_with_well_coordinates
 from starrynight.naming import analysis as names
 from starrynight.naming import stitch as stitch_names
 
@@ -216,29 +217,3 @@ def join_tile_unit(
     votes = vote_barcodes(pl.concat(assigned), min_match_score)
     cells = cells.join(votes, on=keys, how="left").with_columns(pl.col("n_foci").fill_null(0))
     return owned_with_well_coordinates(cells, crops, frame)
-
-
-def owned_with_well_coordinates(
-    cells: pl.DataFrame, crops: pl.DataFrame, frame: dict
-) -> pl.DataFrame:
-    """The cells whose nucleus centroid lies in their crop's core (half-open, pixel i spanning
-    [i, i + 1)), with the crop id and well coordinates; `site` is dropped (a crop is no site)."""
-    pixel, (oy, ox) = frame["cp_pixel_size_um"], frame["cp_origin_um"]
-    placed = cells.join(
-        crops.rename({"rank": "site", "crop": "tile"}), on="site", how="left"
-    ).with_columns(
-        well_y_px=pl.col("y") + pl.col("outer_y0_px"), well_x_px=pl.col("x") + pl.col("outer_x0_px")
-    )
-    cy, cx = pl.col("well_y_px") + 0.5, pl.col("well_x_px") + 0.5
-    owned = placed.filter(
-        (cy >= pl.col("core_y0_px"))
-        & (cy < pl.col("core_y1_px"))
-        & (cx >= pl.col("core_x0_px"))
-        & (cx < pl.col("core_x1_px"))
-    )
-    box = [c for c in crops.columns if c not in ("rank", "crop")]
-    return owned.with_columns(
-        well_y_um=oy + (pl.col("well_y_px") + 0.5) * pixel,
-        well_x_um=ox + (pl.col("well_x_px") + 0.5) * pixel,
-        site=pl.lit(None, pl.Int64),
-    ).drop(box)

@@ -8,11 +8,12 @@ import pytest
 
 from starrynight.algorithms.geometry.register import Registration, Rigid
 from starrynight.modules.analysis.join import JoinError
-from starrynight.modules.analysis.tiles import (
-    cut_nuclei,
-    foci_in_cp_well,
+from starrynight.modules.analysis.ownership import (
+    CORE_DEPTH,
+    one_cell_per_nucleus,
     owned_with_well_coordinates,
 )
+from starrynight.modules.analysis.tiles import cut_nuclei, foci_in_cp_well
 
 FRAME = {"cp_origin_um": [100.0, 200.0], "cp_pixel_size_um": 0.5, "sbs_pixel_size_um": 1.0,
          "sbs_tile_shape": [10, 10]}  # fmt: skip
@@ -54,23 +55,58 @@ def test_foci_of_an_unstitched_sbs_site_are_an_error() -> None:
         foci_in_cp_well(_foci([(7, 1.0, 1.0)]), POSITIONS, FRAME, _registration())
 
 
+TWO_CROPS = pl.DataFrame({
+    "rank": [0, 1], "crop": ["r00c00", "r00c01"], "row": [0, 0], "col": [0, 1],
+    "core_y0_px": [0, 0], "core_y1_px": [100, 100], "core_x0_px": [0, 50], "core_x1_px": [50, 100],
+    "outer_y0_px": [0, 0], "outer_y1_px": [100, 100], "outer_x0_px": [0, 40], "outer_x1_px": [60, 100],
+})  # fmt: skip
+
+
+def _seen(*cells: tuple[int, int, float, float]) -> pl.DataFrame:
+    """Cells as the crops segmented them: (crop rank, cell id, local x, y)."""
+    site, cell_id, x, y = zip(*cells, strict=True)
+    return pl.DataFrame({"plate": "P", "well": "A1", "site": list(site), "cell_id": list(cell_id),
+                         "x": list(x), "y": list(y)})  # fmt: skip
+
+
 def test_a_cell_in_two_crops_is_kept_only_by_the_crop_whose_core_holds_it() -> None:
-    crops = pl.DataFrame({
-        "rank": [0, 1], "crop": ["r00c00", "r00c01"], "row": [0, 0], "col": [0, 1],
-        "core_y0_px": [0, 0], "core_y1_px": [100, 100], "core_x0_px": [0, 50], "core_x1_px": [50, 100],
-        "outer_y0_px": [0, 0], "outer_y1_px": [100, 100], "outer_x0_px": [0, 40], "outer_x1_px": [60, 100],
-    })  # fmt: skip
     # the same nucleus at well x 45 seen by crop 0 (local x 45) and crop 1 (local x 5); a second
-    # at well x 49.6, whose pixel [49, 50) is the last of crop 0's core
-    cells = pl.DataFrame({"plate": "P", "well": "A1", "site": [0, 1, 0, 1], "cell_id": [1, 1, 2, 2],
-                          "x": [45.0, 5.0, 49.4, 9.4], "y": [10.0, 10.0, 20.0, 20.0]})  # fmt: skip
-    out = owned_with_well_coordinates(cells, crops, FRAME)
-    assert out.select("tile", "cell_id").rows() == [("r00c00", 1), ("r00c00", 2)]
-    assert out.get_column("well_x_px").to_list() == [45.0, 49.4]
-    assert out.get_column("well_x_um").to_list() == pytest.approx(
-        [200 + 45.5 * 0.5, 200 + 49.9 * 0.5]
+    # at well x 49.4, whose pixel [49, 50) is the last of crop 0's core, 0.1 px from crop 1's
+    cells = _seen((0, 1, 45.0, 10.0), (1, 1, 5.0, 10.0), (0, 2, 49.4, 20.0), (1, 2, 9.4, 20.0))
+    owned = owned_with_well_coordinates(cells, TWO_CROPS, FRAME)
+    # crop 1 keeps the second too (within the slack) but only as the shallower copy
+    assert owned.select("tile", "cell_id").rows() == [("r00c00", 1), ("r00c00", 2), ("r00c01", 2)]
+    assert owned.get_column(CORE_DEPTH).to_list() == pytest.approx([4.5, 0.1, -0.1])
+    assert owned.get_column("well_x_um").to_list() == pytest.approx(
+        [200 + 45.5 * 0.5, 200 + 49.9 * 0.5, 200 + 49.9 * 0.5]
     )
-    assert out.get_column("site").is_null().all()
+    assert owned.get_column("site").is_null().all()
+    table, dropped = one_cell_per_nucleus(owned)
+    assert dropped == 1 and CORE_DEPTH not in table.columns
+    assert table.select("tile", "cell_id").rows() == [("r00c00", 1), ("r00c00", 2)]
+
+
+@pytest.mark.parametrize(("x_in_0", "x_in_1"), [(49.43, 9.50), (49.60, 9.40)])
+def test_a_nucleus_on_a_core_edge_is_kept_once_whichever_side_each_crop_puts_it(
+    x_in_0: float, x_in_1: float
+) -> None:
+    """Crops segment on their own, so one nucleus's centroid moves by a fraction of a pixel
+    between them: both may put it in their own core (as seen on a stitched demo well), or
+    neither may. The table has it once either way."""
+    owned = owned_with_well_coordinates(_seen((0, 7, x_in_0, 30.0), (1, 3, x_in_1, 30.1)),
+                                        TWO_CROPS, FRAME)  # fmt: skip
+    table, dropped = one_cell_per_nucleus(owned)
+    assert owned.height == 2 and dropped == 1 and table.height == 1
+
+
+def test_neighbouring_nuclei_of_two_crops_are_both_kept() -> None:
+    # two nuclei 8 px apart across the core edge, and two close ones within one crop
+    owned = owned_with_well_coordinates(
+        _seen((0, 1, 46.0, 10.0), (1, 1, 14.0, 10.0), (0, 2, 20.0, 50.0), (0, 3, 21.0, 51.0)),
+        TWO_CROPS, FRAME,
+    )  # fmt: skip
+    table, dropped = one_cell_per_nucleus(owned)
+    assert dropped == 0 and table.height == 4
 
 
 def test_nuclei_cut_by_the_imaged_area_or_the_well_edge_are_found() -> None:
