@@ -211,3 +211,27 @@ def test_a_library_without_the_control_gene_is_refused_before_any_work(
         main, ["run", "pcp-generic", "--config", str(renamed), "--compile-only"]
     )
     assert result.exit_code == 0, result.output
+
+
+def test_a_setting_given_twice_is_refused_with_both_lines(tiny_screen_config):
+    config = tiny_screen_config(backend={"cores": 2})
+    text = config.read_text()
+    config.write_text(text + "backend:\n  cores: 1\n")  # PyYAML alone keeps the second silently
+    first = next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith("backend:"))
+    line = _fails(config)
+    assert f"screen.yaml: line {len(text.splitlines()) + 1}: key 'backend' is given twice" in line
+    assert f"(first on line {first})" in line
+
+
+def test_a_config_that_is_not_utf8_is_named(tiny_screen_config):
+    config = tiny_screen_config()
+    config.write_bytes(config.read_bytes() + b"# caf\xe9\n")  # Latin-1, as some editors save
+    line = _fails(config)
+    assert "screen config" in line and "screen.yaml is not UTF-8 text" in line
+
+
+def test_a_home_relative_path_is_expanded(tmp_path, tiny_screen_config, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    line = _fails(tiny_screen_config(images_path="~/no-images-here"))
+    assert f"{tmp_path}/home/no-images-here" in line and "does not exist" in line
+    assert "/~/" not in line  # before: taken as a folder named '~' beside the config

@@ -60,12 +60,12 @@ def init_command(output: Path, force: bool) -> None:
 
 
 def _read_init_config(path: Path) -> dict[str, object]:
-    import yaml
+    from starrynight.user_yaml import UserYamlError, read_user_yaml
 
     try:
-        data = yaml.safe_load(path.read_text())  # JSON is YAML too
-    except (OSError, yaml.YAMLError) as error:
-        raise click.ClickException(f"cannot read init config {path}: {error}") from error
+        data = read_user_yaml(path, "init config")  # JSON is YAML too
+    except UserYamlError as error:
+        raise click.ClickException(str(error)) from None
     if not isinstance(data, dict):
         raise click.ClickException(f"init config {path} must be a mapping of keys to values")
     return data

@@ -28,12 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from starrynight.config import LocationError, check_locations
 from starrynight.messages import describe_validation
 from starrynight.pipelines.pcp_generic import ParameterError
+from starrynight.user_yaml import UserYamlError, read_user_yaml
 
 
 class ScreenConfigError(ValueError):
@@ -68,11 +68,9 @@ def load_screen_config(path: Path) -> tuple[ScreenConfig, Path]:
     """The parsed config and the folder its relative paths are relative to."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ScreenConfigError(f"cannot read screen config {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ScreenConfigError(f"{path} is not valid YAML: {err}") from None
+        raw = read_user_yaml(path, "screen config")
+    except UserYamlError as err:
+        raise ScreenConfigError(str(err)) from None
     if not isinstance(raw, dict):
         raise ScreenConfigError(f"{path}: expected a mapping of settings")
     try:
@@ -82,7 +80,10 @@ def load_screen_config(path: Path) -> tuple[ScreenConfig, Path]:
 
 
 def _resolve(base: Path, value: str) -> str:
-    return value if "://" in value or Path(value).is_absolute() else str(base / value)
+    """A config path as an absolute one: URLs as given, `~` expanded, relative ones from `base`."""
+    if "://" in value:
+        return value
+    return str(base / os.path.expanduser(value))  # an absolute path replaces base
 
 
 def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_only: bool = False,
@@ -108,7 +109,7 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
         )
         settings = dict(config.backend)
         if isinstance(settings.get("profile"), str):
-            settings["profile"] = _resolve(base, os.path.expanduser(settings["profile"]))
+            settings["profile"] = _resolve(base, settings["profile"])
         backend_config = pc.SnakemakeBackendConfig(**{**settings, **(backend or {})})
         backend_config = backend_config.model_copy(
             update={"software_versions": {**software_versions(), **backend_config.software_versions}}
