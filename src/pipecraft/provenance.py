@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -51,20 +52,37 @@ def command_digest(command: str) -> str:
 
 
 def _files(path: str) -> Iterator[str]:
-    """The files of an input: itself, or every file under it (records excluded), sorted."""
+    """The files of an input: itself, or every file under it (records excluded), sorted.
+
+    Symlinked folders are followed, as the job reading them does; a folder reached twice (a
+    link loop) is walked once.
+    """
     if not os.path.isdir(path):
         yield path
         return
-    for root, dirs, names in os.walk(path):
+    walked: set[tuple[int, int]] = set()
+    for root, dirs, names in os.walk(path, followlinks=True):
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in walked:
+            dirs.clear()
+            continue
+        walked.add((st.st_dev, st.st_ino))
         dirs.sort()
         for name in sorted(names):
             if not name.endswith(RECORD_SUFFIX):
                 yield os.path.join(root, name)
 
 
-def _digest(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _digest(path: str, st: os.stat_result) -> str:
+    """The content digest of a regular file; what else a path is when it has no content to
+    read (a FIFO would block the reader, a broken link has no target)."""
+    if not stat.S_ISREG(st.st_mode):
+        return f"not-a-file:{stat.S_IFMT(st.st_mode):o}"
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as err:  # unreadable: any change of size or time still shows
+        return f"unreadable:{err.errno}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def fingerprint(inputs: list[str], known: dict[str, Fingerprint]) -> dict[str, Fingerprint] | None:
@@ -84,11 +102,14 @@ def fingerprint(inputs: list[str], known: dict[str, Fingerprint]) -> dict[str, F
 
 
 def _fp(path: str, known: dict[str, Fingerprint]) -> Fingerprint:
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError:  # a broken symlink or a link loop: what it points at is what it is
+        return [0, 0, f"broken-link:{os.readlink(path) if os.path.islink(path) else ''}"]
     old = known.get(path)
     if old is not None and old[0] == st.st_size and old[1] == st.st_mtime_ns:
         return old
-    return [st.st_size, st.st_mtime_ns, _digest(path)]
+    return [st.st_size, st.st_mtime_ns, _digest(path, st)]
 
 
 def _same_content(a: dict[str, Fingerprint], b: dict[str, Fingerprint]) -> bool:
@@ -202,8 +223,10 @@ def wait_limited(
         if time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    say(f"pipecraft: the job ran past its runtime limit of {limit_s / 60:g} min "
-        "(resources.runtime_min) and was stopped")
+    say(
+        f"pipecraft: the job ran past its runtime limit of {limit_s / 60:g} min "
+        "(resources.runtime_min) and was stopped"
+    )
     proc.terminate()
     try:
         proc.wait(GRACE_S)

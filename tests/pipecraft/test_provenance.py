@@ -132,3 +132,45 @@ def test_a_job_that_fails_leaves_no_output_and_no_record(world, tmp_path):
     handle = pc.SnakemakeBackend().run(fail, working_dir=tmp_path / "wd-bad", check=False)
     assert handle.status == "failed"
     assert not out.exists() and not (tmp_path / ".bad.txt.provenance.json").exists()
+
+
+def _fingerprint_within(inputs: list[str], seconds: float = 20.0) -> dict:
+    """provenance.fingerprint, failing the test (not hanging it) if it blocks."""
+    import threading
+
+    from pipecraft import provenance
+
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(fp=provenance.fingerprint(inputs, {})),
+                              daemon=True)  # fmt: skip
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "fingerprinting blocked"
+    return result["fp"]
+
+
+def test_a_fifo_or_a_broken_link_in_an_input_folder_is_fingerprinted_without_reading_it(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.tiff").write_bytes(b"pixels")
+    os.mkfifo(folder / "b.tiff")  # opening it to read would block until someone writes
+    (folder / "c.tiff").symlink_to(tmp_path / "gone.tiff")
+    fp = _fingerprint_within([str(folder)])
+    assert fp[str(folder / "b.tiff")][2].startswith("not-a-file:")
+    assert fp[str(folder / "c.tiff")][2] == f"broken-link:{tmp_path / 'gone.tiff'}"
+    assert len(fp[str(folder / "a.tiff")][2]) == 64  # sha256 of the regular file
+
+
+def test_files_in_a_symlinked_folder_count_and_a_link_loop_is_walked_once(tmp_path):
+    elsewhere = tmp_path / "plate2"
+    elsewhere.mkdir()
+    (elsewhere / "x.tiff").write_bytes(b"one")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "Plate2").symlink_to(elsewhere)  # a plate kept on another disk
+    (elsewhere / "loop").symlink_to(folder)
+    before = _fingerprint_within([str(folder)])
+    assert str(folder / "Plate2" / "x.tiff") in before
+    (elsewhere / "x.tiff").write_bytes(b"two")
+    after = _fingerprint_within([str(folder)])
+    assert after[str(folder / "Plate2" / "x.tiff")][2] != before[str(folder / "Plate2" / "x.tiff")][2]
