@@ -235,3 +235,9 @@ def test_a_home_relative_path_is_expanded(tmp_path, tiny_screen_config, monkeypa
     line = _fails(tiny_screen_config(images_path="~/no-images-here"))
     assert f"{tmp_path}/home/no-images-here" in line and "does not exist" in line
     assert "/~/" not in line  # before: taken as a folder named '~' beside the config
+
+
+def test_a_misspelt_resource_is_refused_with_a_close_match(tiny_screen_config):
+    line = _fails(tiny_screen_config(backend={"default_resources": {"mem_mbb": 4000}}))
+    assert "backend.default_resources: resource 'mem_mbb' is not one Snakemake knows" in line
+    assert "did you mean 'mem_mb'?" in line

@@ -45,7 +45,12 @@ from pipecraft.compile import (
 )
 from pipecraft.errors import PipecraftError, RunFailedError, RunInterruptedError, RunLockedError
 from pipecraft.graph import Pipeline
-from pipecraft.profile import profile_file, read_profile, resource_settings
+from pipecraft.profile import (
+    check_resource_names,
+    profile_file,
+    read_profile,
+    resource_settings,
+)
 from pipecraft.provenance import UP_TO_DATE, invalidate
 
 LOCK = ".pipecraft/run.lock"
@@ -59,8 +64,11 @@ class SnakemakeBackendConfig(BaseModel):
 
     use_opentelemetry: bool = False
     print_exec: bool = False
-    progress: bool = Field(True, description="while run(wait=True) blocks, print 'jobs "
-                           "done/total (failed N)' to stderr when it changes (at most 1/s)")
+    progress: bool = Field(
+        True,
+        description="while run(wait=True) blocks, print 'jobs "
+        "done/total (failed N)' to stderr when it changes (at most 1/s)",
+    )
     cores: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     keep_going: bool = True
     retries: int = Field(0, ge=0)
@@ -77,15 +85,27 @@ class SnakemakeBackendConfig(BaseModel):
         "Snakemake's and the executor plugin's",
     )
     otlp_endpoint: str | None = None
-    max_jobs_per_fanout: int = Field(5_000, ge=1,
-                                     description="larger fan-outs are packed into batches")
+    max_jobs_per_fanout: int = Field(
+        5_000, ge=1, description="larger fan-outs are packed into batches"
+    )
     units_per_job: int = Field(
-        1, ge=1, description="fan-out units bundled into one Snakemake job (one cluster "
-        "submission), run one after another; a node's own batch_size wins")
+        1,
+        ge=1,
+        description="fan-out units bundled into one Snakemake job (one cluster "
+        "submission), run one after another; a node's own batch_size wins",
+    )
     profile: Path | None = Field(
-        None, description="a Snakemake profile folder (config.yaml inside), passed as --profile; "
-        "a setting given here explicitly wins over the profile's, a default yields to it")
+        None,
+        description="a Snakemake profile folder (config.yaml inside), passed as --profile; "
+        "a setting given here explicitly wins over the profile's, a default yields to it",
+    )
     latency_wait: int = Field(5, ge=0)
+
+    @field_validator("default_resources")
+    @classmethod
+    def _resource_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_resource_names(value)
+        return value
 
     @field_validator("profile")
     @classmethod
@@ -94,7 +114,9 @@ class SnakemakeBackendConfig(BaseModel):
         if value is None:
             return None
         settings = read_profile(value)  # a profile Snakemake cannot read fails here, not mid-run
-        resource_settings(settings.get("default-resources", {}), str(profile_file(value)))
+        file = str(profile_file(value))
+        check_resource_names(resource_settings(settings.get("default-resources", {}), file),
+                             f"{file}: default-resources")  # fmt: skip
         return profile_file(value).parent.resolve()
 
 
@@ -134,11 +156,14 @@ class SnakemakeBackend:
         return config or self.config
 
     def _plan(self, pipeline: Pipeline, cfg: SnakemakeBackendConfig, wd: Path) -> Plan:
-        return plan(pipeline, wd, cfg.container_runtime, cfg.max_jobs_per_fanout,
-                    cfg.units_per_job)
+        return plan(pipeline, wd, cfg.container_runtime, cfg.max_jobs_per_fanout, cfg.units_per_job)
 
-    def compile(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
-                working_dir: str | Path | None = None) -> Path:
+    def compile(
+        self,
+        pipeline: Pipeline,
+        config: SnakemakeBackendConfig | None = None,
+        working_dir: str | Path | None = None,
+    ) -> Path:
         """Write the Snakefile and job tables into working_dir; return the Snakefile path."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
@@ -161,8 +186,14 @@ class SnakemakeBackend:
 
         # A job's freshness is its provenance record's (see pipecraft.provenance); Snakemake
         # orders jobs and re-runs those whose stamp is missing or older than an input stamp.
-        args = ["--snakefile", "Snakefile", "--rerun-incomplete", "--rerun-triggers", "mtime",
-                "--nocolor"]
+        args = [
+            "--snakefile",
+            "Snakefile",
+            "--rerun-incomplete",
+            "--rerun-triggers",
+            "mtime",
+            "--nocolor",
+        ]
         if cfg.profile:
             args += ["--profile", str(cfg.profile)]
         if ours("cores", "cores"):
@@ -197,8 +228,12 @@ class SnakemakeBackend:
             args += ["--default-resources", *[f"{k}={v}" for k, v in resources.items()]]
         return args + list(cfg.extra_args)
 
-    def dry_run(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
-                working_dir: str | Path | None = None) -> DryRunResult:
+    def dry_run(
+        self,
+        pipeline: Pipeline,
+        config: SnakemakeBackendConfig | None = None,
+        working_dir: str | Path | None = None,
+    ) -> DryRunResult:
         """Compile, then ask Snakemake what it would run (nothing is executed)."""
         cfg, wd = self._cfg(config), _dir(working_dir)
         p = self._plan(pipeline, cfg, wd)
@@ -206,19 +241,31 @@ class SnakemakeBackend:
             write_workflow(p, wd, cfg.container_runtime)
             _invalidate(p, wd)
             args = self.snakemake_args(cfg, len(p.jobs)) + ["--dry-run", "--quiet", "all"]
-            proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=wd,
-                                  capture_output=True, text=True, env=_job_env())
+            proc = subprocess.run(
+                [sys.executable, "-m", "snakemake", *args],
+                cwd=wd,
+                capture_output=True,
+                text=True,
+                env=_job_env(),
+            )
         out = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise PipecraftError(f"Snakemake dry run failed in {wd}:\n{_tail(out)}")
-        jobs = {m.group(1): int(m.group(2))
-                for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)
-                if not m.group(1).endswith("__done") and m.group(1) not in ("all", "total")}
+        jobs = {
+            m.group(1): int(m.group(2))
+            for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)
+            if not m.group(1).endswith("__done") and m.group(1) not in ("all", "total")
+        }
         return DryRunResult(jobs=jobs, total=sum(jobs.values()), output=out)
 
-    def run(self, pipeline: Pipeline, config: SnakemakeBackendConfig | None = None,
-            working_dir: str | Path | None = None, wait: bool = True,
-            check: bool = True) -> RunHandle:
+    def run(
+        self,
+        pipeline: Pipeline,
+        config: SnakemakeBackendConfig | None = None,
+        working_dir: str | Path | None = None,
+        wait: bool = True,
+        check: bool = True,
+    ) -> RunHandle:
         """Compile and start Snakemake; with wait=True block until it ends.
 
         With check=True a run that ends with failures raises RunFailedError listing them.
@@ -236,10 +283,16 @@ class SnakemakeBackend:
             run_log.parent.mkdir(parents=True, exist_ok=True)
             args = self.snakemake_args(cfg, len(p.jobs))
             with open(run_log, "wb") as log:
-                proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=wd,
-                                        stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=_job_env(),
-                                        start_new_session=True, pass_fds=(lock.fd,))
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "snakemake", *args],
+                    cwd=wd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=_job_env(),
+                    start_new_session=True,
+                    pass_fds=(lock.fd,),
+                )
             lock.record_snakemake(proc.pid)
         except BaseException:
             lock.release()
@@ -296,18 +349,26 @@ def _tail(text: str, n: int = 40) -> str:
 def _invalidate(p: Plan, wd: Path) -> None:
     """Drop the Snakemake stamp of every job whose provenance record is not up to date (its
     command or input content changed, an output is missing), so Snakemake runs it."""
-    invalidate([(str(wd / j.stamp), str(wd / DONE_DIR / j.rule), j.command, j.inputs,
-                 j.abs_outputs) for j in p.jobs if j.abs_outputs])
+    invalidate(
+        [
+            (str(wd / j.stamp), str(wd / DONE_DIR / j.rule), j.command, j.inputs, j.abs_outputs)
+            for j in p.jobs
+            if j.abs_outputs
+        ]
+    )
 
 
 # ---- lock -------------------------------------------------------------------------------
+
 
 def _alive(info: dict) -> bool:
     """Is the Snakemake recorded in a lock file still running (same pid AND create time)?"""
     try:
         proc = psutil.Process(int(info["pid"]))
-        return (abs(proc.create_time() - float(info["created"])) < 1.0
-                and proc.status() != psutil.STATUS_ZOMBIE)
+        return (
+            abs(proc.create_time() - float(info["created"])) < 1.0
+            and proc.status() != psutil.STATUS_ZOMBIE
+        )
     except (psutil.Error, KeyError, ValueError, TypeError):
         return False
 
@@ -324,12 +385,16 @@ def _locked_message(wd: Path, info: dict) -> str:
     if info.get("pid"):
         who = f"Snakemake pid {info.get('pid')}, started {info.get('started')}"
     elif info.get("owner"):
-        who = f"pipecraft pid {info.get('owner')} ({info.get('what', 'run')}), " \
-              f"started {info.get('started')}"
+        who = (
+            f"pipecraft pid {info.get('owner')} ({info.get('what', 'run')}), "
+            f"started {info.get('started')}"
+        )
     else:
         who = "lock held, just starting"
-    return (f"working directory {wd} is in use by another pipecraft run ({who}); wait for it "
-            "to finish or terminate it, then run again")
+    return (
+        f"working directory {wd} is in use by another pipecraft run ({who}); wait for it "
+        "to finish or terminate it, then run again"
+    )
 
 
 class RunLock:
@@ -355,8 +420,7 @@ class RunLock:
         self.wd, self.fd, self.what = wd, fd, what
         self.previous = self._read()
         self.info: dict = {}
-        self._write({"owner": os.getpid(), "what": what,
-                     "started": datetime.now(UTC).isoformat()})
+        self._write({"owner": os.getpid(), "what": what, "started": datetime.now(UTC).isoformat()})
 
     def _read(self) -> dict:
         try:
@@ -386,8 +450,9 @@ class RunLock:
         self.previous = {}
 
     def record_snakemake(self, pid: int) -> None:
-        self._write({**self.info, "pid": pid, "pgid": pid,
-                     "created": psutil.Process(pid).create_time()})
+        self._write(
+            {**self.info, "pid": pid, "pgid": pid, "created": psutil.Process(pid).create_time()}
+        )
 
     def __enter__(self) -> RunLock:
         return self
@@ -436,8 +501,11 @@ def _kill_leftovers(pgid: int, created: float) -> None:
         return
     for proc in psutil.process_iter():
         try:
-            if (proc.pid != pgid and os.getpgid(proc.pid) == pgid
-                    and proc.create_time() >= created - 0.5):
+            if (
+                proc.pid != pgid
+                and os.getpgid(proc.pid) == pgid
+                and proc.create_time() >= created - 0.5
+            ):
                 proc.kill()
         except (psutil.Error, OSError):
             continue
@@ -461,9 +529,15 @@ SUBMITTED = re.compile(r"^Job (\d+) has been submitted with (\w+) jobid (\S+) \(
 class RunHandle:
     """A running (or finished) Snakemake run in a working directory."""
 
-    def __init__(self, plan_: Plan, working_dir: Path, run_log: Path,
-                 proc: subprocess.Popen, config: SnakemakeBackendConfig,
-                 lock: RunLock | None = None) -> None:
+    def __init__(
+        self,
+        plan_: Plan,
+        working_dir: Path,
+        run_log: Path,
+        proc: subprocess.Popen,
+        config: SnakemakeBackendConfig,
+        lock: RunLock | None = None,
+    ) -> None:
         self.plan = plan_
         self.working_dir = working_dir
         self.run_log = run_log
@@ -524,8 +598,11 @@ class RunHandle:
     def failed_jobs(self) -> list[FailedJob]:
         """Failed units so far: (rule, unit, log path); unit is None for commands."""
         if self._summary is not None:
-            return [FailedJob(j["rule"], j["unit"], self.working_dir / j["log"])
-                    for j in self._summary["jobs"] if j["status"] == "failed"]
+            return [
+                FailedJob(j["rule"], j["unit"], self.working_dir / j["log"])
+                for j in self._summary["jobs"]
+                if j["status"] == "failed"
+            ]
         out = []
         for jid in sorted(self._errors):
             rule, unit = self._jobs.get(jid, ("?", None))
@@ -538,15 +615,20 @@ class RunHandle:
 
     def failure_message(self) -> str:
         if self._status == "interrupted":
-            return (f"pipecraft run in {self.working_dir} interrupted: Snakemake and its jobs "
-                    f"were stopped; finished units are kept and the next run resumes. "
-                    f"Summary: {self.summary_path}")
+            return (
+                f"pipecraft run in {self.working_dir} interrupted: Snakemake and its jobs "
+                f"were stopped; finished units are kept and the next run resumes. "
+                f"Summary: {self.summary_path}"
+            )
         failed = self.failed_jobs()
-        lines = [f"pipecraft run in {self.working_dir} {self._status}: "
-                 f"{len(failed)} failed job(s); Snakemake log: {self.run_log}"]
+        lines = [
+            f"pipecraft run in {self.working_dir} {self._status}: "
+            f"{len(failed)} failed job(s); Snakemake log: {self.run_log}"
+        ]
         for f in failed[:20]:
-            lines.append(f"  rule {f.rule}" + (f", unit {f.unit}" if f.unit else "")
-                         + f": log {f.log}")
+            lines.append(
+                f"  rule {f.rule}" + (f", unit {f.unit}" if f.unit else "") + f": log {f.log}"
+            )
         if len(failed) > 20:
             lines.append(f"  ... and {len(failed) - 20} more (see {self.summary_path})")
         if not failed:
@@ -585,8 +667,9 @@ class RunHandle:
                 for line in log.read_text(errors="replace").splitlines():
                     parts = line.split("\t")
                     if len(parts) >= 3 and parts[0] == "pipecraft-unit" and parts[2] == "failed":
-                        res.append(FailedJob(rule, parts[1],
-                                             self.working_dir / job_log(rule, parts[1])))
+                        res.append(
+                            FailedJob(rule, parts[1], self.working_dir / job_log(rule, parts[1]))
+                        )
             return res or [FailedJob(rule, unit, log)]
         return [FailedJob(rule, unit, self.working_dir / job_log(rule, unit))]
 
@@ -671,8 +754,7 @@ class RunHandle:
             self._status = "succeeded" if rc == 0 and not self._errors else "failed"
         try:
             self._summary = build_summary(self)
-            write_atomic(self.summary_path, json.dumps(self._summary, indent=1,
-                                                       ensure_ascii=False))
+            write_atomic(self.summary_path, json.dumps(self._summary, indent=1, ensure_ascii=False))
             if self._cfg.use_opentelemetry:
                 from pipecraft.telemetry import export_spans
 

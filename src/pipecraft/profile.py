@@ -8,6 +8,7 @@ know which settings the profile makes, so that its own defaults do not override 
 
 from __future__ import annotations
 
+import difflib
 import re
 from importlib import metadata
 from pathlib import Path
@@ -76,3 +77,26 @@ def resource_settings(value: Any, file: str) -> dict[str, str]:
         return dict(i.split("=", 1) for i in items)
     raise ValueError(f"Snakemake profile {file}: default-resources must be a mapping or a list "
                      f"of name=value, got {value!r}")  # fmt: skip
+
+
+#: resource names Snakemake, its storage and its executor plugins (SLURM, Kubernetes, AWS
+#: Batch, Google Batch) give a meaning; any other name is a user-defined resource
+KNOWN_RESOURCES = frozenset({
+    "mem", "mem_mb", "mem_mib", "disk", "disk_mb", "disk_mib", "runtime", "tmpdir", "threads",
+    "_cores", "_nodes", "gpu", "gpu_model", "slurm_partition", "slurm_account", "slurm_extra",
+    "cpus_per_task", "tasks", "tasks_per_node", "nodes", "constraint", "qos", "clusters", "gres",
+    "mpi", "mem_mb_per_cpu", "kubernetes_memory_limit_mb", "machine_type", "googlebatch_image",
+})  # fmt: skip
+
+
+def check_resource_names(names: Any, where: str = "") -> None:
+    """ValueError for a resource name one typo away from a known one (`mem_mbb`): Snakemake
+    would take it as a new resource and quietly ignore the intended limit."""
+    for name in names:
+        if name in KNOWN_RESOURCES:
+            continue
+        close = difflib.get_close_matches(str(name), KNOWN_RESOURCES, n=1, cutoff=0.8)
+        if close:
+            raise ValueError(f"{where}{': ' if where else ''}resource {name!r} is not one Snakemake "
+                             f"knows; did you mean {close[0]!r}? (other names are user-defined "
+                             "resources)")  # fmt: skip

@@ -37,8 +37,11 @@ def _resources(dry_output: str, rule: str) -> dict[str, str]:
         (lambda tmp: _profile(tmp / "p", "cores: [1,\n"), "is not valid YAML (line"),
         (lambda tmp: _profile(tmp / "p", "- a\n- b\n"), "expected a mapping"),
         (lambda tmp: _profile(tmp / "p", "default-resources: 7\n"), "default-resources must be"),
+        (lambda tmp: _profile(tmp / "p", "default-resources: [mem_mbb=100]\n"),
+         "default-resources: resource 'mem_mbb' is not one Snakemake knows; did you mean 'mem_mb'?"),
     ],
-    ids=["missing", "a file", "no config.yaml", "bad yaml", "not a mapping", "bad resources"],
+    ids=["missing", "a file", "no config.yaml", "bad yaml", "not a mapping", "bad resources",
+         "misspelt resource"],
 )
 def test_a_bad_profile_is_one_error_naming_it(tmp_path, make, message):
     path = make(tmp_path)
