@@ -241,3 +241,9 @@ def test_a_misspelt_resource_is_refused_with_a_close_match(tiny_screen_config):
     line = _fails(tiny_screen_config(backend={"default_resources": {"mem_mbb": 4000}}))
     assert "backend.default_resources: resource 'mem_mbb' is not one Snakemake knows" in line
     assert "did you mean 'mem_mb'?" in line
+
+
+def test_an_unknown_executor_is_named_with_the_installed_ones(tiny_screen_config):
+    line = _fails(tiny_screen_config(backend={"executor": "slrum"}))
+    assert "backend.executor: unknown executor 'slrum' (installed: local," in line
+    assert "did you mean 'slurm'?" in line

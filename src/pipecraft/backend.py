@@ -101,6 +101,12 @@ class SnakemakeBackendConfig(BaseModel):
     )
     latency_wait: int = Field(5, ge=0)
 
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value: str) -> str:
+        check_executor(value)
+        return value
+
     @field_validator("default_resources")
     @classmethod
     def _resource_names(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +121,8 @@ class SnakemakeBackendConfig(BaseModel):
             return None
         settings = read_profile(value)  # a profile Snakemake cannot read fails here, not mid-run
         file = str(profile_file(value))
+        if "executor" in settings:
+            check_executor(str(settings["executor"]), f"{file}: executor")
         check_resource_names(resource_settings(settings.get("default-resources", {}), file),
                              f"{file}: default-resources")  # fmt: skip
         return profile_file(value).parent.resolve()
@@ -817,6 +825,38 @@ def build_summary(h: RunHandle) -> dict:
     return {"working_dir": str(wd), "status": h.status, "started": h._started,
             "ended": time.time(), "run_log": str(h.run_log), "counts": counts,
             "executor": effective_executor(h._cfg), "versions": software_versions(h._cfg), "jobs": jobs}  # fmt: skip
+
+
+#: executors built into Snakemake; every other one is a plugin package
+BUILTIN_EXECUTORS = ("local", "dryrun", "touch")
+
+
+def installed_executors() -> list[str]:
+    """The executors Snakemake can use here: its own and those of installed plugins."""
+    from importlib import metadata
+
+    prefix = "snakemake-executor-plugin-"
+    plugins = {
+        (dist.metadata["Name"] or "").lower().replace("_", "-") for dist in metadata.distributions()
+    }
+    return [*BUILTIN_EXECUTORS, *sorted(n[len(prefix) :] for n in plugins if n.startswith(prefix))]
+
+
+def check_executor(name: str, where: str = "") -> None:
+    """ValueError unless Snakemake can run with executor `name`: saying which package a known
+    but missing plugin is, or which executors are installed and the closest one."""
+    import difflib
+
+    available = installed_executors()
+    if name in available:
+        return
+    prefix = f"{where}: " if where else ""
+    if name in ("slurm", "kubernetes", "aws-batch", "googlebatch", "cluster-generic"):
+        raise ValueError(f"{prefix}executor {name!r} needs the package "
+                         f"snakemake-executor-plugin-{name}, which is not installed")  # fmt: skip
+    close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{prefix}unknown executor {name!r} (installed: {', '.join(available)}){hint}")
 
 
 def effective_executor(cfg: SnakemakeBackendConfig) -> str:
