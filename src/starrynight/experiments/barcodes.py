@@ -21,11 +21,16 @@ def check_barcode_csv(path: AnyPath) -> int:
         raise BarcodeLibraryError(
             f"barcode CSV {path} does not exist (init config: barcode_csv_path)"
         )
+    if path.is_dir():
+        raise BarcodeLibraryError(
+            f"barcode CSV {path} is a folder, not a file (init config: barcode_csv_path)"
+        )
     try:
         source = path.open("rb") if isinstance(path, RemotePath) else path
         frame = pl.read_csv(source, infer_schema_length=0)
     except (OSError, pl.exceptions.PolarsError) as error:
-        raise BarcodeLibraryError(f"barcode CSV {path} cannot be read as CSV: {error}") from error
+        reason = " ".join(str(error).split()[:30])  # polars appends a long hint; its first line says it
+        raise BarcodeLibraryError(f"barcode CSV {path} cannot be read as CSV: {reason}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise BarcodeLibraryError(

@@ -194,6 +194,10 @@ def test_missing_base_is_an_error(tmp_path: Path) -> None:
 def test_missing_barcode_csv(tmp_path: Path) -> None:
     message = error_of(tmp_path, screen_keys(PLATES), barcode_csv_path=str(tmp_path / "none.csv"))
     assert "none.csv does not exist" in message and "barcode_csv_path" in message
+    (tmp_path / "library").mkdir()
+    message = error_of(tmp_path / "second", screen_keys(PLATES),
+                       barcode_csv_path=str(tmp_path / "library"))  # fmt: skip
+    assert "library is a folder, not a file" in message and "barcode_csv_path" in message
 
 
 @pytest.mark.parametrize(
