@@ -339,6 +339,11 @@ def read_barcode_library(
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:
+                raise SBSInputError(
+                    f"{path}: column(s) {repeated} appear more than once in the header"
+                )
             missing = [c for c in (barcode_column, gene_column) if c not in header]
             if missing:
                 raise SBSInputError(f"{path}: missing column(s) {missing}; columns found: {header}")

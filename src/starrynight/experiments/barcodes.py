@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
 
 import polars as pl
@@ -25,11 +26,19 @@ def check_barcode_csv(path: AnyPath) -> int:
         raise BarcodeLibraryError(
             f"barcode CSV {path} is a folder, not a file (init config: barcode_csv_path)"
         )
+    repeated = _repeated_columns(path)
+    if repeated:
+        raise BarcodeLibraryError(
+            f"barcode CSV {path}: column(s) {', '.join(repeated)} appear more than once in the "
+            "header; which one holds the library is ambiguous"
+        )
     try:
         source = path.open("rb") if isinstance(path, RemotePath) else path
         frame = pl.read_csv(source, infer_schema_length=0)
     except (OSError, pl.exceptions.PolarsError) as error:
-        reason = " ".join(str(error).split()[:30])  # polars appends a long hint; its first line says it
+        reason = " ".join(
+            str(error).split()[:30]
+        )  # polars appends a long hint; its first line says it
         raise BarcodeLibraryError(f"barcode CSV {path} cannot be read as CSV: {reason}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -46,10 +55,19 @@ def check_barcode_csv(path: AnyPath) -> int:
             f"line {r['line']}: {r['sgRNA']!r}" for r in bad.head(5).iter_rows(named=True)
         )
         raise BarcodeLibraryError(f"barcode CSV {path}: sgRNA must be A/C/G/T only ({shown})")
-    no_gene = rows.filter(pl.col("gene_symbol").is_null())
+    no_gene = rows.filter(
+        pl.col("gene_symbol").is_null() | (pl.col("gene_symbol").str.strip_chars() == "")
+    )
     if no_gene.height:
         lines = ", ".join(str(v) for v in no_gene.get_column("line").head(5))
         raise BarcodeLibraryError(f"barcode CSV {path}: empty gene_symbol on line(s) {lines}")
+    broken = rows.filter(pl.col("gene_symbol").str.contains(r"[\r\n\t]"))
+    if broken.height:
+        lines = ", ".join(str(v) for v in broken.get_column("line").head(5))
+        raise BarcodeLibraryError(
+            f"barcode CSV {path}: gene_symbol holds a line break or tab (a quoted field) on "
+            f"line(s) {lines}"
+        )
     lengths = rows.with_columns(n=pl.col("sgRNA").str.len_chars())
     common = lengths.get_column("n").mode().sort()[0]
     odd = lengths.filter(pl.col("n") != common)
@@ -61,6 +79,15 @@ def check_barcode_csv(path: AnyPath) -> int:
             f"barcode CSV {path}: barcodes must all have the same length ({common}); {shown}"
         )
     return int(common)
+
+
+def _repeated_columns(path: AnyPath) -> list[str]:
+    """Header names given more than once (polars would keep the first, a csv.DictReader the
+    last: two readers would see two libraries)."""
+    with path.open("rb") as handle:
+        first = handle.readline().decode("utf-8-sig", errors="replace")
+    names = next(csv.reader([first]), [])
+    return sorted({n.strip() for n in names if sum(m.strip() == n.strip() for m in names) > 1})
 
 
 def _numbered(frame: pl.DataFrame) -> pl.DataFrame:

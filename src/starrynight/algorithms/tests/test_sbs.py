@@ -297,6 +297,7 @@ def test_library_reader_accepts_bom_and_lower_case(tmp_path):
         ("barcode,gene\nACGT,X\n", "missing column"),
         ("sgRNA,gene_symbol\n", "no rows"),
         ("sgRNA,gene_symbol\nACGT,A\nACNT,B\n", "line 3"),
+        ("sgRNA,gene_symbol,sgRNA\nACGT,A,AAAA\n", r"\['sgRNA'\] appear more than once"),
     ],
 )
 def test_library_reader_names_the_problem(tmp_path, content, message):

@@ -208,6 +208,11 @@ def test_missing_barcode_csv(tmp_path: Path) -> None:
         ("sgRNA,gene_symbol\nACGT,G1\nACG,G2\nTTTT,G3\n", "same length (4); line 3: ACG (3)"),
         ("sgRNA,gene_symbol\n", "has no barcodes"),
         ("sgRNA,gene_symbol\nACGT,\n", "empty gene_symbol on line(s) 2"),
+        ("sgRNA,gene_symbol\nACGT,G1\nGTCA,  \n", "empty gene_symbol on line(s) 3"),
+        ('sgRNA,gene_symbol\nACGT,"TP\n53"\n', "gene_symbol holds a line break or tab"),
+        # polars keeps the first sgRNA column, the SBS step's reader the last: never guess
+        ("sgRNA,gene_symbol,sgRNA\nACGT,G1,AAAA\n", "column(s) sgRNA appear more than once"),
+        ("sgRNA,gene_symbol,gene_symbol\nACGT,G1,G2\n", "column(s) gene_symbol appear more"),
     ],
 )
 def test_malformed_barcode_csv(tmp_path: Path, content: str, expected: str) -> None:
