@@ -247,3 +247,20 @@ def test_an_unknown_executor_is_named_with_the_installed_ones(tiny_screen_config
     line = _fails(tiny_screen_config(backend={"executor": "slrum"}))
     assert "backend.executor: unknown executor 'slrum' (installed: local," in line
     assert "did you mean 'slurm'?" in line
+
+
+def test_index_and_inventory_commands_refuse_a_workspace_they_cannot_use(tiny_screen, tmp_path):
+    _, _, info = tiny_screen
+    images = str(info.images_path)
+    (tmp_path / "a_file").write_text("x")
+    runner = CliRunner()
+    for argv in (["index", "gen"], ["inventory", "gen"]):
+        inside = runner.invoke(main, [*argv, "--workspace", f"{images}/ws", "--images", images])
+        assert inside.exit_code != 0 and "Traceback" not in inside.output
+        assert "is inside the images folder" in inside.output and "read-only" in inside.output
+        a_file = runner.invoke(
+            main, [*argv, "--workspace", str(tmp_path / "a_file"), "--images", images]
+        )
+        assert a_file.exit_code != 0 and "Traceback" not in a_file.output, a_file.output
+        assert "a_file" in a_file.output and "Not a directory" in a_file.output
+    assert not (info.images_path / "ws").exists()

@@ -210,15 +210,8 @@ class DataConfig(BaseModel):
 
     @model_validator(mode="after")
     def _images_stay_read_only(self) -> DataConfig:
-        images = self.images_path
         for name in ("workspace_path", "scratch_path"):
-            path = getattr(self, name)
-            if _same_or_inside(path, images):
-                where = "is the images folder" if path == images else "is inside the images folder"
-                raise ValueError(
-                    f"{name} {path} {where} {images}; the images tree is read-only to "
-                    f"StarryNight: put the {name.removesuffix('_path')} beside it"
-                )
+            refuse_inside_images(name, getattr(self, name), self.images_path)
         return self
 
 
@@ -291,7 +284,18 @@ def check_locations(config: DataConfig) -> None:
 def _same_or_inside(path: AnyPath, folder: AnyPath) -> bool:
     if isinstance(path, RemotePath) or isinstance(folder, RemotePath):
         return isinstance(path, RemotePath) and path.is_relative_to(folder)
-    return path.is_relative_to(folder)
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def refuse_inside_images(name: str, path: AnyPath, images: AnyPath) -> None:
+    """ValueError if `path` (what `name` sets) is the images folder or inside it: the images
+    tree is read-only to StarryNight."""
+    if _same_or_inside(path, images):
+        where = "is the images folder" if path == images else "is inside the images folder"
+        raise ValueError(
+            f"{name} {path} {where} {images}; the images tree is read-only to "
+            f"StarryNight: put the {name.removesuffix('_path')} beside it"
+        )
 
 
 def write_bytes_atomic(path: AnyPath, data: bytes) -> None:

@@ -47,6 +47,8 @@ def gen_command(
         )  # fmt: skip
     except (IndexBuildError, InventoryError, ParserError, ValueError) as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:  # e.g. a workspace path that is a file
+        raise click.ClickException(f"{error.filename}: {error.strerror}") from None
     manifest = read_manifest(manifest_path)
     counts = manifest["counts"]
     click.echo(f"indexed {counts['indexed']:,} of {counts['files']:,} files -> {manifest_path}")

@@ -19,6 +19,7 @@ from starrynight import naming
 from starrynight.config import (
     AnyPath,
     read_parquet,
+    refuse_inside_images,
     to_path,
     write_parquet_atomic,
     write_text_atomic,
@@ -86,6 +87,8 @@ def build_index(
     but still reads the image headers under `images_path`, so unusable files are flagged.
     """
     workspace = to_path(workspace_path)
+    if images_path is not None:
+        refuse_inside_images("workspace", workspace, to_path(images_path))
     parser = get_parser(preset, patterns)
     inventory_path = naming.inventory_table(workspace)
     if images_path is not None and refresh_inventory:

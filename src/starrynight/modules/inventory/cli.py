@@ -26,6 +26,8 @@ def gen_command(images: str, workspace: str, workers: int | None) -> None:
         target = build_inventory(images, workspace, workers=workers, progress=stderr_progress)
     except (InventoryError, ValueError) as error:
         raise click.ClickException(str(error)) from error
+    except OSError as error:  # e.g. a workspace path that is a file
+        raise click.ClickException(f"{error.filename}: {error.strerror}") from None
     click.echo(str(target))
 
 

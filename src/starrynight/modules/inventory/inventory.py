@@ -32,6 +32,7 @@ from starrynight.config import (
     RemotePath,
     read_parquet,
     read_parquet_metadata,
+    refuse_inside_images,
     to_path,
     write_parquet_atomic,
 )
@@ -84,9 +85,14 @@ def _kind_problem(mode: int) -> str | None:
 
 
 def _scan_dir(
-    directory: str, prefix: str, skip: frozenset[str], chain: Chain
+    directory: str, prefix: str, chain: Chain
 ) -> tuple[
-    list[str], list[int], list[float], list[tuple[str, str, Chain]], list[str], list[tuple[str, str]]
+    list[str],
+    list[int],
+    list[float],
+    list[tuple[str, str, Chain]],
+    list[str],
+    list[tuple[str, str]],
 ]:
     """List one folder: its files, its subfolders (with their ancestry) and symlink loops.
 
@@ -109,8 +115,6 @@ def _scan_dir(
                     refused.append((key, problem))
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.path in skip:
-                        continue
                     info = entry.stat(follow_symlinks=False)
                     is_dir = True
                 else:
@@ -123,7 +127,7 @@ def _scan_dir(
                     folder = (info.st_dev, info.st_ino)
                     if folder in chain:
                         loops.append(key)
-                    elif entry.path not in skip:
+                    else:
                         subdirs.append((entry.path, key + "/", (*chain, folder)))
                     continue
                 problem = _kind_problem(info.st_mode)
@@ -142,7 +146,6 @@ def _scan_dir(
 
 def list_local(
     root: Path,
-    skip: tuple[Path, ...] = (),
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
@@ -151,7 +154,6 @@ def list_local(
     A loop (a link to the folder itself or to one of its ancestors) is reported through
     `progress`, or as an `InventoryWarning` without it; it adds no row.
     """
-    skip_set = frozenset(str(p) for p in skip)
     keys: list[str] = []
     sizes: list[int] = []
     mtimes: list[float] = []
@@ -167,7 +169,7 @@ def list_local(
         ) from error
     with ThreadPoolExecutor(max_workers=workers or min(32, (os.cpu_count() or 1) * 4)) as pool:
         pending: set[Future[Any]] = {
-            pool.submit(_scan_dir, str(root), "", skip_set, ((top.st_dev, top.st_ino),))
+            pool.submit(_scan_dir, str(root), "", ((top.st_dev, top.st_ino),))
         }
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -179,7 +181,7 @@ def list_local(
                 mtimes += m
                 loops += found_loops
                 folders += 1
-                pending |= {pool.submit(_scan_dir, d, p, skip_set, c) for d, p, c in subdirs}
+                pending |= {pool.submit(_scan_dir, d, p, c) for d, p, c in subdirs}
             if progress and time.monotonic() - last_report > 1.0:
                 last_report = time.monotonic()
                 progress(f"inventory: {len(keys):,} files in {folders:,} folders so far")
@@ -224,7 +226,7 @@ def _epoch(value: Any) -> float | None:
     return None
 
 
-def list_remote(root: RemotePath, skip: tuple[RemotePath, ...] = ()) -> pl.DataFrame:
+def list_remote(root: RemotePath) -> pl.DataFrame:
     """All objects under an fsspec URL; mtime comes from whichever field the store reports."""
     fs = root.fs
     base = root.path.rstrip("/")
@@ -232,15 +234,12 @@ def list_remote(root: RemotePath, skip: tuple[RemotePath, ...] = ()) -> pl.DataF
         raise InventoryError(f"images path {root} does not exist")
     found = fs.find(base, detail=True, withdirs=False)
     root_prefix = base.lstrip("/") + "/"
-    skip_prefixes = tuple(s.path.strip("/") + "/" for s in skip)
     keys: list[str] = []
     sizes: list[int] = []
     mtimes: list[float | None] = []
     refused: list[tuple[str, str]] = []
     for path, info in found.items():
         path = path.lstrip("/")
-        if skip_prefixes and path.startswith(skip_prefixes):
-            continue
         problem = name_problem(path)
         if problem:
             refused.append((path.removeprefix(root_prefix), problem))
@@ -262,27 +261,19 @@ def list_remote(root: RemotePath, skip: tuple[RemotePath, ...] = ()) -> pl.DataF
 
 def list_files(
     images_path: AnyPath,
-    skip: tuple[AnyPath, ...] = (),
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
     """The inventory frame of a tree, sorted by key, without writing anything."""
     if isinstance(images_path, RemotePath):
-        frame = list_remote(images_path, tuple(s for s in skip if isinstance(s, RemotePath)))
+        frame = list_remote(images_path)
     else:
         if not images_path.exists():
             raise InventoryError(f"images path {images_path} does not exist")
         if not images_path.is_dir():
             raise InventoryError(f"images path {images_path} is not a folder")
-        local_skip = tuple(s for s in skip if isinstance(s, Path))
-        frame = list_local(images_path, local_skip, workers, progress)
+        frame = list_local(images_path, workers, progress)
     return frame.sort("key")
-
-
-def _inside(child: AnyPath, parent: AnyPath) -> bool:
-    if isinstance(child, RemotePath):
-        return child.is_relative_to(parent)
-    return isinstance(parent, Path) and child.is_relative_to(parent)
 
 
 def build_inventory(
@@ -293,13 +284,13 @@ def build_inventory(
 ) -> AnyPath:
     """Write `naming.inventory_table(workspace)`; returns its path.
 
-    A workspace inside the images root is not listed (its own files are outputs, not inputs).
-    If the listing equals the existing table, the file is left untouched.
+    A workspace in the images tree is refused: that tree is read-only to StarryNight. If the
+    listing equals the existing table, the file is left untouched.
     """
     images = to_path(images_path)
     workspace = to_path(workspace_path)
-    skip = (workspace,) if _inside(workspace, images) else ()
-    frame = list_files(images, skip, workers, progress)
+    refuse_inside_images("workspace", workspace, images)
+    frame = list_files(images, workers, progress)
     target = naming.inventory_table(workspace)
     metadata = {IMAGES_ROOT_METADATA: str(images)}  # informational (see IMAGES_ROOT_METADATA)
     if target.exists():

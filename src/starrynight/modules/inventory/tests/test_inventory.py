@@ -102,12 +102,15 @@ def test_symlink_loop_is_reported_not_followed(tmp_path: Path) -> None:
     ]
 
 
-def test_workspace_inside_images_root_is_not_listed(tmp_path: Path) -> None:
-    make_tree(tmp_path)
-    target = build_inventory(tmp_path, tmp_path / "workspace")
-    build_inventory(tmp_path, tmp_path / "workspace")  # its own table must not appear either
-    keys = read_parquet(target).get_column("key").to_list()
-    assert keys == sorted(FILES)
+def test_a_workspace_in_the_images_tree_is_refused(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    make_tree(images)
+    with pytest.raises(ValueError, match="is inside the images folder .* read-only"):
+        build_inventory(images, images / "workspace")
+    (tmp_path / "ws-link").symlink_to(images)  # the images folder by another name
+    with pytest.raises(ValueError, match="read-only"):
+        build_inventory(images, tmp_path / "ws-link")
+    assert not (images / "workspace").exists()
 
 
 def test_unchanged_tree_is_not_rewritten_but_a_change_is(tmp_path: Path) -> None:
