@@ -44,6 +44,8 @@ def test_step_parameter_typos_name_the_step(tiny_screen_config):
     assert "did you mean 'tophat_size'?" in line
     line = _fails(tiny_screen_config(parameters={"sbs_preprocess": {"tophat_size": "big"}}))
     assert "parameters.sbs_preprocess.tophat_size: Input should be a valid integer" in line
+    line = _fails(tiny_screen_config(parameters={"sbs_preprocess": {"tophat_size": 1000}}))
+    assert "parameters.sbs_preprocess.tophat_size: Input should be less than or equal to 50" in line
     bad_choice = {"sbs_preprocess": {"intensity_statistic": "Median"}}
     line = _fails(tiny_screen_config(parameters=bad_choice))
     assert "parameters.sbs_preprocess.intensity_statistic: Input should be 'Mean' or 'Max'" in line
@@ -264,3 +266,15 @@ def test_index_and_inventory_commands_refuse_a_workspace_they_cannot_use(tiny_sc
         assert a_file.exit_code != 0 and "Traceback" not in a_file.output, a_file.output
         assert "a_file" in a_file.output and "Not a directory" in a_file.output
     assert not (info.images_path / "ws").exists()
+
+
+def test_a_barcode_path_that_is_not_text_is_named_as_such(tiny_screen_config):
+    config = tiny_screen_config()
+    text = config.read_text()
+    for value in ("null", "[a.csv]", "12"):
+        config.write_text("\n".join(
+            f"  barcode_csv_path: {value}" if line.strip().startswith("barcode_csv_path:") else line
+            for line in text.splitlines()
+        ))  # fmt: skip
+        line = _fails(config)
+        assert "barcode_csv_path" in line and "/None" not in line and "['a.csv']" not in line, line

@@ -149,8 +149,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     report_unparsed(data_config.workspace_path, config.allow_unparsed_images, config_path)
 
     init = dict(config.experiment)
-    if "barcode_csv_path" in init:
-        init["barcode_csv_path"] = _resolve(base, str(init["barcode_csv_path"]))
+    if isinstance(init.get("barcode_csv_path"), str):  # other types: the experiment names them
+        init["barcode_csv_path"] = _resolve(base, init["barcode_csv_path"])
     try:
         experiment_class = get_experiment(config.experiment_kind)
     except ExperimentError as err:

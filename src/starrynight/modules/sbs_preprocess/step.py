@@ -43,19 +43,32 @@ class SBSPreprocessParameters(BaseModel):
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
 
     sites_per_unit: int = Field(
-        DEFAULT_SITES_PER_UNIT, ge=0, description="sites of a well per unit of work (0: the whole well)"
+        DEFAULT_SITES_PER_UNIT,
+        ge=0,
+        description="sites of a well per unit of work (0: the whole well)",
     )
-    tophat_size: int = Field(7, ge=2, description="white top-hat feature size (px), larger than a focus")
+    tophat_size: int = Field(
+        7, ge=2, le=50,
+        description="white top-hat feature size (px), larger than a focus; at most 50, since its "
+        "cost grows steeply with the size (a 1000 would run for hours per image)",
+    )  # fmt: skip
     crosstalk_percentile: float = Field(
-        97.0, ge=0, lt=100, description="StarryNightCompensateColors: estimate crosstalk from pixels above this percentile"
+        97.0,
+        ge=0,
+        lt=100,
+        description="StarryNightCompensateColors: estimate crosstalk from pixels above this percentile",
     )
     foci_diameter_min: int = Field(2, ge=1, description="smallest focus diameter (px)")
     foci_diameter_max: int = Field(10, ge=2, description="largest focus diameter (px)")
     foci_threshold_method: Literal["Otsu", "Robust Background", "Minimum Cross-Entropy"] = Field(
         "Otsu", description="IdentifyPrimaryObjects thresholding method for foci"
     )
-    intensity_statistic: Literal["Mean", "Max"] = Field("Mean", description="StarryNightCallBarcodes: focus intensity per base")
-    save_compensated: bool = Field(False, description="also save the compensated base images (16-bit TIFF)")
+    intensity_statistic: Literal["Mean", "Max"] = Field(
+        "Mean", description="StarryNightCallBarcodes: focus intensity per base"
+    )
+    save_compensated: bool = Field(
+        False, description="also save the compensated base images (16-bit TIFF)"
+    )
 
 
 def base_image(cycle: int, base: str, prefix: str = "") -> str:
@@ -86,7 +99,9 @@ def write_loaddata(
             channel = experiment.sbs.base_channels[base]
             published = aligned.filter((pl.col("name") == channel) & (pl.col("cycle") == cycle))
             published = published.select("plate", "well", "site", "path")
-            frame = ld.with_published(frame, published, ("plate", "well", "site"), base_image(cycle, base))
+            frame = ld.with_published(
+                frame, published, ("plate", "well", "site"), base_image(cycle, base)
+            )
     frame = frame.select(
         pl.col("batch").alias("Metadata_Batch"), pl.col("plate").alias("Metadata_Plate"),
         pl.col("well").alias("Metadata_Well"), pl.col("site").alias("Metadata_Site"),
@@ -132,7 +147,11 @@ def build_cppipe(experiment: Experiment, params: SBSPreprocessParameters) -> Pip
             cp.save_images(base_image(c, b, "Comp"), single_name=names.compensated_image_pattern(c, b), extra=NO_COMPRESSION)
             for c in cycles for b in BASES
         ]  # fmt: skip
-    modules.append(cp.export_to_spreadsheet(extra={"Add image metadata columns to your object data file?": True}))
+    modules.append(
+        cp.export_to_spreadsheet(
+            extra={"Add image metadata columns to your object data file?": True}
+        )
+    )
     return cp.Pipeline(modules=modules)
 
 
