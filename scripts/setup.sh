@@ -30,7 +30,9 @@ stamp=.venv/.starrynight-deps
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing starrynight + pipecraft into .venv"
-  pip_quiet .venv/bin/python -m pip install -q -e ".[dev,slurm]"
+  # every executor the example profiles in profiles/ name, so the container image runs them
+  # all; these extras install together with no conflict (pip check is clean)
+  pip_quiet .venv/bin/python -m pip install -q -e ".[dev,slurm,aws-batch,kubernetes,googlebatch]"
   echo "$want" > "$stamp"
 fi
 

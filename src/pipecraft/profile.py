@@ -85,7 +85,16 @@ KNOWN_RESOURCES = frozenset({
     "mem", "mem_mb", "mem_mib", "disk", "disk_mb", "disk_mib", "runtime", "tmpdir", "threads",
     "_cores", "_nodes", "gpu", "gpu_model", "slurm_partition", "slurm_account", "slurm_extra",
     "cpus_per_task", "tasks", "tasks_per_node", "nodes", "constraint", "qos", "clusters", "gres",
-    "mpi", "mem_mb_per_cpu", "kubernetes_memory_limit_mb", "machine_type", "googlebatch_image",
+    "mpi", "mem_mb_per_cpu", "kubernetes_memory_limit_mb", "machine_type", "gpu_manufacturer",
+    "nvidia_gpu",
+    # Google Batch takes each of its settings per job from the resource googlebatch_<setting>
+    *(f"googlebatch_{setting}" for setting in (
+        "memory", "cpu_milli", "machine_type", "image_family", "image_project", "container",
+        "boot_disk_gb", "boot_disk_type", "boot_disk_image", "max_run_duration", "retry_count",
+        "work_tasks", "work_tasks_per_node", "bucket", "mount_path", "labels", "network",
+        "subnetwork", "service_account", "project", "region", "snippets", "docker_username",
+        "docker_password",
+    )),
 })  # fmt: skip
 
 
