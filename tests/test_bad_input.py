@@ -278,3 +278,9 @@ def test_a_barcode_path_that_is_not_text_is_named_as_such(tiny_screen_config):
         ))  # fmt: skip
         line = _fails(config)
         assert "barcode_csv_path" in line and "/None" not in line and "['a.csv']" not in line, line
+
+
+def test_settings_snakemake_refuses_are_named_on_the_console(tiny_screen_config):
+    line = _fails(tiny_screen_config(backend={"extra_args": ["--nonexistent-flag"]}))
+    assert "Snakemake did not start the run:" in line
+    assert "unrecognized arguments: --nonexistent-flag (log:" in line

@@ -354,6 +354,23 @@ def _tail(text: str, n: int = 40) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
+#: a log line that states an error: `Error: ...`, `snakemake: error: ...`, `ValueError: ...`
+_ERROR_LINE = re.compile(r"^(?:Error:|\S*: error:|[A-Za-z_.]*(?:Error|Exception)\b:?)")
+
+
+def error_line(log: Path) -> str | None:
+    """What went wrong, as the log says it in one line: its last error line (`Error: x` as
+    `x`), else its last line; None for a missing or empty log."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return None
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    found = (errors or lines or [None])[-1]
+    return found.removeprefix("Error: ") if found else None
+
+
 def _invalidate(p: Plan, wd: Path) -> None:
     """Drop the Snakemake stamp of every job whose provenance record is not up to date (its
     command or input content changed, an output is missing), so Snakemake runs it."""
@@ -634,14 +651,27 @@ class RunHandle:
             f"{len(failed)} failed job(s); Snakemake log: {self.run_log}"
         ]
         for f in failed[:20]:
+            said = error_line(f.log)
             lines.append(
-                f"  rule {f.rule}" + (f", unit {f.unit}" if f.unit else "") + f": log {f.log}"
-            )
+                f"  rule {f.rule}" + (f", unit {f.unit}" if f.unit else "")
+                + (f": {said}" if said else "") + f" (log: {f.log})"
+            )  # fmt: skip
         if len(failed) > 20:
             lines.append(f"  ... and {len(failed) - 20} more (see {self.summary_path})")
         if not failed:
-            lines.append(_tail(self.run_log.read_text(errors="replace"), 30))
+            said = error_line(self.run_log)
+            lines.append(f"  Snakemake: {said}" if said else f"  see {self.run_log}")
         return "\n".join(lines)
+
+    def first_error(self) -> str:
+        """One line for the first failed job (or, when no job ran, Snakemake itself): what
+        its log says went wrong, and where that log is."""
+        for job in self.failed_jobs():
+            said = error_line(job.log)
+            if said:
+                return f"{said} (log: {job.log})"
+        said = error_line(self.run_log)
+        return f"{said} (log: {self.run_log})" if said else f"see {self.run_log}"
 
     # -- internals --
     def _wait_reporting_progress(self, interval: float = 1.0) -> str:

@@ -89,7 +89,7 @@ def test_keep_going_failed_jobs_summary_and_rerun(tmp_path):
     flag.write_text("bad")
     fan = pc.FanOut(
         name="work",
-        argv=[PY, "-c", "print('boom'); " + code, "{param.which}", "{output.o}"],
+        argv=[PY, "-c", "print('Error: boom', flush=True); " + code, "{param.which}", "{output.o}"],
         units=[
             pc.Unit(id=u, params={"which": u if u != "bad" else flag.read_text()})
             for u in ("u1", "bad", "u3", "u4")
@@ -97,7 +97,10 @@ def test_keep_going_failed_jobs_summary_and_rerun(tmp_path):
         outputs={"o": pc.file(str(tmp_path / "out" / "{unit}.txt"))},
     )
     wd = tmp_path / "wd"
-    with pytest.raises(pc.RunFailedError, match=r"rule work, unit bad: log .*logs/work/bad.log"):
+    # the failed job is named with what its log says went wrong
+    with pytest.raises(
+        pc.RunFailedError, match=r"rule work, unit bad: boom \(log: .*logs/work/bad.log\)"
+    ):
         backend.run(fan, working_dir=wd)
     for u in ("u1", "u3", "u4"):
         assert (tmp_path / "out" / f"{u}.txt").read_text() == "ok"

@@ -86,8 +86,12 @@ def _resolve(base: Path, value: str) -> str:
     return str(base / os.path.expanduser(value))  # an absolute path replaces base
 
 
-def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_only: bool = False,
-               backend: dict[str, Any] | None = None):
+def run_screen(
+    config_path: Path,
+    pipeline_name: str = "pcp-generic",
+    compile_only: bool = False,
+    backend: dict[str, Any] | None = None,
+):
     """Index the images, infer the experiment, build the pipeline and run (or only compile) it.
 
     `backend` settings (from the command line) replace the config's `backend:` ones.
@@ -112,7 +116,9 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
             settings["profile"] = _resolve(base, settings["profile"])
         backend_config = pc.SnakemakeBackendConfig(**{**settings, **(backend or {})})
         backend_config = backend_config.model_copy(
-            update={"software_versions": {**software_versions(), **backend_config.software_versions}}
+            update={
+                "software_versions": {**software_versions(), **backend_config.software_versions}
+            }
         )
     except ValidationError as err:
         model = DataConfig if err.title == DataConfig.__name__ else pc.SnakemakeBackendConfig
@@ -137,7 +143,11 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     _check_runtime(backend_config, compile_only, config_path)
     # The index must exist to build the pipeline; compiling runs it on this machine, so that
     # compiling never needs the container runtime the run itself will use.
-    index_config = backend_config.model_copy(update={"container_runtime": "none"}) if compile_only else backend_config
+    index_config = (
+        backend_config.model_copy(update={"container_runtime": "none"})
+        if compile_only
+        else backend_config
+    )
     try:
         runner.run(
             index_pipeline, config=index_config, working_dir=naming.run_folder(scratch, "index")
@@ -145,7 +155,8 @@ def run_screen(config_path: Path, pipeline_name: str = "pcp-generic", compile_on
     except pc.RunInterruptedError:
         raise
     except pc.RunFailedError as err:
-        raise ScreenConfigError(f"indexing failed: {_first_error(err.handle)}") from None
+        what = "indexing failed" if err.handle.failed_jobs() else "Snakemake did not start the run"
+        raise ScreenConfigError(f"{what}: {err.handle.first_error()}") from None
     report_unparsed(data_config.workspace_path, config.allow_unparsed_images, config_path)
 
     init = dict(config.experiment)
@@ -199,7 +210,9 @@ def _with_resources(pipeline: Any, overrides: dict[str, dict[str, Any]], config_
             pc.Resources.model_validate(fields)
         except ValidationError as err:
             where = f"resources.{name}."
-            raise ScreenConfigError(f"{config_path}: {describe_validation(err, where, pc.Resources)}") from None
+            raise ScreenConfigError(
+                f"{config_path}: {describe_validation(err, where, pc.Resources)}"
+            ) from None
     try:
         return pc.with_resources(pipeline, overrides)
     except ValueError as err:
@@ -260,18 +273,3 @@ def report_unparsed(workspace: Any, allow: bool, config_path: Path) -> None:
         f"{shown}; all: {naming.unparsed_table(workspace)}. Fix the names or the index pattern, "
         f"or set allow_unparsed_images: true in {config_path} to run without them"
     )
-
-
-def _first_error(handle: Any) -> str:
-    """The last meaningful line of the first failed job's log."""
-    for job in handle.failed_jobs():
-        try:
-            lines = [
-                line.strip() for line in Path(job.log).read_text().splitlines() if line.strip()
-            ]
-        except OSError:
-            continue
-        errors = [line for line in lines if line.startswith("Error:")]
-        if errors or lines:
-            return f"{(errors or lines)[-1].removeprefix('Error: ')} (log: {job.log})"
-    return f"see {handle.run_log}"
