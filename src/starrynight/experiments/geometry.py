@@ -241,7 +241,43 @@ def infer_geometry(
             + "; ".join(differences)
         )
     pairing: Pairing = overrides.pairing or ("stitch" if differences else "same-field")
+    if pairing == "same-field":
+        unpaired = unpaired_sites(index)
+        if unpaired:
+            raise GeometryError(
+                "the arms image the same fields, so CP site k pairs with SBS site k, but "
+                f"{unpaired}; rename or remove the images of the odd sites"
+            )
     return ExperimentGeometry(cp=cp, sbs=sbs, pairing=pairing, differences=differences)
+
+
+def unpaired_sites(index: pl.DataFrame, shown: int = 3) -> str | None:
+    """The wells whose CP and SBS site numbers differ, as `Plate1/A1 has CP sites 0, 1 and SBS
+    sites 0, 3`; None when every well's arms have the same sites."""
+    sites = (
+        index.select("arm", "plate", "well", "site")
+        .unique()
+        .group_by("plate", "well", "arm")
+        .agg(pl.col("site").sort())
+    )
+    cp = sites.filter(pl.col("arm") == "CP").drop("arm")
+    sbs = sites.filter(pl.col("arm") == "SBS").drop("arm")
+    both = cp.join(sbs, on=["plate", "well"], suffix="_sbs").filter(
+        pl.col("site") != pl.col("site_sbs")
+    )
+    if both.height == 0:
+        return None
+
+    def listed(values: list[int]) -> str:
+        return ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+
+    rows = both.sort("plate", "well").head(shown).iter_rows(named=True)
+    found = "; ".join(
+        f"{r['plate']}/{r['well']} has CP sites {listed(r['site'])} and SBS sites {listed(r['site_sbs'])}"
+        for r in rows
+    )
+    more = f" (and {both.height - shown} more wells)" if both.height > shown else ""
+    return found + more
 
 
 def images_root_hint(manifest: dict) -> AnyPath | None:

@@ -56,6 +56,21 @@ def test_same_magnification_and_site_count_pair_sites(tmp_path: Path) -> None:
     create_pcp_generic_pipeline(_config(tmp_path), exp)
 
 
+def test_same_field_arms_whose_site_numbers_differ_are_refused(tmp_path: Path) -> None:
+    """Same counts, so nothing else tells; site 1 of CP is no partner of site 3 of SBS."""
+    keys = [
+        k.replace("/10X_c", "/20X_c")
+        for k in screen_keys({"P1": ["A1", "A2"]}, cp_sites=2, sbs_sites=2)
+    ]
+    renamed = [k.replace("WellA1_PointA1_0001_", "WellA1_PointA1_0003_") if "_SBS-" in k else k
+               for k in keys]  # fmt: skip
+    assert renamed != keys
+    with pytest.raises(ExperimentError) as info:
+        PCPGenericExperiment.from_index(index_for(tmp_path, renamed), init(tmp_path))
+    assert "P1/A1 has CP sites 0, 1 and SBS sites 0, 3" in str(info.value)
+    assert "A2" not in str(info.value)
+
+
 def test_user_given_pixel_sizes_decide(tmp_path: Path) -> None:
     keys = screen_keys({"P1": ["A1"]}, cp_sites=4, sbs_sites=4)
     same = init(tmp_path, geometry={"cp": {"pixel_size_um": 0.65}, "sbs": {"pixel_size_um": 0.65}})
@@ -125,7 +140,9 @@ def test_real_geometry_is_read_from_the_ome_metadata(
     )
     modules, _ = create_pcp_generic_pipeline(data_config, _experiment(info))
     assert "stitch" in [m.module_id for m in modules]  # arms that differ are stitched
-    with pytest.raises(ExperimentError, match="SBS: 4 sites/well, 10X, 1.2935 µm/px.*stitching is off"):
+    with pytest.raises(
+        ExperimentError, match="SBS: 4 sites/well, 10X, 1.2935 µm/px.*stitching is off"
+    ):
         create_pcp_generic_pipeline(data_config, _experiment(info), {"stitch": {"enabled": False}})
     with pytest.raises(
         ExperimentError, match="geometry.pairing is 'same-field' but the arms image different"
