@@ -65,7 +65,8 @@ def load_index(
 
 def _csv_types(frame: pl.DataFrame) -> pl.DataFrame:
     """CSV has no lists or ints: restore the index dtypes of the columns present."""
-    casts = {"magnification": pl.Int32, "cycle": pl.Int32, "site": pl.Int64, "size": pl.Int64}
+    casts = {"magnification": pl.Int32, "cycle": pl.Int32, "site": pl.Int64, "size": pl.Int64,
+             "image_height": pl.Int64, "image_width": pl.Int64}  # fmt: skip
     exprs = [pl.col(c).cast(t) for c, t in casts.items() if c in frame.columns]
     if "channels" in frame.columns:
         exprs.append(pl.col("channels").str.split(","))

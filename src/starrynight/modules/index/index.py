@@ -117,10 +117,10 @@ def build_index(
 
 
 def _checked_before(workspace: AnyPath) -> pl.DataFrame | None:
-    """(key, size, mtime) of the previous index: files found usable then (None if none)."""
+    """The previous index: files found usable then, with their size in pixels (None if none)."""
     table = naming.index_table(workspace)
     try:
-        return read_parquet(table, ["key", "size", "mtime"]) if table.exists() else None
+        return read_parquet(table) if table.exists() else None
     except (OSError, pl.exceptions.PolarsError):
         return None
 

@@ -1,8 +1,10 @@
 """Cheap checks that a parsed image file can be read at all, before any job relies on it.
 
-An empty file, or a TIFF whose header, page directories or image data run past the end of
-the file (a truncated copy), would otherwise be found only inside CellProfiler. Only the
-header and the page directories are read (a few hundred bytes per file), never the pixels.
+An empty file, a TIFF whose header, page directories or image data run past the end of
+the file (a truncated copy), or an image of another size than the rest of its arm would
+otherwise be found only inside CellProfiler. Only the header and the page directories are read
+(a few hundred bytes per file), never the pixels. The image size of each file is kept in the
+index (`image_height`, `image_width`), so an unchanged file is not read again.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import polars as pl
 
@@ -23,6 +25,15 @@ _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 
 _INT_FORMATS = {1: "B", 3: "H", 4: "I", 16: "Q"}
 _MAX_PAGES = 100_000
 EMPTY = "unusable: empty file (0 bytes)"
+#: index columns holding each TIFF's first page size (null: not a TIFF, or not read)
+SHAPE_COLUMNS = ("image_height", "image_width")
+
+
+class FileCheck(NamedTuple):
+    """Why a file is unusable (None: it is not), and its first page's (height, width)."""
+
+    problem: str | None
+    shape: tuple[int, int] | None = None
 
 
 class _Unreadable(Exception):
@@ -64,11 +75,25 @@ def _page_data_end(handle: BinaryIO, entries: bytes, order: str, big: bool, size
     return max((o + c for o, c in zip(offsets, counts, strict=False)), default=0)
 
 
-def tiff_problem(handle: BinaryIO, size: int, planes: int = 1) -> str | None:
-    """Why a TIFF file cannot be read, or None; walks every page directory.
+def _page_shape(entries: bytes, order: str, big: bool) -> tuple[int, int] | None:
+    """(ImageLength, ImageWidth) of a page directory, when both are stored inline."""
+    entry_size, inline = (20, 8) if big else (12, 4)
+    found: dict[int, int] = {}
+    for start in range(0, len(entries), entry_size):
+        head = entries[start : start + entry_size]
+        tag, kind = struct.unpack(order + "HH", head[:4])
+        if tag in (256, 257) and kind in (3, 4, 16):
+            found[tag] = struct.unpack(
+                order + _INT_FORMATS[kind], head[-inline:][: _TYPE_SIZES[kind]]
+            )[0]
+    return (found[257], found[256]) if len(found) == 2 else None
 
-    `planes` is how many pages the file must hold at least (one per channel its name lists).
-    """
+
+def tiff_check(handle: BinaryIO, size: int, planes: int = 1) -> FileCheck:
+    """Why a TIFF file cannot be read (or None), and its first page's size; walks every page
+    directory. `planes` is how many pages the file must hold at least (one per channel its
+    name lists)."""
+    shape = None
     try:
         header = _read(handle, 0, 8, size, "the TIFF header")
         order = {b"II": "<", b"MM": ">"}.get(header[:2])
@@ -95,6 +120,8 @@ def tiff_problem(handle: BinaryIO, size: int, planes: int = 1) -> str | None:
             tail = struct.calcsize(next_fmt)
             body = _read(handle, offset + count_size, n * entry_size + tail, size,
                          f"page directory {page}")  # fmt: skip
+            if page == 1:
+                shape = _page_shape(body[: n * entry_size], order, big)
             end = _page_data_end(handle, body[: n * entry_size], order, big, size)
             if end > size:
                 raise _Unreadable(
@@ -109,22 +136,54 @@ def tiff_problem(handle: BinaryIO, size: int, planes: int = 1) -> str | None:
                 f"{len(seen)} page(s) but its name lists {planes} channels (one page each)"
             )
     except _Unreadable as problem:
-        return str(problem)
-    return None
+        return FileCheck(str(problem), shape)
+    return FileCheck(None, shape)
+
+
+def file_check(path: Path, size: int, planes: int = 1) -> FileCheck:
+    """Why the image file at `path` (holding `planes` channels) is unusable, and its size."""
+    if size == 0:
+        return FileCheck(EMPTY)
+    if not path.name.lower().endswith((".tif", ".tiff")):
+        return FileCheck(None)
+    try:
+        with path.open("rb") as handle:
+            problem, shape = tiff_check(handle, size, planes)
+    except OSError as error:
+        problem, shape = f"cannot be read: {error.strerror or error}", None
+    return FileCheck(None if problem is None else f"unusable: {problem}", shape)
 
 
 def file_problem(path: Path, size: int, planes: int = 1) -> str | None:
     """Why the image file at `path` (holding `planes` channels) is unusable, or None."""
-    if size == 0:
-        return EMPTY
-    if not path.name.lower().endswith((".tif", ".tiff")):
-        return None
-    try:
-        with path.open("rb") as handle:
-            problem = tiff_problem(handle, size, planes)
-    except OSError as error:
-        problem = f"cannot be read: {error.strerror or error}"
-    return None if problem is None else f"unusable: {problem}"
+    return file_check(path, size, planes).problem
+
+
+def odd_sizes(index: pl.DataFrame) -> pl.DataFrame:
+    """`key` and `_odd` (the reason) of the images whose size differs from the one most images
+    of their arm have: CellProfiler needs every image of a step to be one size."""
+    known = index.filter(pl.col("image_height").is_not_null())
+    if known.height == 0:
+        return pl.DataFrame(schema={"key": pl.String, "_odd": pl.String})
+    usual = (
+        known.group_by("arm", "image_height", "image_width")
+        .len()
+        .sort(["len", "image_height", "image_width"], descending=[True, False, False])
+        .unique("arm", keep="first", maintain_order=True)
+        .rename({"image_height": "_usual_h", "image_width": "_usual_w"})
+        .drop("len")
+    )
+    odd = known.join(usual, on="arm").filter(
+        (pl.col("image_height") != pl.col("_usual_h"))
+        | (pl.col("image_width") != pl.col("_usual_w"))
+    )
+    return odd.select(
+        "key",
+        _odd=pl.format(
+            "unusable: {}x{} px, but the other {} images are {}x{} px",
+            "image_width", "image_height", "arm", "_usual_w", "_usual_h",
+        ),
+    )  # fmt: skip
 
 
 def split_unusable(
@@ -133,36 +192,63 @@ def split_unusable(
     checked: pl.DataFrame | None = None,
     workers: int = 16,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(usable index rows, unusable rows as key/reason/size/mtime).
+    """(usable index rows with SHAPE_COLUMNS, unusable rows as key/reason/size/mtime).
 
     Empty files are found from the sizes. TIFF headers are read only under a local images
     root: on an object store (or without an images path) it would cost a request per file.
-    `checked` (key, size, mtime) lists files found usable before: unchanged ones are not read.
+    `checked` (key, size, mtime and SHAPE_COLUMNS) lists files found usable before: unchanged
+    ones are not read again.
     """
-    flagged = index.with_columns(
+    flagged = index.drop(SHAPE_COLUMNS, strict=False).with_columns(
         reason=pl.when(pl.col("size").fill_null(0) == 0).then(pl.lit(EMPTY)).otherwise(None)
+    )
+    shapes = pl.DataFrame(
+        schema={"key": pl.String, "_problem": pl.String, **dict.fromkeys(SHAPE_COLUMNS, pl.Int64)}
     )
     if isinstance(images_root, Path):
         tiffs = flagged.filter(
             pl.col("reason").is_null() & pl.col("key").str.contains(r"(?i)\.tiff?$")
         ).select("key", "size", "mtime", planes=pl.col("channels").list.len().fill_null(1))
-        if checked is not None:
-            tiffs = tiffs.join(checked, on=["key", "size", "mtime"], how="anti")
+        if checked is not None and set(SHAPE_COLUMNS) <= set(checked.columns):
+            unchanged = (
+                checked.select("key", "size", "mtime", *SHAPE_COLUMNS)
+                .filter(pl.col("image_height").is_not_null())
+                .join(tiffs, on=["key", "size", "mtime"], how="semi")
+            )
+            tiffs = tiffs.join(unchanged, on=["key", "size", "mtime"], how="anti")
+            shapes = pl.concat(
+                [
+                    shapes,
+                    unchanged.drop("size", "mtime").with_columns(_problem=pl.lit(None, pl.String)),
+                ],
+                how="diagonal_relaxed",
+            )
         if tiffs.height:
             keys = tiffs.get_column("key").to_list()
             sizes, planes = tiffs.get_column("size").to_list(), tiffs.get_column("planes").to_list()
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 found = list(
-                    pool.map(lambda k, n, p: file_problem(images_root / k, n, p), keys, sizes, planes)
+                    pool.map(lambda k, n, p: file_check(images_root / k, n, p), keys, sizes, planes)
                 )
-            problems = pl.DataFrame(
-                {"key": keys, "_problem": found}, schema={"key": pl.String, "_problem": pl.String}
+            read = pl.DataFrame(
+                {
+                    "key": keys,
+                    "_problem": [f.problem for f in found],
+                    "image_height": [f.shape[0] if f.shape else None for f in found],
+                    "image_width": [f.shape[1] if f.shape else None for f in found],
+                },
+                schema=shapes.schema,
             )
-            flagged = (
-                flagged.join(problems, on="key", how="left", maintain_order="left")
-                .with_columns(reason=pl.coalesce("reason", "_problem"))
-                .drop("_problem")
-            )
+            shapes = pl.concat([shapes, read])
+    flagged = flagged.join(shapes, on="key", how="left", maintain_order="left").with_columns(
+        reason=pl.coalesce("reason", "_problem")
+    )
+    odd = odd_sizes(flagged.filter(pl.col("reason").is_null()))
+    flagged = (
+        flagged.join(odd, on="key", how="left", maintain_order="left")
+        .with_columns(reason=pl.coalesce("reason", "_odd"))
+        .drop("_problem", "_odd")
+    )
     bad = pl.col("reason").is_not_null()
     return (
         flagged.filter(bad.not_()).drop("reason"),
