@@ -64,6 +64,23 @@ def check_plate_batches(index: pl.DataFrame) -> None:
         )
 
 
+def check_names(index: pl.DataFrame) -> None:
+    """Plate and well names become unit ids, which name log, benchmark and output files: a
+    name they cannot be is refused here, naming the image it comes from."""
+    from pipecraft.graph import UNIT_RE
+
+    for column in ("plate", "well"):
+        names = index.select(column, "key").unique(column, keep="first").sort(column)
+        bad = names.filter(~pl.col(column).str.contains(UNIT_RE.pattern))
+        if bad.height:
+            name, key = bad.row(0)
+            raise InferenceError(
+                f"{column} name {name!r} (from {key}) cannot name files: use letters, digits and "
+                ". _ + - only, starting with a letter or digit (rename it in the images tree, or "
+                "read it with an index pattern that leaves the other characters out)"
+            )
+
+
 def _well_name(frame: pl.DataFrame) -> pl.Expr:
     return pl.format("{}/{}", pl.col("plate"), pl.col("well"))
 
@@ -194,13 +211,20 @@ def infer_arm(index: pl.DataFrame, arm: str, sites_per_well: int | None = None) 
         _check_cycles_present(rows)
     mags = rows.get_column("magnification").drop_nulls().unique().sort()
     if mags.len() > 1:
-        examples = rows.filter(pl.col("magnification").is_not_null()).group_by("magnification").agg(
-            pl.len().alias("n"), pl.col("plate", "well", "site").first()).sort("magnification")
-        parts = [f"{r['magnification']}X: {r['n']} file(s), e.g. {r['plate']}/{r['well']} site {r['site']}"
-                 for r in examples.iter_rows(named=True)]
+        examples = (
+            rows.filter(pl.col("magnification").is_not_null())
+            .group_by("magnification")
+            .agg(pl.len().alias("n"), pl.col("plate", "well", "site").first())
+            .sort("magnification")
+        )
+        parts = [
+            f"{r['magnification']}X: {r['n']} file(s), e.g. {r['plate']}/{r['well']} site {r['site']}"
+            for r in examples.iter_rows(named=True)
+        ]
         raise InferenceError(
             f"{arm} images were taken at {mags.len()} magnifications ({'; '.join(parts)}); "
-            "an arm is imaged at one: move the other acquisition out of the images folder")
+            "an arm is imaged at one: move the other acquisition out of the images folder"
+        )
     sites = _site_channels(rows, arm)
     channels = _channels(sites, arm)
     cycles = _cycles(sites) if arm == "SBS" else []

@@ -33,6 +33,7 @@ from starrynight.experiments.geometry import (
 from starrynight.experiments.inference import (
     ArmLayout,
     InferenceError,
+    check_names,
     check_plate_batches,
     common_wells,
     infer_arm,
@@ -207,6 +208,7 @@ class PCPGenericExperiment(_Strict):
         if index.height == 0:
             raise ExperimentError(f"index {index_path} has no images")
         check_plate_batches(index)
+        check_names(index)
         cp = infer_arm(index, "CP", config.cp.sites_per_well)
         sbs = infer_arm(index, "SBS", config.sbs.sites_per_well)
         wells = common_wells(cp, sbs)

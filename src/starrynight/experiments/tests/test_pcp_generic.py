@@ -222,6 +222,13 @@ def test_malformed_barcode_csv(tmp_path: Path, content: str, expected: str) -> N
     assert expected in message and "bad.csv" in message
 
 
+@pytest.mark.parametrize("plate", ["Plate 1", "P$(touch x)1", "Pl'ate"])
+def test_a_plate_name_that_cannot_name_files_is_named(tmp_path: Path, plate: str) -> None:
+    message = error_of(tmp_path, screen_keys({plate: ["A1"]}))
+    assert f"plate name {plate!r} (from " in message and "cannot name files" in message
+    assert "unit id" not in message  # before: blamed on an internal unit id at compile time
+
+
 def test_cycle_gap_names_the_cycle(tmp_path: Path) -> None:
     message = error_of(tmp_path, screen_keys(PLATES, cycles=(1, 2, 4)))
     assert "SBS cycle(s) 3 missing" in message
