@@ -75,18 +75,20 @@ def _fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-
-
-
 # ------------------------------------------------------------------ sections
-def header_section(workspace: Path, run_summary: Path | None, screen_config: Path | None) -> Section:
+def header_section(
+    workspace: Path, run_summary: Path | None, screen_config: Path | None
+) -> Section:
     """Date, versions, the experiment, the parameters of the steps after analysis, the screen config."""
     from starrynight import __version__
 
     versions = {"starrynight": __version__}
     summary = _json(run_summary) if run_summary is not None else {}
     versions.update({str(k): str(v) for k, v in (summary.get("versions") or {}).items()})
-    rows = [("report written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")), ("workspace", str(workspace))]
+    rows = [
+        ("report written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("workspace", str(workspace)),
+    ]
     rows += [(f"version: {k}", v) for k, v in versions.items()]
     body = _pairs(rows)
     experiment = naming.experiment_json(workspace)
@@ -108,11 +110,17 @@ def _json(path: Path | None) -> dict:
 
 
 def _pairs(rows: list[tuple[str, str]]) -> str:
-    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) + "</table>"
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
 
 
 def _details(title: str, text: str) -> str:
-    return f"<details><summary>{html.escape(title)}</summary><pre>{html.escape(text)}</pre></details>"
+    return (
+        f"<details><summary>{html.escape(title)}</summary><pre>{html.escape(text)}</pre></details>"
+    )
 
 
 def headline_section(workspace: Path, params: QCParameters) -> Section:
@@ -126,7 +134,9 @@ def headline_section(workspace: Path, params: QCParameters) -> Section:
         for name, value, t, status in shown
     )  # fmt: skip
     head = "<tr><th>figure</th><th>value</th><th>pass</th><th>fail</th><th>status</th></tr>"
-    return "Headline figures", f'<table class="headline">{head}{rows}</table>' + _gates(workspace, params)
+    return "Headline figures", f'<table class="headline">{head}{rows}</table>' + _gates(
+        workspace, params
+    )
 
 
 def _gates(workspace: Path, params: QCParameters) -> str:
@@ -150,11 +160,15 @@ def plate_maps_section(workspace: Path) -> Section:
                               fig_data.read_alignment(workspace))  # fmt: skip
     metrics = [c for c in wells.columns if c not in WELL_KEYS]
     if wells.is_empty() or not metrics:
-        return "Plate maps", _missing("no per-well figures yet (analysis, sbs_preprocess, sbs_illum_apply)")
+        return "Plate maps", _missing(
+            "no per-well figures yet (analysis, sbs_preprocess, sbs_illum_apply)"
+        )
     plates = wells.get_column("plate").unique(maintain_order=True).to_list()
     unplaced = sorted({w for w in wells.get_column("well").to_list() if _well_position(w) is None})
     if unplaced:
-        return "Plate maps", _missing(f"wells not named like A1 cannot be placed: {', '.join(unplaced)}") + _table(wells)
+        return "Plate maps", _missing(
+            f"wells not named like A1 cannot be placed: {', '.join(unplaced)}"
+        ) + _table(wells)
 
     def draw(fig):
         for i, plate in enumerate(plates):
@@ -165,7 +179,9 @@ def plate_maps_section(workspace: Path) -> Section:
                 _plate_map(ax, wells.filter(pl.col("plate") == plate), metric, limits)
                 ax.set_title(f"{plate}: {metric}", fontsize=8)
 
-    return "Plate maps", _figure(draw, 2.6 * len(metrics) + 0.5, 2.2 * len(plates) + 0.4) + _table(wells)
+    return "Plate maps", _figure(draw, 2.6 * len(metrics) + 0.5, 2.2 * len(plates) + 0.4) + _table(
+        wells
+    )
 
 
 def _plate_map(ax, wells: pl.DataFrame, metric: str, limits: tuple[float, float]) -> None:
@@ -177,8 +193,20 @@ def _plate_map(ax, wells: pl.DataFrame, metric: str, limits: tuple[float, float]
     grid = np.full((rows, cols), np.nan)
     for (r, c), value in zip(positions, values, strict=True):
         grid[r, c] = np.nan if value is None else value
-        ax.text(c, r, "n/a" if value is None else _fmt(float(value)), ha="center", va="center", fontsize=7)
-    ax.imshow(grid, cmap="YlGn", vmin=limits[0], vmax=limits[1] if limits[1] > limits[0] else limits[0] + 1)
+        ax.text(
+            c,
+            r,
+            "n/a" if value is None else _fmt(float(value)),
+            ha="center",
+            va="center",
+            fontsize=7,
+        )
+    ax.imshow(
+        grid,
+        cmap="YlGn",
+        vmin=limits[0],
+        vmax=limits[1] if limits[1] > limits[0] else limits[0] + 1,
+    )
     ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)], fontsize=7)
     ax.set_yticks(range(rows), [chr(ord("A") + r) for r in range(rows)], fontsize=7)
 
@@ -190,7 +218,9 @@ def illumination_section(workspace: Path) -> Section:
     pattern = f"*/{naming.illum_function_name('*')}"
     files = sorted(cp_root.glob(pattern)) + sorted(sbs_root.glob(pattern))
     if not files:
-        return "Illumination functions", _missing("no illumination functions (cp_illum_calc, sbs_illum_calc)")
+        return "Illumination functions", _missing(
+            "no illumination functions (cp_illum_calc, sbs_illum_calc)"
+        )
     by_plate: dict[str, dict[str, list[Path]]] = {}
     for path in files:
         plate, *rest = path.parent.name.split(naming.UNIT_SEPARATOR)
@@ -239,7 +269,7 @@ def segmentation_section(workspace: Path) -> Section:
         well_key = naming.UNIT_SEPARATOR.join(path.parent.name.split(naming.UNIT_SEPARATOR)[:2])
         first.setdefault(well_key, path)
     body = "".join(
-        f'<figure>{_img(_thumbnail(p), "image/png", p.name)}<figcaption>{html.escape(p.name)}</figcaption></figure>'
+        f"<figure>{_img(_thumbnail(p), 'image/png', p.name)}<figcaption>{html.escape(p.name)}</figcaption></figure>"
         for p in first.values()
     )
     note = f"<p>{len(overlays)} overlays; the first of each of {len(first)} well(s) shown.</p>"
@@ -256,9 +286,15 @@ def segmentation_section(workspace: Path) -> Section:
 def alignment_section(workspace: Path) -> Section:
     """Per cycle, the shift that registered it to cycle 1 (all channels of a cycle share it) and
     the alignment score: correlation of its aligned nuclear image with cycle 1's."""
-    tables = sorted(naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_APPLY).glob(f"*/{naming.sbs.image_table_file()}"))
+    tables = sorted(
+        naming.outputs_dir(workspace, naming.sbs.SBS_ILLUM_APPLY).glob(
+            f"*/{naming.sbs.image_table_file()}"
+        )
+    )
     frame = read_csvs(tables)
-    shift_cols = [c for c in frame.columns if re.fullmatch(r"Align_[XY]shift_Aligned\S*Cycle\d+_\S+", c)]
+    shift_cols = [
+        c for c in frame.columns if re.fullmatch(r"Align_[XY]shift_Aligned\S*Cycle\d+_\S+", c)
+    ]
     if frame.is_empty() or not shift_cols:
         return "SBS alignment to cycle 1", _missing("no alignment measurements (sbs_illum_apply)")
     long = (
@@ -278,8 +314,11 @@ def alignment_section(workspace: Path) -> Section:
         ).sort("cycle")
     )  # fmt: skip
     # Correlation_Correlation_<cycle-1 aligned nuclei>_<cycle-k aligned nuclei>: the last CycleNN is k
-    score_cols = {c: int(re.findall(r"Cycle(\d+)", c)[-1])
-                  for c in frame.columns if c.startswith("Correlation_Correlation_Aligned")}
+    score_cols = {
+        c: int(re.findall(r"Cycle(\d+)", c)[-1])
+        for c in frame.columns
+        if c.startswith("Correlation_Correlation_Aligned")
+    }
     if score_cols:
         scores = pl.concat([
             frame.select(pl.col(c).cast(pl.Float64).alias("score")).with_columns(pl.lit(k).alias("cycle"))
@@ -317,8 +356,14 @@ def barcode_section(workspace: Path) -> Section:
     called = foci.get_column(sbs.FOCI_CALLED).cast(pl.String).drop_nulls()
     length = int(called.str.len_chars().max() or 0)
     bases = "ACGT"
-    freq = np.array([[called.str.slice(k, 1).eq(b).mean() or 0.0 for b in bases] for k in range(length)])
-    score = foci.get_column(sbs.FOCI_SCORE).cast(pl.Float64).drop_nulls() if sbs.FOCI_SCORE in foci.columns else pl.Series([], dtype=pl.Float64)
+    freq = np.array(
+        [[called.str.slice(k, 1).eq(b).mean() or 0.0 for b in bases] for k in range(length)]
+    )
+    score = (
+        foci.get_column(sbs.FOCI_SCORE).cast(pl.Float64).drop_nulls()
+        if sbs.FOCI_SCORE in foci.columns
+        else pl.Series([], dtype=pl.Float64)
+    )
 
     def draw(fig):
         ax = fig.add_subplot(1, 2, 1)
@@ -337,10 +382,17 @@ def barcode_section(workspace: Path) -> Section:
 
     per_well = pl.DataFrame()
     if {"Metadata_Plate", "Metadata_Well", sbs.FOCI_SCORE} <= set(foci.columns):
-        per_well = fig_data.keyed(foci).group_by(WELL_KEYS).agg(
-            pl.len().alias("foci"),
-            (pl.col(sbs.FOCI_SCORE).cast(pl.Float64) >= 1.0).mean().alias("perfect match share"),
-        ).sort(WELL_KEYS)
+        per_well = (
+            fig_data.keyed(foci)
+            .group_by(WELL_KEYS)
+            .agg(
+                pl.len().alias("foci"),
+                (pl.col(sbs.FOCI_SCORE).cast(pl.Float64) >= 1.0)
+                .mean()
+                .alias("perfect match share"),
+            )
+            .sort(WELL_KEYS)
+        )
     return "Barcode quality", _figure(draw, 10, 3.2) + (_table(per_well) if per_well.height else "")
 
 
@@ -431,7 +483,9 @@ def hits_section(workspace: Path) -> Section:
         is_hit = scored.get_column("hit").to_numpy()
         ax.scatter(x[~is_hit], y[~is_hit], c="grey", s=14, label="not a hit")
         ax.scatter(x[is_hit], y[is_hit], c="crimson", s=18, label="hit")
-        for gene, xi, yi, h in zip(scored.get_column("Metadata_Gene").to_list(), x, y, is_hit, strict=True):
+        for gene, xi, yi, h in zip(
+            scored.get_column("Metadata_Gene").to_list(), x, y, is_hit, strict=True
+        ):
             if h:
                 ax.annotate(gene, (xi, yi), fontsize=6, xytext=(2, 2), textcoords="offset points")
         ax.set_xlabel("mean average precision vs controls")
@@ -459,11 +513,16 @@ def run_section(run_summary: Path | None, failure: str | None = None) -> Section
     if "status" in jobs.columns:
         failed = jobs.filter(pl.col("status") == "failed")
         if failed.height:
-            body += "<p>Failed jobs:</p>" + _table(failed.select([c for c in ("rule", "unit", "log") if c in failed.columns]))
+            body += "<p>Failed jobs:</p>" + _table(
+                failed.select([c for c in ("rule", "unit", "log") if c in failed.columns])
+            )
     cols = jobs.columns
     aggs = [pl.len().alias("jobs")]
     if "wall_s" in cols:
-        aggs += [pl.col("wall_s").sum().alias("total wall s"), pl.col("wall_s").max().alias("max wall s")]
+        aggs += [
+            pl.col("wall_s").sum().alias("total wall s"),
+            pl.col("wall_s").max().alias("max wall s"),
+        ]
     if "max_rss_mb" in cols:
         aggs.append(pl.col("max_rss_mb").max().alias("peak MB"))
     per_rule = jobs.group_by("rule").agg(aggs).sort("rule")
@@ -473,6 +532,7 @@ def run_section(run_summary: Path | None, failure: str | None = None) -> Section
 def failure_from_log(workspace: Path, snakemake_log: Path, params: QCParameters) -> str:
     """What failed, for a report written by the failure handler of a run (the run summary is
     not written yet): the gates that stopped it, then each failed job and its log."""
+    from pipecraft.backend import error_line
     from pipecraft.failure import failed_jobs_in_log
     from starrynight.qc.gate import stop_message, stopped_gates
 
@@ -482,9 +542,13 @@ def failure_from_log(workspace: Path, snakemake_log: Path, params: QCParameters)
     except OSError:
         jobs = []
     lines = [stop_message(v) for v in stopped_gates(workspace, params)]
-    lines.append(f"pipecraft run in {run_dir} failed: {len(jobs)} failed job(s); Snakemake log: {snakemake_log}")
-    lines += [f"  rule {rule}" + (f", unit {unit}" if unit else "") + (f": log {run_dir / log}" if log else "")
-              for rule, unit, log in jobs]  # fmt: skip
+    lines.append(
+        f"pipecraft run in {run_dir} failed: {len(jobs)} failed job(s); Snakemake log: {snakemake_log}"
+    )
+    for rule, unit, log in jobs:
+        said = error_line(run_dir / log) if log else None
+        lines.append(f"  rule {rule}" + (f", unit {unit}" if unit else "") + (f": {said}" if said else "")
+                     + (f" (log: {run_dir / log})" if log else ""))  # fmt: skip
     return "\n".join(lines)
 
 
@@ -517,9 +581,15 @@ window.addEventListener('load', function () {
 """
 
 
-def build_report(workspace: Path, run_summary: Path | None = None, out: Path | None = None,
-                 params: QCParameters | None = None, screen_config: Path | None = None,
-                 failure: str | None = None, barcode_csv: Path | None = None) -> Path:
+def build_report(
+    workspace: Path,
+    run_summary: Path | None = None,
+    out: Path | None = None,
+    params: QCParameters | None = None,
+    screen_config: Path | None = None,
+    failure: str | None = None,
+    barcode_csv: Path | None = None,
+) -> Path:
     """Write the report (default `naming.qc_report(workspace)`) and return its path. `failure`
     is what went wrong when the run failed (the report then leads with it)."""
     workspace = Path(workspace)

@@ -79,13 +79,18 @@ def test_the_failure_text_names_the_stopping_gate_and_every_failed_job_with_its_
     log = tmp_path / "runs" / "pcp" / ".snakemake" / "log" / "x.snakemake.log"
     log.parent.mkdir(parents=True)
     log.write_text(SNAKEMAKE_LOG)
-    text = failure_from_log(tmp_path, log, params)
     run = tmp_path / "runs" / "pcp"
+    job_log = run / "logs" / "cp_illum_calc_invoke" / "Plate1.log"
+    job_log.parent.mkdir(parents=True)
+    job_log.write_text(
+        "Times reported are CPU and Wall-clock times\nError: Plate1 site 3 has no DAPI\n"
+    )
+    text = failure_from_log(tmp_path, log, params)
     assert text.splitlines() == [
         text.splitlines()[0],
         f"pipecraft run in {run} failed: 2 failed job(s); Snakemake log: {log}",
-        f"  rule cp_illum_calc_invoke, unit Plate1: log {run}/logs/cp_illum_calc_invoke/Plate1.log",
-        f"  rule qc_gate_before_analysis: log {run}/logs/qc_gate_before_analysis/qc_gate_before_analysis.log",
+        f"  rule cp_illum_calc_invoke, unit Plate1: Plate1 site 3 has no DAPI (log: {job_log})",
+        f"  rule qc_gate_before_analysis (log: {run}/logs/qc_gate_before_analysis/qc_gate_before_analysis.log)",
     ]
     assert text.startswith("QC gate before_analysis: alignment_score = 0.965 is below its fail")
 
@@ -107,6 +112,6 @@ def test_a_failed_notebook_run_gets_its_report_from_the_pipeline_itself(tiny_wor
         )
     page = naming.qc_report(Path(data_config.workspace_path)).read_text()
     assert page.index("Run failed") < page.index("Headline figures")
-    assert "rule analysis_like: log " in page and "analysis_like.log" in page
+    assert "rule analysis_like: broken on purpose (log: " in page and "analysis_like.log" in page
     failed = json.loads((Path(data_config.scratch_path) / "run" / "run_summary.json").read_text())
     assert {j["rule"]: j["status"] for j in failed["jobs"]}["qc_report"] == "not_run"
