@@ -11,7 +11,7 @@ per well, 10 non-image files; 1,000,000: 32 plates, 1,368 CP sites, 64 non-image
 (`build_index`): read the inventory parquet, parse, write index + unparsed parquet and
 index.yaml. It runs twice: channel names without `_` (the parser's fast path) and with `_`
 (e.g. `Phallo_AF750`, which only the slower permissive pattern reads). The experiment is
-inferred from the written index. The inventory is timed on a real tree of empty files
+inferred from the written index. The inventory is timed on a real tree of header-only files
 (--tree-files, default 20,000) in a temp dir.
 
     .venv/bin/python benchmarks/bench_index.py            # 100k and 1M paths
@@ -172,7 +172,7 @@ def bench(target: int, workdir: Path) -> None:
 
 
 def bench_inventory(files: int, workdir: Path) -> None:
-    """List a real tree of empty files twice: first build, then an unchanged re-run."""
+    """List a real tree of header-only files twice: first build, then an unchanged re-run."""
     images = workdir / "tree"
     keys = synthetic_inventory(FILES_PER_PLATE + len(MIN_EXTRAS)).get_column("key").head(files)
     keys = keys.to_list()

@@ -1,4 +1,4 @@
-"""Time the synthetic file tree of a 9-plate screen: paths in memory and empty files on disk.
+"""Time the synthetic file tree of a 9-plate screen: paths in memory and header-only files on disk.
 
     .venv/bin/python benchmarks/bench_tree.py [--plates 9 --wells 6 --cp-sites 1364 --sbs-sites 320
                                                --cycles 12] [--out DIR]

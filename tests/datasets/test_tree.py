@@ -1,4 +1,4 @@
-"""Tree mode: empty files with real names, in memory and on disk, and the demo-data CLI."""
+"""Tree mode: header-only images with real names, in memory and on disk, and the demo-data CLI."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def test_tree_paths_parse_and_count(spec_image_path) -> None:
     paths = tree_paths(**SIZES)
     images = [p for p in paths if p.endswith(".ome.tiff")]
     assert len(images) == _expected_images(**SIZES)
-    assert len(paths) - len(images) == 1 + 2 * SIZES["plates"]  # Barcodes.csv, .DS_Store, metadata.xml
+    assert (
+        len(paths) - len(images) == 1 + 2 * SIZES["plates"]
+    )  # Barcodes.csv, .DS_Store, metadata.xml
     assert len(set(paths)) == len(paths)
     seqs: dict[str, list[int]] = defaultdict(list)
     for p in images:
@@ -35,7 +37,9 @@ def test_tree_paths_parse_and_count(spec_image_path) -> None:
     for folder, numbers in seqs.items():  # one acquisition: Seq counts every site of every well
         per_site = SIZES["sbs_sites"] if "SBS" in folder else SIZES["cp_sites"]
         assert sorted(numbers) == list(range(SIZES["wells"] * per_site))
-    assert {spec_image_path.match(p)["cycle"] for p in images} - {None} == {str(c) for c in range(1, 12)}
+    assert {spec_image_path.match(p)["cycle"] for p in images} - {None} == {
+        str(c) for c in range(1, 12)
+    }
 
 
 def test_site_and_seq_widen_past_four_digits(spec_image_path) -> None:
@@ -45,34 +49,66 @@ def test_site_and_seq_widen_past_four_digits(spec_image_path) -> None:
     assert (last["well"], last["site"], last["seq"]) == ("A2", "10000", "20001")
 
 
-def test_generate_tree_writes_exactly_the_listed_empty_files(tmp_path: Path) -> None:
+def test_generate_tree_writes_exactly_the_listed_files_as_usable_images(tmp_path: Path) -> None:
+    from starrynight.modules.index.usable import file_check
+
     n = generate_tree(tmp_path, **SIZES)
-    on_disk = sorted(p.relative_to(tmp_path / "images").as_posix()
-                     for p in (tmp_path / "images").rglob("*") if p.is_file())
+    on_disk = sorted(
+        p.relative_to(tmp_path / "images").as_posix()
+        for p in (tmp_path / "images").rglob("*")
+        if p.is_file()
+    )
     assert n == len(on_disk) == len(tree_paths(**SIZES))
     assert on_disk == sorted(tree_paths(**SIZES))
-    assert all((tmp_path / "images" / p).stat().st_size == 0 for p in on_disk[:50])
+    images = [p for p in on_disk if p.endswith(".tiff")]
+    for key in images[:20] + images[-20:]:  # CP and SBS names: one page per listed channel
+        path = tmp_path / "images" / key
+        channels = key.split("_Channel")[1].split("_")[0].count(",") + 1
+        assert file_check(path, path.stat().st_size, channels) == (None, (1, 1)), key
+    others = [p for p in on_disk if not p.endswith(".tiff")]
+    assert others and all((tmp_path / "images" / p).stat().st_size == 0 for p in others)
     assert generate_tree(tmp_path, **SIZES) == n  # re-run is harmless
 
 
 def test_cli_tree_and_errors(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(demo_data_command, ["--preset", "tree", "--out", str(tmp_path / "t"),
-                                               "--plates", "1", "--wells", "2", "--cp-sites", "3",
-                                               "--sbs-sites", "2", "--cycles", "4"])
+    result = runner.invoke(
+        demo_data_command,
+        [
+            "--preset",
+            "tree",
+            "--out",
+            str(tmp_path / "t"),
+            "--plates",
+            "1",
+            "--wells",
+            "2",
+            "--cp-sites",
+            "3",
+            "--sbs-sites",
+            "2",
+            "--cycles",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     files = [p for p in (tmp_path / "t" / "images").rglob("*") if p.is_file()]
     assert len(files) == _expected_images(1, 2, 3, 2, 4) + 3
     assert str(len(files)) in result.output
 
-    result = runner.invoke(demo_data_command, ["--preset", "tiny", "--out", str(tmp_path / "x"),
-                                               "--cycles", "5"])
+    result = runner.invoke(
+        demo_data_command, ["--preset", "tiny", "--out", str(tmp_path / "x"), "--cycles", "5"]
+    )
     assert result.exit_code == 2 and "--cycles: only apply to --preset tree" in result.output
     assert not (tmp_path / "x").exists()
 
-    result = runner.invoke(demo_data_command, ["--preset", "tree", "--out", str(tmp_path / "w"),
-                                               "--wells", "2000"])
-    assert result.exit_code == 1 and "wells: 2000 is more than the largest plate format" in result.output
+    result = runner.invoke(
+        demo_data_command, ["--preset", "tree", "--out", str(tmp_path / "w"), "--wells", "2000"]
+    )
+    assert (
+        result.exit_code == 1
+        and "wells: 2000 is more than the largest plate format" in result.output
+    )
 
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / "keep.txt").write_text("mine")
@@ -83,15 +119,18 @@ def test_cli_tree_and_errors(tmp_path: Path) -> None:
 
 
 def test_cli_tiny_prints_the_paths(tmp_path: Path) -> None:
-    result = CliRunner().invoke(demo_data_command, ["--preset", "tiny", "--out", str(tmp_path / "d"),
-                                                    "--seed", "7"])
+    result = CliRunner().invoke(
+        demo_data_command, ["--preset", "tiny", "--out", str(tmp_path / "d"), "--seed", "7"]
+    )
     assert result.exit_code == 0, result.output
     assert f"images_path:    {tmp_path / 'd' / 'images'}" in result.output
     assert (tmp_path / "d" / "truth" / "cells.parquet").is_file()
 
 
 def test_cli_module_import_is_light() -> None:
-    code = ("import sys, starrynight.datasets, starrynight.datasets.cli\n"
-            "print(','.join(m for m in ('numpy', 'polars', 'tifffile') if m in sys.modules))")
+    code = (
+        "import sys, starrynight.datasets, starrynight.datasets.cli\n"
+        "print(','.join(m for m in ('numpy', 'polars', 'tifffile') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -1,4 +1,4 @@
-"""`starrynight demo-data`: write a synthetic screen (images + truth) or a large empty file tree."""
+"""`starrynight demo-data`: write a synthetic screen (images + truth) or a large tree of header-only images."""
 
 from __future__ import annotations
 
@@ -11,20 +11,35 @@ from pathlib import Path
 import click
 
 _TREE_OPTIONS = ("plates", "wells", "cp_sites", "sbs_sites", "cycles")
-GEOMETRY_PRESETS = ("geometry-tiny", "geometry-demo", "geometry-round", "geometry-nopos", "geometry-missing")
+GEOMETRY_PRESETS = (
+    "geometry-tiny",
+    "geometry-demo",
+    "geometry-round",
+    "geometry-nopos",
+    "geometry-missing",
+)
 _SCREEN = {"plates": 9, "wells": 6, "cp_sites": 1364, "sbs_sites": 320, "cycles": 12}
 
 
 @click.command("demo-data")
-@click.option("--preset", type=click.Choice(["tiny", "demo", "tree", *GEOMETRY_PRESETS]), default="demo",
-              show_default=True,
-              help="tiny: unit-test size; demo: the first-run dataset; tree: empty files with real names; "
-                   "geometry-*: real screen geometry (a continuous well, CP at 20X and SBS at 10X on their own "
-                   "tile grids): -tiny, -demo, -round (circular acquisition), -nopos (no stage positions), "
-                   "-missing (one CP tile absent). Both arms of tiny and demo image the same fields.")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to fill: images/ (the images root) and, for tiny/demo, workspace/, "
-                   "scratch/ and truth/.")
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "demo", "tree", *GEOMETRY_PRESETS]),
+    default="demo",
+    show_default=True,
+    help="tiny: unit-test size; demo: the first-run dataset; tree: header-only TIFFs with real names; "
+    "geometry-*: real screen geometry (a continuous well, CP at 20X and SBS at 10X on their own "
+    "tile grids): -tiny, -demo, -round (circular acquisition), -nopos (no stage positions), "
+    "-missing (one CP tile absent). Both arms of tiny and demo image the same fields.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to fill: images/ (the images root) and, for tiny/demo, workspace/, "
+    "scratch/ and truth/.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--plates", type=click.IntRange(min=1), help="tree only (default 9).")
 @click.option("--wells", type=click.IntRange(min=1), help="tree only (default 6).")
@@ -84,7 +99,8 @@ def _images(preset: str, out: Path, seed: int) -> None:
         f"  workspace_path: {info.workspace_path}\n"
         f"  scratch_path:   {info.scratch_path}\n"
         f"  barcodes:       {info.barcode_csv}\n"
-        f"  truth:          {info.truth_path}")
+        f"  truth:          {info.truth_path}"
+    )
 
 
 def _tree(out: Path, sizes: dict[str, int]) -> None:
@@ -99,5 +115,7 @@ def _tree(out: Path, sizes: dict[str, int]) -> None:
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or out}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - start
-    click.echo(f"{n} empty files in {seconds:.1f} s ({n / max(seconds, 1e-9):,.0f} files/s) under "
-               f"{out / 'images'}: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+    click.echo(
+        f"{n} files in {seconds:.1f} s ({n / max(seconds, 1e-9):,.0f} files/s) under "
+        f"{out / 'images'}: " + ", ".join(f"{k}={v}" for k, v in sizes.items())
+    )
