@@ -284,3 +284,10 @@ def test_settings_snakemake_refuses_are_named_on_the_console(tiny_screen_config)
     line = _fails(tiny_screen_config(backend={"extra_args": ["--nonexistent-flag"]}))
     assert "Snakemake did not start the run:" in line
     assert "unrecognized arguments: --nonexistent-flag (log:" in line
+
+
+def test_index_settings_are_named_by_their_screen_config_keys(tiny_screen_config):
+    line = _fails(tiny_screen_config(index_preset="defualt"))
+    assert "screen.yaml: index_preset: unknown index preset 'defualt'; available: default" in line
+    line = _fails(tiny_screen_config(index_patterns=["(unclosed"]))
+    assert "screen.yaml: index_patterns: index pattern '(unclosed' is not a valid regular" in line

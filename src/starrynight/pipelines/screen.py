@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from starrynight.config import LocationError, check_locations
 from starrynight.messages import describe_validation
@@ -62,6 +62,29 @@ class ScreenConfig(BaseModel):
         default=False,
         description="go on when image-like files did not parse (they are left out of the run)",
     )
+
+    @field_validator("index_preset")
+    @classmethod
+    def _known_preset(cls, preset: str) -> str:
+        from starrynight.modules.index.parse import ParserError, get_parser
+
+        try:
+            get_parser(preset)
+        except ParserError as error:
+            raise ValueError(str(error)) from None
+        return preset
+
+    @field_validator("index_patterns")
+    @classmethod
+    def _usable_patterns(cls, patterns: list[str]) -> list[str]:
+        from starrynight.modules.index.parse import ParserError, check_pattern
+
+        for pattern in patterns:
+            try:
+                check_pattern(pattern)
+            except ParserError as error:
+                raise ValueError(str(error)) from None
+        return patterns
 
 
 def load_screen_config(path: Path) -> tuple[ScreenConfig, Path]:
