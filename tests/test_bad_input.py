@@ -94,6 +94,7 @@ def test_the_images_tree_stays_read_only(tiny_screen, tmp_path, tiny_screen_conf
     assert "scratch_path" in line and "is inside the images folder" in line
     line = _fails(tiny_screen_config(workspace_path=str(info.images_path)))
     assert "workspace_path" in line and "is the images folder" in line
+    assert "screen.yaml: workspace_path " in line  # no stray 'value:' before the sentence
     assert not (info.images_path / "scratch").exists() and not (info.images_path / "index").exists()
     with pytest.raises(ValueError, match="read-only to StarryNight"):
         DataConfig(workspace_path=tmp_path, images_path=info.images_path, scratch_path=inside)

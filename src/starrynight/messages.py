@@ -27,7 +27,7 @@ def describe_validation(error: ValidationError, where: str = "", model: type[Bas
     problems = []
     for item in error.errors():
         loc = tuple(item["loc"])
-        key = where + ".".join(str(p) for p in loc) if loc else where.rstrip(".") or "value"
+        key = where + ".".join(str(p) for p in loc) if loc else where.rstrip(".")
         if item["type"] == "extra_forbidden":
             allowed = fields_at(model, loc[:-1])
             text = f"{key}: unknown setting"
@@ -42,6 +42,6 @@ def describe_validation(error: ValidationError, where: str = "", model: type[Bas
             message = str(item["msg"]).removeprefix("Value error, ")
             got = item.get("input")
             shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            text = f"{key}: {message}{shown}"
+            text = f"{key}: {message}{shown}" if key else message  # a check of the whole model
         problems.append(text)
     return "; ".join(problems)
