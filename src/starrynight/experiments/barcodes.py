@@ -26,6 +26,12 @@ def check_barcode_csv(path: AnyPath) -> int:
         raise BarcodeLibraryError(
             f"barcode CSV {path} is a folder, not a file (init config: barcode_csv_path)"
         )
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise BarcodeLibraryError(
+            f"barcode CSV {path} is not UTF-8 text (UTF-16, or a binary file): save it as UTF-8 CSV"
+        )
     repeated = _repeated_columns(path)
     if repeated:
         raise BarcodeLibraryError(
@@ -36,9 +42,7 @@ def check_barcode_csv(path: AnyPath) -> int:
         source = path.open("rb") if isinstance(path, RemotePath) else path
         frame = pl.read_csv(source, infer_schema_length=0)
     except (OSError, pl.exceptions.PolarsError) as error:
-        reason = " ".join(
-            str(error).split()[:30]
-        )  # polars appends a long hint; its first line says it
+        reason = _ragged_line(path) or str(error).strip().splitlines()[0]
         raise BarcodeLibraryError(f"barcode CSV {path} cannot be read as CSV: {reason}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -52,7 +56,8 @@ def check_barcode_csv(path: AnyPath) -> int:
     bad = rows.filter(pl.col("sgRNA").is_null() | pl.col("sgRNA").str.contains("^[ACGT]+$").not_())
     if bad.height:
         shown = ", ".join(
-            f"line {r['line']}: {r['sgRNA']!r}" for r in bad.head(5).iter_rows(named=True)
+            f"line {r['line']}: {repr(r['sgRNA']) if r['sgRNA'] else '(empty)'}"
+            for r in bad.head(5).iter_rows(named=True)
         )
         raise BarcodeLibraryError(f"barcode CSV {path}: sgRNA must be A/C/G/T only ({shown})")
     no_gene = rows.filter(
@@ -79,6 +84,18 @@ def check_barcode_csv(path: AnyPath) -> int:
             f"barcode CSV {path}: barcodes must all have the same length ({common}); {shown}"
         )
     return int(common)
+
+
+def _ragged_line(path: AnyPath) -> str | None:
+    """`line 5 has 3 fields, the header 2` for the first row whose field count differs."""
+    with path.open("rb") as handle:
+        text = handle.read().decode("utf-8-sig", errors="replace")
+    rows = csv.reader(text.splitlines())
+    header = next(rows, [])
+    for line, row in enumerate(rows, start=2):
+        if row and len(row) != len(header):
+            return f"line {line} has {len(row)} field(s), the header {len(header)}"
+    return None
 
 
 def _repeated_columns(path: AnyPath) -> list[str]:

@@ -191,6 +191,15 @@ def test_missing_base_is_an_error(tmp_path: Path) -> None:
     assert "sbs.base_channels lacks base(s) T" in message
 
 
+def test_a_utf16_barcode_csv_is_named_as_such(tmp_path: Path) -> None:
+    csv = tmp_path / "lib.csv"
+    csv.write_text("sgRNA,gene_symbol\nACGT,G1\n", encoding="utf-16")
+    message = error_of(tmp_path, screen_keys(PLATES), barcode_csv_path=str(csv))
+    assert (
+        "lib.csv is not UTF-8 text (UTF-16, or a binary file)" in message and "\x00" not in message
+    )
+
+
 def test_missing_barcode_csv(tmp_path: Path) -> None:
     message = error_of(tmp_path, screen_keys(PLATES), barcode_csv_path=str(tmp_path / "none.csv"))
     assert "none.csv does not exist" in message and "barcode_csv_path" in message
@@ -213,6 +222,7 @@ def test_missing_barcode_csv(tmp_path: Path) -> None:
         # polars keeps the first sgRNA column, the SBS step's reader the last: never guess
         ("sgRNA,gene_symbol,sgRNA\nACGT,G1,AAAA\n", "column(s) sgRNA appear more than once"),
         ("sgRNA,gene_symbol,gene_symbol\nACGT,G1,G2\n", "column(s) gene_symbol appear more"),
+        ("sgRNA,gene_symbol\nACGT,G1\nGTCA,G2,extra\n", "line 3 has 3 field(s), the header 2"),
     ],
 )
 def test_malformed_barcode_csv(tmp_path: Path, content: str, expected: str) -> None:
