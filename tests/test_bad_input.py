@@ -155,6 +155,11 @@ def test_every_way_into_the_images_tree_is_refused(tmp_path):
     )  # fmt: skip  (a sibling whose name starts alike is fine)
 
 
+def test_a_workspace_that_is_the_scratch_folder_is_refused(tmp_path, tiny_screen_config):
+    line = _fails(tiny_screen_config(workspace_path=str(tmp_path / "scratch")))
+    assert "workspace_path" in line and "is the scratch folder" in line and "may be deleted" in line
+
+
 def test_resource_overrides_name_the_node_and_the_setting(tiny_screen_config):
     line = _fails(tiny_screen_config(resources={"cp_illum_apply_invoke": {"mem": 4000}}))
     assert "resources.cp_illum_apply_invoke.mem: unknown setting" in line

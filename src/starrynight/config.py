@@ -214,6 +214,19 @@ class DataConfig(BaseModel):
             refuse_inside_images(name, getattr(self, name), self.images_path)
         return self
 
+    @model_validator(mode="after")
+    def _workspace_is_not_scratch(self) -> DataConfig:
+        """Scratch holds run folders and may be deleted; the results must not go with it."""
+        workspace, scratch = self.workspace_path, self.scratch_path
+        same = workspace == scratch if isinstance(workspace, RemotePath) or isinstance(scratch, RemotePath) \
+            else Path(workspace).resolve() == Path(scratch).resolve()  # fmt: skip
+        if same:
+            raise ValueError(
+                f"workspace_path {workspace} is the scratch folder; scratch holds run folders and "
+                "may be deleted, so the results must not live there: give the workspace its own folder"
+            )
+        return self
+
 
 def storage_environment(config: DataConfig) -> dict[str, str]:
     """The environment that gives separate job processes this config's `storage_options`.
