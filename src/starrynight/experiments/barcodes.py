@@ -32,7 +32,7 @@ def check_barcode_csv(path: AnyPath) -> int:
         raise BarcodeLibraryError(
             f"barcode CSV {path} is not UTF-8 text (UTF-16, or a binary file): save it as UTF-8 CSV"
         )
-    repeated = _repeated_columns(path)
+    repeated = _repeated_columns(head)
     if repeated:
         raise BarcodeLibraryError(
             f"barcode CSV {path}: column(s) {', '.join(repeated)} appear more than once in the "
@@ -98,11 +98,10 @@ def _ragged_line(path: AnyPath) -> str | None:
     return None
 
 
-def _repeated_columns(path: AnyPath) -> list[str]:
-    """Header names given more than once (polars would keep the first, a csv.DictReader the
-    last: two readers would see two libraries)."""
-    with path.open("rb") as handle:
-        first = handle.readline().decode("utf-8-sig", errors="replace")
+def _repeated_columns(head: bytes) -> list[str]:
+    """Header names (in the file's first bytes) given more than once: polars would keep the
+    first, a csv.DictReader the last, so two readers would see two libraries."""
+    first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
     names = next(csv.reader([first]), [])
     return sorted({n.strip() for n in names if sum(m.strip() == n.strip() for m in names) > 1})
 

@@ -66,24 +66,21 @@ class ScreenConfig(BaseModel):
     @field_validator("index_preset")
     @classmethod
     def _known_preset(cls, preset: str) -> str:
-        from starrynight.modules.index.parse import ParserError, get_parser
+        from starrynight.modules.index.parse import parser_settings_problem
 
-        try:
-            get_parser(preset)
-        except ParserError as error:
-            raise ValueError(str(error)) from None
+        problem = parser_settings_problem(preset)
+        if problem:
+            raise ValueError(problem)
         return preset
 
     @field_validator("index_patterns")
     @classmethod
     def _usable_patterns(cls, patterns: list[str]) -> list[str]:
-        from starrynight.modules.index.parse import ParserError, check_pattern
+        from starrynight.modules.index.parse import parser_settings_problem
 
-        for pattern in patterns:
-            try:
-                check_pattern(pattern)
-            except ParserError as error:
-                raise ValueError(str(error)) from None
+        problem = parser_settings_problem(patterns=patterns)
+        if problem:
+            raise ValueError(problem)
         return patterns
 
 

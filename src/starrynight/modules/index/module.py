@@ -34,12 +34,11 @@ class IndexParameters(BaseModel):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, preset: str) -> str:
-        from starrynight.modules.index.parse import ParserError, get_parser
+        from starrynight.modules.index.parse import parser_settings_problem
 
-        try:
-            get_parser(preset)
-        except ParserError as error:
-            raise ValueError(f"GenIndexModule parameter 'preset': {error}") from None
+        problem = parser_settings_problem(preset)
+        if problem:
+            raise ValueError(f"GenIndexModule parameter 'preset': {problem}")
         return preset
 
     @field_validator("patterns", mode="before")
@@ -50,13 +49,11 @@ class IndexParameters(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _usable_patterns(cls, patterns: list[str]) -> list[str]:
-        from starrynight.modules.index.parse import ParserError, check_pattern
+        from starrynight.modules.index.parse import parser_settings_problem
 
-        for pattern in patterns:
-            try:
-                check_pattern(pattern)
-            except ParserError as error:
-                raise ValueError(f"GenIndexModule parameter 'patterns': {error}") from None
+        problem = parser_settings_problem(patterns=patterns)
+        if problem:
+            raise ValueError(f"GenIndexModule parameter 'patterns': {problem}")
         return patterns
 
 

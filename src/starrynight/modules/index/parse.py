@@ -165,6 +165,17 @@ def get_parser(preset: str = "default", patterns: list[str] | None = None) -> Pa
     return PRESETS[preset]
 
 
+def parser_settings_problem(
+    preset: str = "default", patterns: list[str] | None = None
+) -> str | None:
+    """Why `get_parser` would refuse these settings (for a settings validator), or None."""
+    try:
+        get_parser(preset, patterns)
+    except ParserError as error:
+        return str(error)
+    return None
+
+
 def check_pattern(pattern: str) -> None:
     """Reject patterns that cannot produce a usable index row, naming the problem."""
     try:
